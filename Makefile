@@ -1,0 +1,70 @@
+# cinebrain — the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SMK := $(BIN)/snakemake
+# Debian packages the workflow uses: graphviz renders the rule graph (snakemake --rulegraph | dot).
+APT_PACKAGES := graphviz
+
+.PHONY: help demo test bench lint profiles rulegraph sysdeps clean
+
+help:
+	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
+	@echo "make test      install into .venv and run the test suite"
+	@echo "make bench     print performance figures"
+	@echo "make lint      snakemake --lint and ruff"
+	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
+	@echo "make rulegraph render docs/rulegraph.svg"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned, so that nothing pulls a CUDA build; the CPU wheel is taken where one is offered.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install:$$missing (apt-get install$$missing)"; fi; \
+	fi
+
+demo: $(STAMP) sysdeps
+	@start=$$(date +%s); \
+	$(SMK) --profile profiles/default; \
+	$(SMK) --profile profiles/default --report results/report.html; \
+	if command -v dot >/dev/null; then $(SMK) --rulegraph 2>/dev/null | dot -Tsvg > results/rulegraph.svg; fi; \
+	$(BIN)/python -c 'import pandas as pd; print(pd.read_parquet("results/bids/inventory.parquet").drop(columns=["eeg","events"]).to_string())'; \
+	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
+	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
+	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
+
+test: $(STAMP) sysdeps
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth.py
+
+lint: $(STAMP)
+	$(SMK) --lint
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+
+profiles:
+	mkdir -p $${XDG_CONFIG_HOME:-$$HOME/.config}/snakemake/slurm
+	cp profiles/slurm/config.yaml $${XDG_CONFIG_HOME:-$$HOME/.config}/snakemake/slurm/config.yaml
+	@echo "installed: $${XDG_CONFIG_HOME:-$$HOME/.config}/snakemake/slurm -> snakemake --profile slurm"
+
+rulegraph: $(STAMP) sysdeps
+	$(SMK) --rulegraph 2>/dev/null | dot -Tsvg > docs/rulegraph.svg
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,24 @@
+# cinebrain: simultaneous EEG+fMRI during films -> decoders and Cine-Benchmark.
+# This file only wires the stages together; see workflow/rules/*.smk and README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/bids.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,275 @@
+"""Read and validate a BIDS EEG-fMRI film dataset into an inventory (one row per subject/run).
+
+The inventory (``results/bids/inventory.parquet``, DESIGN.md item 1) has the columns::
+
+    subject, session, task, run, bold, eeg, events, stimulus, episode, TR, n_volumes,
+    onset, stimulus_duration, eeg_sfreq, n_markers, split
+
+Paths (``bold``, ``eeg``, ``events``, ``stimulus``) are relative to the BIDS root, so that the table stays
+valid when the dataset moves; join them with the configured root.  ``onset`` is the film onset in
+seconds after the first volume (from ``events.tsv``).  ``split`` is ``train`` or ``test``, by episode.
+
+Every problem found is collected and raised together as one :class:`BIDSDatasetError` whose message
+names each file, what is wrong with it, and how to fix it.  Nothing is written when there is a problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "subject", "session", "task", "run", "bold", "eeg", "events", "stimulus", "episode", "TR",
+    "n_volumes", "onset", "stimulus_duration", "eeg_sfreq", "n_markers", "split",
+]  # fmt: skip
+
+
+class BIDSDatasetError(ValueError):
+    """One or more problems in a BIDS dataset; ``problems`` lists them as (file, problem, fix)."""
+
+    def __init__(self, root, problems: list[tuple[str, str, str]]):
+        self.root = str(root)
+        self.problems = problems
+        lines = [f"BIDS dataset {root} has {len(problems)} problem(s); nothing was written:"]
+        for f, what, fix in problems:
+            lines.append(f"  - {f}: {what}\n    fix: {fix}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class InventoryOptions:
+    """What the dataset must match (the ``dataset`` and ``split`` sections of the workflow config).
+
+    Parameters
+    ----------
+    tr : float
+        Expected repetition time (s); every BOLD run must have it.
+    task : str | None
+        BIDS task label to read; ``None`` reads every task.
+    volume_marker : str
+        Description of the scanner volume marker in the EEG (``R128`` matches ``Response/R128``).
+    test_episodes : int | list[str]
+        The test set: the last N episodes in natural order, or an explicit list of episode ids.
+    tr_tolerance : float
+        Allowed |TR - tr| in seconds.
+    """
+
+    tr: float = 0.8
+    task: str | None = None
+    volume_marker: str = "R128"
+    test_episodes: int | list[str] = 1
+    tr_tolerance: float = 1e-3
+    problems: list = field(default_factory=list, repr=False)
+
+
+def _natural_key(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def split_episodes(episodes, test_episodes) -> dict[str, str]:
+    """Episode -> 'train'/'test'.  ``test_episodes``: last N in natural order, or an explicit list."""
+    eps = sorted(set(episodes), key=_natural_key)
+    if isinstance(test_episodes, int):
+        if not 0 <= test_episodes < len(eps):
+            raise ValueError(
+                f"split.test_episodes = {test_episodes} but the dataset has {len(eps)} episode(s) {eps}; "
+                "fix: choose fewer test episodes so that at least one remains for training"
+            )
+        test = set(eps[len(eps) - test_episodes :]) if test_episodes else set()
+    else:
+        missing = sorted(set(test_episodes) - set(eps))
+        if missing:
+            raise ValueError(
+                f"split.test_episodes names episode(s) {missing} that no run shows (episodes: {eps}); "
+                "fix: correct the list in the config"
+            )
+        test = set(test_episodes)
+    return {e: ("test" if e in test else "train") for e in eps}
+
+
+def _check_nifti(path: Path, problems) -> int | None:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        if len(img.shape) != 4:
+            problems.append((str(path), f"BOLD image is {len(img.shape)}-D, expected 4-D", "export the run as a 4-D NIfTI"))
+            return None
+        np.asarray(img.dataobj[..., -1])  # reading the last volume detects truncation
+        return int(img.shape[3])
+    except Exception as exc:  # nibabel raises several types for corrupt files
+        problems.append((str(path), f"corrupt or truncated NIfTI ({type(exc).__name__}: {exc})",
+                         "re-export or re-copy the file from the scanner data"))  # fmt: skip
+        return None
+
+
+def _check_eeg(path: Path, marker: str, problems) -> tuple[float, int] | None:
+    import mne
+
+    try:
+        raw = mne.io.read_raw_brainvision(str(path), preload=False, verbose="error")
+    except Exception as exc:
+        problems.append((str(path), f"cannot read BrainVision EEG ({type(exc).__name__}: {exc})",
+                         "check that the .vhdr, .vmrk and .eeg files belong together and are complete"))  # fmt: skip
+        return None
+    n_ch, n_times = len(raw.ch_names), raw.n_times
+    data_file = Path(raw.filenames[0])
+    fmt = raw._raw_extras[0].get("fmt", None) if raw._raw_extras else None
+    nbytes = {"short": 2, "int": 4, "single": 4, "double": 8}.get(fmt, None)
+    size = data_file.stat().st_size if data_file.exists() else 0
+    if nbytes is not None and size != n_ch * n_times * nbytes or size == 0:
+        problems.append((str(data_file), f"EEG data file holds {size} bytes, not a whole number of "
+                         f"{n_ch}-channel samples: it is truncated or corrupt",
+                         "re-copy the recording's .eeg file"))  # fmt: skip
+        return None
+    ann = raw.annotations
+    is_marker = np.array([d == marker or d.endswith("/" + marker) for d in ann.description], bool)
+    onsets = ann.onset[is_marker]
+    if len(onsets) and onsets.max() * raw.info["sfreq"] > n_times:
+        problems.append((str(data_file), "volume markers lie beyond the end of the EEG data: the file is truncated",
+                         "re-copy the recording's .eeg file"))  # fmt: skip
+        return None
+    return float(raw.info["sfreq"]), int(is_marker.sum())
+
+
+def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.DataFrame:
+    """Inventory of every BOLD run of ``bids_root``, validated (see module docstring).
+
+    Raises
+    ------
+    BIDSDatasetError
+        listing every problem found (file, problem, fix).
+    """
+    from bids import BIDSLayout
+
+    from .synth.stimuli import media_duration
+
+    opts = options or InventoryOptions()
+    root = Path(bids_root)
+    problems: list[tuple[str, str, str]] = []
+    if not (root / "dataset_description.json").exists():
+        raise BIDSDatasetError(root, [(str(root / "dataset_description.json"), "missing",
+                                       "point dataset.bids_root at the root of a BIDS dataset")])  # fmt: skip
+    layout = BIDSLayout(str(root), validate=False)
+    query = {"suffix": "bold", "datatype": "func", "extension": [".nii", ".nii.gz"]}
+    if opts.task:
+        query["task"] = opts.task
+    bold_files = layout.get(**query)
+    if not bold_files:
+        raise BIDSDatasetError(root, [(str(root), f"no BOLD runs found (task={opts.task!r})",
+                                       "check dataset.bids_root and dataset.task in the config")])  # fmt: skip
+
+    rows = []
+    durations: dict[str, float | None] = {}
+    for bf in bold_files:
+        ent = bf.get_entities()
+        bold = Path(bf.path)
+        rel = lambda p: os.path.relpath(p, root)  # noqa: E731
+        md = layout.get_metadata(bf.path)
+        tr = md.get("RepetitionTime")
+        if tr is None:
+            problems.append((str(bold), "no RepetitionTime: its JSON sidecar is missing or lacks the key",
+                             f"add \"RepetitionTime\": {opts.tr} to task-{ent.get('task')}_bold.json at the dataset "
+                             "root or to the run's _bold.json"))  # fmt: skip
+        elif abs(float(tr) - opts.tr) > opts.tr_tolerance:
+            problems.append((str(bold), f"RepetitionTime {tr} s differs from the configured dataset.tr = {opts.tr} s",
+                             "set dataset.tr in the config to the dataset's TR, or fix the sidecar"))  # fmt: skip
+        n_volumes = _check_nifti(bold, problems)
+
+        stem = bold.name.split("_bold")[0]
+        eeg_path = root / f"sub-{ent['subject']}" / (f"ses-{ent['session']}" if "session" in ent else "") / "eeg" / f"{stem}_eeg.vhdr"
+        eeg_info = None
+        if not eeg_path.exists():
+            problems.append((str(eeg_path), "missing: every BOLD run needs its simultaneous EEG",
+                             "add the run's BrainVision EEG (.vhdr/.vmrk/.eeg) or remove the run"))  # fmt: skip
+        else:
+            eeg_info = _check_eeg(eeg_path, opts.volume_marker, problems)
+        if eeg_info and n_volumes is not None and eeg_info[1] != n_volumes:
+            problems.append((str(eeg_path), f"{eeg_info[1]} '{opts.volume_marker}' volume markers but the BOLD run "
+                             f"{bold.name} has {n_volumes} volumes",
+                             "check dataset.volume_marker, and that the EEG and BOLD files are of the same run"))  # fmt: skip
+
+        events = bold.with_name(f"{stem}_events.tsv")
+        stim_rel, episode, onset, stim_dur = None, None, None, None
+        if not events.exists():
+            problems.append((str(events), "missing: the film onset and stimulus come from it",
+                             "add an events.tsv with onset, duration and stim_file columns"))  # fmt: skip
+        else:
+            ev = pd.read_csv(events, sep="\t")
+            has = ev[ev["stim_file"].notna()] if "stim_file" in ev else ev.iloc[0:0]
+            if has.empty:
+                problems.append((str(events), "no row names a stimulus (stim_file column)",
+                                 "add the film's file name, relative to stimuli/, in stim_file"))  # fmt: skip
+            else:
+                row = has.iloc[0]
+                onset = float(row["onset"])
+                stim_rel = str(row["stim_file"])
+                episode = str(row["episode"]) if "episode" in ev and pd.notna(row.get("episode")) else Path(stim_rel).stem.split(".")[0]
+                stim = root / "stimuli" / stim_rel
+                if not stim.exists():
+                    problems.append((str(events), f"names stimulus '{stim_rel}', which does not exist at {stim}",
+                                     "add the film to stimuli/ or correct stim_file"))  # fmt: skip
+                else:
+                    if stim_rel not in durations:
+                        try:
+                            durations[stim_rel] = media_duration(stim)
+                        except Exception as exc:
+                            durations[stim_rel] = None
+                            problems.append((str(stim), f"cannot read the film ({type(exc).__name__}: {exc})",
+                                             "re-copy or re-encode the stimulus file"))  # fmt: skip
+                    stim_dur = durations[stim_rel]
+                    if stim_dur is not None and n_volumes is not None and tr is not None:
+                        needed = n_volumes * float(tr) - onset - float(tr)
+                        if stim_dur < needed:
+                            problems.append((str(stim), f"lasts {stim_dur:.2f} s, shorter than run {bold.name}, which "
+                                             f"scans {n_volumes * float(tr) - onset:.2f} s after the film onset at "
+                                             f"{onset:g} s", "use the full-length episode, or check the run's "
+                                             "events.tsv onset and stim_file"))  # fmt: skip
+        rows.append({
+            "subject": ent["subject"], "session": ent.get("session"), "task": ent.get("task"),
+            "run": int(ent["run"]) if "run" in ent else 1, "bold": rel(bold),
+            "eeg": rel(eeg_path), "events": rel(events), "stimulus": f"stimuli/{stim_rel}" if stim_rel else None,
+            "episode": episode, "TR": float(tr) if tr is not None else np.nan,
+            "n_volumes": n_volumes if n_volumes is not None else -1, "onset": onset,
+            "stimulus_duration": stim_dur, "eeg_sfreq": eeg_info[0] if eeg_info else np.nan,
+            "n_markers": eeg_info[1] if eeg_info else -1,
+        })  # fmt: skip
+
+    participants = root / "participants.tsv"
+    if participants.exists():
+        listed = pd.read_csv(participants, sep="\t", dtype=str)["participant_id"].str.removeprefix("sub-")
+        with_data = {r["subject"] for r in rows}
+        for sub in sorted(set(listed) - with_data):
+            problems.append((str(participants), f"lists sub-{sub}, who has no {opts.task or ''} BOLD run".replace("  ", " "),
+                             f"add sub-{sub}'s data or remove the row from participants.tsv"))  # fmt: skip
+
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "split"])
+    episodes = [e for e in df["episode"] if e is not None]
+    if episodes:
+        try:
+            split = split_episodes(episodes, opts.test_episodes)
+            df["split"] = df["episode"].map(split)
+        except ValueError as exc:
+            problems.append(("config: split.test_episodes", str(exc).split("; fix: ")[0],
+                             str(exc).split("; fix: ")[-1]))  # fmt: skip
+    if problems:
+        raise BIDSDatasetError(root, problems)
+    df = df.sort_values(["subject", "session", "task", "run"], na_position="first").reset_index(drop=True)
+    df["run"] = df["run"].astype("int64")
+    df["n_volumes"] = df["n_volumes"].astype("int64")
+    df["n_markers"] = df["n_markers"].astype("int64")
+    return df[COLUMNS]
+
+
+def write_inventory(df: pd.DataFrame, path) -> None:
+    """Write the inventory atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)

@@ -1,0 +1,151 @@
+"""Figures for the Snakemake HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_frames(path, times: list[float]) -> list[np.ndarray]:
+    """RGB frames (H, W, 3) of a video at the given times (s), seeking with PyAV."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        for t in times:
+            c.seek(int(t / vs.time_base), stream=vs, backward=True)
+            for fr in c.decode(vs):
+                if fr.time is None or fr.time >= t - 1e-3:
+                    frames.append(fr.to_ndarray(format="rgb24"))
+                    break
+    return frames
+
+
+def plot_stimulus_frames(stimulus: Path, captions: Path | None, out, max_frames: int = 8) -> None:
+    plt = _plt()
+    if captions is not None and captions.exists():
+        cap = pd.read_csv(captions, sep="\t")
+        times = list(cap["onset"] + cap["duration"] / 2)[:max_frames]
+        texts = list(cap["caption"])[:max_frames]
+    else:
+        from .synth.stimuli import media_duration
+
+        dur = media_duration(stimulus)
+        times = list(np.linspace(0, dur, max_frames + 2)[1:-1])
+        texts = [""] * len(times)
+    frames = read_frames(stimulus, times)
+    n = len(frames)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, fr, t, txt in zip(axes.flat, frames, times, texts, strict=False):
+        ax.imshow(fr)
+        ax.set_title(f"{stimulus.stem}  t = {t:.1f} s", fontsize=8)
+        if txt:
+            ax.text(0.5, -0.04, "\n".join(_wrap(txt, 44)), transform=ax.transAxes, ha="center", va="top", fontsize=6.5)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
+
+
+def _bold_traces(row, bids_root: Path, fmriprep_dir: Path):
+    """(time, {label: % signal}) from the fMRIPrep dtseries when present, else the raw BOLD global mean."""
+    stem = Path(row["bold"]).name.split("_bold")[0]
+    dts = fmriprep_dir / f"sub-{row['subject']}" / "func" / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii"
+    tr = float(row["TR"])
+    if dts.exists():
+        import nibabel as nib
+
+        from .fmri.grayordinates import mmp_parcels
+        from .synth.fmri import VISUAL_AREAS
+
+        data = np.asarray(nib.load(str(dts)).get_fdata(dtype=np.float32))
+        parcels, labels = mmp_parcels()
+        vis_ids = [i for i, n in labels.items() if n.split("_", 1)[-1] in VISUAL_AREAS and n[:2] in ("L_", "R_")]
+        vis = np.isin(parcels, vis_ids)
+        cortex = (parcels > 0) & (parcels <= 360)
+        pct = (data / data.mean(0) - 1) * 100
+        traces = {"visual ROI (HCP-MMP)": pct[:, vis].mean(1), "other cortex": pct[:, cortex & ~vis].mean(1)}
+        source = dts.name
+    else:
+        import nibabel as nib
+
+        img = nib.load(str(bids_root / row["bold"]))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        mask = data.mean(-1) > np.percentile(data.mean(-1), 50)
+        g = data[mask].mean(0)
+        traces = {"global mean (raw BOLD)": (g / g.mean() - 1) * 100}
+        source = Path(row["bold"]).name
+    t = np.arange(len(next(iter(traces.values())))) * tr
+    return t, traces, source
+
+
+def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker: str = "R128") -> None:
+    import mne
+
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6.5), gridspec_kw={"height_ratios": [1, 1.4]})
+    t, traces, source = _bold_traces(row, bids_root, fmriprep_dir)
+    for label, y in traces.items():
+        ax1.plot(t, y, lw=1.2, label=label)
+    if pd.notna(row["onset"]) and pd.notna(row["stimulus_duration"]):
+        ax1.axvspan(row["onset"], row["onset"] + row["stimulus_duration"], color="0.9", zorder=0, label="film")
+    ax1.set(xlabel="time from first volume (s)", ylabel="BOLD (% signal change)",
+            title=f"sub-{row['subject']} run {row['run']} ({row['episode']}): {source}")  # fmt: skip
+    ax1.legend(fontsize=8, loc="upper right")
+
+    raw = mne.io.read_raw_brainvision(str(bids_root / row["eeg"]), preload=False, verbose="error")
+    ann = raw.annotations
+    marks = np.array([o for o, d in zip(ann.onset, ann.description, strict=True)
+                      if d == volume_marker or d.endswith("/" + volume_marker)])  # fmt: skip
+    t0 = float(marks[0]) - 0.5 if len(marks) else 0.0
+    t1 = min(t0 + 3.0, raw.times[-1])
+    picks = [c for c in ("E36", "E62", "E10", "ECG") if c in raw.ch_names] or raw.ch_names[:4]
+    start, stop = raw.time_as_index([t0, t1])
+    data, times = raw.get_data(picks=picks, start=int(start), stop=int(stop), return_times=True)
+    spacing = np.percentile(np.abs(data[:-1]), 99) * 2.2 * 1e6 if len(picks) > 1 else 1.0
+    for i, (ch, y) in enumerate(zip(picks, data, strict=True)):
+        yy = y * 1e6
+        if ch == "ECG":
+            yy = yy / (np.abs(yy).max() + 1e-12) * spacing * 0.45
+        ax2.plot(times, yy - i * spacing, lw=0.6, label=ch)
+    for m in marks[(marks >= t0) & (marks <= t1)]:
+        ax2.axvline(m, color="k", lw=0.6, ls=":")
+    ax2.set_yticks([-i * spacing for i in range(len(picks))], picks)
+    ax2.set(xlabel=f"EEG time (s); dotted: '{volume_marker}' volume markers",
+            title=f"raw EEG in the scanner: {Path(row['eeg']).name} (channel spacing {spacing:.0f} µV; ECG scaled)")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def dataset_overview(inventory, bids_root, fmriprep_dir, outputs, volume_marker: str = "R128") -> None:
+    """Write the report's dataset figures: ``outputs.inventory`` (CSV), ``.frames`` and ``.traces`` (PNG)."""
+    inv = pd.read_parquet(inventory)
+    bids_root, fmriprep_dir = Path(bids_root), Path(fmriprep_dir)
+    inv.to_csv(outputs.inventory, index=False)
+    first = inv.iloc[0]
+    stim = bids_root / first["stimulus"]
+    captions = stim.with_name(f"{stim.stem}_captions.tsv")
+    plot_stimulus_frames(stim, captions, outputs.frames)
+    plot_run_traces(first, bids_root, fmriprep_dir, outputs.traces, volume_marker)
