@@ -1,0 +1,105 @@
+"""The Snakemake workflow run end-to-end on a tiny synthetic dataset, and its static checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import REPO
+
+SMK = str(Path(sys.executable).with_name("snakemake"))
+TINY = {
+    "dataset": {"bids_root": "results/synth/bids", "fmriprep_dir": "results/synth/bids/derivatives/fmriprep",
+                "task": "movie", "tr": 0.8, "volume_marker": "R128"},
+    "synth": {"enabled": True, "out": "results/synth", "subjects": 2, "episodes": 3, "episode_seconds": 10,
+              "eeg_sfreq": 250, "seed": 1, "height": 32, "width": 48, "fps": 8},
+    "split": {"test_episodes": 1},
+}  # fmt: skip
+
+
+def smk(workdir: Path, *args, check=True):
+    cmd = [SMK, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+           str(workdir / "config.yaml"), *args]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("wf")
+    (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
+    smk(wd, "--cores", "2")
+    return wd
+
+
+@pytest.mark.workflow
+def test_demo_workflow_outputs(workdir):
+    inv = pd.read_parquet(workdir / "results/bids/inventory.parquet")
+    assert len(inv) == 4 and set(inv["split"]) == {"train", "test"}
+    for f in ["inventory.csv", "stimulus_frames.png", "run_traces.png"]:
+        assert (workdir / "results/report" / f).stat().st_size > 0
+    for log in ["synth/synth_generate.log", "bids/bids_inventory.log", "report/report_overview.log"]:
+        assert (workdir / "logs" / log).exists()
+    assert (workdir / "logs/benchmarks/synth_generate.tsv").exists()
+    # nothing to redo
+    res = smk(workdir, "-n", "--cores", "1")
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+@pytest.mark.workflow
+def test_html_report(workdir):
+    smk(workdir, "--report", "results/report.html")
+    html = (workdir / "results/report.html").read_text(errors="replace")
+    assert "stimulus_frames.png" in html and "run_traces.png" in html and "inventory.csv" in html
+
+
+@pytest.mark.workflow
+def test_rule_graph_and_dag_render(workdir, tmp_path):
+    for flag in ["--rulegraph", "--dag"]:
+        out = smk(workdir, flag).stdout
+        dot_src = out[out.index("digraph") :]
+        for rule in ["synth_generate", "bids_inventory", "report_overview"]:
+            assert rule in dot_src
+        if shutil.which("dot"):
+            svg = subprocess.run(["dot", "-Tsvg"], input=dot_src, capture_output=True, text=True, check=True).stdout
+            assert "<svg" in svg
+
+
+@pytest.mark.workflow
+def test_bad_dataset_fails_with_clear_error_and_no_output(tmp_path):
+    """An external BIDS dataset with a problem: the rule fails, its log names the problem, no inventory."""
+    from cinebrain.synth import SynthConfig, generate
+
+    generate(tmp_path / "ds", SynthConfig(subjects=1, episodes=2, episode_seconds=8, eeg_sfreq=250,
+                                          height=32, width=48, fps=8), progress=False)  # fmt: skip
+    (tmp_path / "ds/bids/task-movie_bold.json").unlink()
+    cfg = {**TINY, "synth": {"enabled": False},
+           "dataset": {**TINY["dataset"], "bids_root": str(tmp_path / "ds/bids")}}  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = smk(tmp_path, "--cores", "1", check=False)
+    assert res.returncode != 0
+    log = (tmp_path / "logs/bids/bids_inventory.log").read_text()
+    assert "no RepetitionTime" in log and "fix:" in log
+    assert not (tmp_path / "results/bids/inventory.parquet").exists()
+
+
+def test_lint_is_clean():
+    res = subprocess.run([SMK, "--lint"], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Congratulations" in res.stdout + res.stderr
+
+
+def test_slurm_profile_parses(tmp_path):
+    res = subprocess.run([SMK, "--profile", str(REPO / "profiles/slurm"), "-n", "-s", str(REPO / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "synth_generate" in res.stdout + res.stderr
