@@ -90,9 +90,9 @@ def test_events_name_missing_stimulus(bids_copy, tmp_path):
 
 
 def test_stimulus_shorter_than_run(bids_copy, tmp_path, synth):
-    from cinebrain.synth import stimuli as st
-
     import numpy as np
+
+    from cinebrain.synth import stimuli as st
 
     rng = np.random.default_rng(0)
     short = bids_copy / "stimuli/ep02.mp4"

@@ -172,7 +172,7 @@ def test_eeg_artifacts_are_where_the_truth_says(synth):
     t = np.load(r["truth_eeg"])
     sf = float(t["sfreq"])
     data = raw.get_data()
-    eeg, ecg = data[:64], data[64]
+    eeg = data[:64]
     clean = t["clean"].astype(np.float64)
     art = eeg - clean
     # MR gradient: power at the slice frequency (45 Hz) dwarfs that of the clean EEG (> 1000x).
