@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,6 @@ class InventoryOptions:
     volume_marker: str = "R128"
     test_episodes: int | list[str] = 1
     tr_tolerance: float = 1e-3
-    problems: list = field(default_factory=list, repr=False)
 
 
 def _natural_key(s: str):
