@@ -15,10 +15,12 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/bids.smk"
+include: "workflow/rules/fmriprep.smk"
+include: "workflow/rules/fmri.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        final_outputs(),
+        final_outputs,
     default_target: True

@@ -28,14 +28,38 @@ def _dotted(path) -> str:
     return out or "<top level>"
 
 
+def fill_defaults(config: dict, schema: dict) -> dict:
+    """Add the schema's ``default`` of every missing key, recursively (in place; returns ``config``).
+
+    jsonschema validates but does not fill defaults; a missing object with properties is created when
+    the schema gives it a default, and then filled.
+    """
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = _copy(sub["default"])
+        if isinstance(config.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(config[key], sub)
+    return config
+
+
+def _copy(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
 def validate_config(config: dict, schema_path) -> None:
-    """Raise :class:`ConfigError` listing every key of ``config`` that violates the schema."""
+    """Raise :class:`ConfigError` listing every key of ``config`` that violates the schema.
+
+    A valid ``config`` then gets the schema's defaults for the keys it leaves out (:func:`fill_defaults`).
+    """
     import jsonschema
 
     schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:
+        fill_defaults(config, schema)
         return
     lines = [f"invalid configuration (checked against {Path(schema_path).name}):"]
     for e in errors:

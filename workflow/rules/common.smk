@@ -15,6 +15,18 @@ validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema
 SYNTH = config["synth"]
 BIDS_ROOT = config["dataset"]["bids_root"]
 FMRIPREP_DIR = config["dataset"]["fmriprep_dir"]
+TASK = config["dataset"]["task"]
+FMRIPREP = config["fmriprep"]
+FMRI = config["fmri"]
+ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
+
+# Where a run's fMRI outputs live: results/fmri/sub-{subject}/sub-{subject}_task-<task>_run-{run}_desc-...
+FMRI_RUN = "results/fmri/sub-{subject}/sub-{subject}_task-" + TASK + "_run-{run}"
+
+
+wildcard_constraints:
+    subject="[a-zA-Z0-9]+",
+    run="[0-9]+",
 
 if SYNTH["enabled"]:
     _expected = os.path.join(SYNTH.get("out", "results/synth"), "bids")
@@ -37,10 +49,39 @@ def inventory():
     return pd.read_parquet(checkpoints.bids_inventory.get().output.inventory)
 
 
-def final_outputs():
+def subjects():
+    return sorted(inventory()["subject"].unique())
+
+
+def subject_runs(subject):
+    """The run numbers of a subject, from the inventory."""
+    inv = inventory()
+    return sorted(int(r) for r in inv.loc[inv["subject"] == subject, "run"])
+
+
+def roi_files(wildcards=None):
+    """The YAML files of the configured ROI sets (an input, so that editing a set reruns extraction)."""
+    from cinebrain.fmri.rois import roi_path
+
+    return [str(roi_path(name, ROI_DIR)) for name in FMRI["roi_sets"]]
+
+
+def fmri_outputs(wildcards=None):
+    """Every run's ROI time series and QC figure."""
+    inv = inventory()
+    out = ["results/report/fmri/roi_sets.png"]
+    for sub, run in zip(inv["subject"], inv["run"]):
+        out.append(FMRI_RUN.format(subject=sub, run=int(run)) + "_desc-roi_bold.npy")
+        out.append(f"results/report/fmri/sub-{sub}_run-{int(run)}_qc.png")
+    return out
+
+
+def final_outputs(wildcards=None):
+    """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
         "results/bids/inventory.parquet",
         "results/report/inventory.csv",
         "results/report/stimulus_frames.png",
         "results/report/run_traces.png",
+        *fmri_outputs(),
     ]

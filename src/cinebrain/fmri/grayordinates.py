@@ -151,3 +151,97 @@ def read_dtseries_info(path) -> dict:
     if not isinstance(series, nib.cifti2.SeriesAxis) or not isinstance(bm, nib.cifti2.BrainModelAxis):
         raise ValueError(f"{path}: not a dense time series (axes {type(series).__name__}, {type(bm).__name__})")
     return {"n_volumes": series.size, "tr": float(series.step), "n_grayordinates": len(bm), "axis": bm}
+
+
+class LayoutError(ValueError):
+    """A dense file whose grayordinates are not the 91k layout of the atlas."""
+
+
+def _structures(axis) -> tuple[tuple[str, int, int], ...]:
+    """(structure, first grayordinate, count) of every brain model of a BrainModelAxis."""
+    # Vectorised: nibabel's iter_structures() takes ~0.2 s on 91k grayordinates.
+    names = np.asarray(axis.name)
+    starts = np.r_[0, np.flatnonzero(names[1:] != names[:-1]) + 1]
+    stops = np.r_[starts[1:], len(names)]
+    return tuple((str(names[a]), int(a), int(b - a)) for a, b in zip(starts, stops, strict=True))
+
+
+def check_layout(axis, path) -> None:
+    """Check that a file's :class:`~nibabel.cifti2.BrainModelAxis` is the 91k layout of the atlas.
+
+    Compared: the structures, their order and sizes, and the fsLR-32k vertex of every cortical
+    grayordinate (what the HCP-MMP1.0 labels index).  Subcortical voxel coordinates are not compared: they
+    come from the file (fMRIPrep's MNI152NLin6Asym 2-mm grid), and the atlas labels them by structure.
+    """
+    problems = []
+    got, want = _structures(axis), _structures(brain_model_axis())
+    if len(axis) != N_GRAYORDINATES:
+        problems.append(f"{len(axis)} grayordinates instead of {N_GRAYORDINATES}")
+    if got != want:
+        diff = [f"{g[0].removeprefix('CIFTI_STRUCTURE_')} at {g[1]} x {g[2]}" for g in got if g not in want][:3]
+        problems.append("structures differ from the 91k layout" + (f" (e.g. {'; '.join(diff)})" if diff else ""))
+    else:
+        ref = brain_model_axis()
+        for name, start, count in want:
+            sl = slice(start, start + count)
+            if name.startswith("CIFTI_STRUCTURE_CORTEX") and not np.array_equal(axis.vertex[sl], ref.vertex[sl]):
+                problems.append(f"{name.removeprefix('CIFTI_STRUCTURE_')} vertices are not the 32k medial-wall-free "
+                                "set of the HCP atlas")  # fmt: skip
+    if problems:
+        raise LayoutError(
+            f"{path}: not the 91k-grayordinate fsLR-32k layout ({'; '.join(problems)}); fix: use fMRIPrep's "
+            "--cifti-output 91k output (*_space-fsLR_den-91k_bold.dtseries.nii)"
+        )
+
+
+def open_dtseries(path):
+    """Open a dense time series without reading its data: (memory-mapped (T, G) array, TR, brain-model axis).
+
+    The array is nibabel's unscaled memory map of the file, so that slicing it reads only the rows asked for
+    (``.nii`` only; a gzipped file cannot be memory-mapped and is refused).
+    """
+    import nibabel as nib
+
+    path = str(path)
+    if path.endswith(".gz"):
+        raise ValueError(f"{path}: a gzipped CIFTI cannot be memory-mapped; fix: gunzip it (fMRIPrep writes .nii)")
+    try:
+        img = nib.load(path, mmap=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot be read as CIFTI-2 ({type(exc).__name__}: {exc}); fix: re-run fMRIPrep "
+                         "for this run or re-copy the file") from exc  # fmt: skip
+    try:
+        series, bm = img.header.get_axis(0), img.header.get_axis(1)
+    except Exception as exc:
+        raise ValueError(f"{path}: no CIFTI axes ({exc}); fix: use a .dtseries.nii file") from exc
+    if not isinstance(series, nib.cifti2.SeriesAxis) or not isinstance(bm, nib.cifti2.BrainModelAxis):
+        raise LayoutError(f"{path}: not a dense time series (axes {type(series).__name__}, {type(bm).__name__}); "
+                          "fix: use the *_bold.dtseries.nii file")  # fmt: skip
+    proxy = img.dataobj
+    slope, inter = getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0)
+    data = proxy.get_unscaled()
+    if (slope, inter) != (1.0, 0.0):  # scaled integers: fall back to nibabel's scaling, row blocks at a time
+        data = proxy
+    return data, float(series.step), bm
+
+
+def read_columns(path, indices, *, tr: float | None = None, n_volumes: int | None = None, block: int = 256) -> np.ndarray:
+    """Read the ``indices`` columns of a 91k dense time series as float32 (T, len(indices)).
+
+    Checks the layout first (:func:`check_layout`), and the TR and volume count when given.  The file is
+    memory-mapped and read in blocks of ``block`` rows, so that memory stays at the output plus one block.
+    """
+    data, step, bm = open_dtseries(path)
+    check_layout(bm, path)
+    if tr is not None and abs(step - tr) > 1e-3:
+        raise ValueError(f"{path}: TR is {step:g} s but the run's BOLD has {tr:g} s; fix: check that the derivative "
+                         "belongs to this run, or correct dataset.tr")  # fmt: skip
+    if n_volumes is not None and data.shape[0] != n_volumes:
+        raise ValueError(f"{path}: {data.shape[0]} volumes but the run's BOLD has {n_volumes}; fix: re-run fMRIPrep "
+                         "for this run (an interrupted or mismatched derivative)")  # fmt: skip
+    indices = np.asarray(indices, dtype=np.intp)
+    out = np.empty((data.shape[0], len(indices)), np.float32)
+    for start in range(0, data.shape[0], block):
+        stop = min(start + block, data.shape[0])
+        out[start:stop] = np.asarray(data[start:stop])[:, indices]
+    return out

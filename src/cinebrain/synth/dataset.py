@@ -278,8 +278,7 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True) -> dict
                     "surface": "fsLR", "surface_density": "32k", "volume": "MNI152NLin6Asym",
                 })  # fmt: skip
                 _tsv(deriv / f"{base}_desc-confounds_timeseries.tsv", sim["confounds"])
-                _json(deriv / f"{base}_desc-confounds_timeseries.json",
-                      {c: {"Description": "fMRIPrep-style confound"} for c in sim["confounds"].columns})
+                _json(deriv / f"{base}_desc-confounds_timeseries.json", fmri_model.confounds_metadata(sim["confounds"]))
                 np.savez_compressed(sub_truth / f"{base}_fmri.npz", region_signal=sim["region_signal"],
                                     design=sim["design"])  # fmt: skip
 

@@ -20,18 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..fmri.rois import load_roi_set
 from .stimuli import AUDIO_FEATURES, VISUAL_FEATURES
 
-# CineBrain (seed 000, section 3.2) ROI lists, used here only to choose which regions carry which signal.
-VISUAL_AREAS = [
-    "V1", "V2", "V3", "V3A", "V3B", "V3CD", "V4", "LO1", "LO2", "LO3", "PIT", "V4t", "V6", "V6A", "V7",
-    "V8", "PH", "FFC", "IP0", "MT", "MST", "FST", "VVC", "VMV1", "VMV2", "VMV3", "PHA1", "PHA2", "PHA3",
-]  # fmt: skip
-AUDITORY_AREAS = [
-    "4", "7AL", "7Am", "7m", "7PC", "7PL", "7Pm", "8Ad", "8Av", "8BM", "8C", "9a", "9p", "10d", "10v",
-    "44", "45", "46", "47m", "A1", "IPS1", "p32", "PGp", "s32", "STGa", "STSda", "STSdp", "STSva",
-    "STSvp", "TPOJ1", "TPOJ2", "TPOJ3",
-]  # fmt: skip
+# CineBrain (seed 000, section 3.2) ROI lists (resources/rois/), used here only to choose which regions
+# carry which signal.
+VISUAL_AREAS = list(load_roi_set("visual").left)
+AUDITORY_AREAS = list(load_roi_set("auditory").left)
 EVENT_FEATURES = ["cut"]
 ALL_FEATURES = [*VISUAL_FEATURES, *AUDIO_FEATURES, *EVENT_FEATURES]
 
@@ -148,6 +143,22 @@ def confounds_table(motion: pd.DataFrame, csf, wm, gs, acompcor: np.ndarray, tr:
     for j in range(1, n_cos + 1):
         cols[f"cosine{j - 1:02d}"] = np.sqrt(2.0 / n) * np.cos(np.pi * j * (2 * t + 1) / (2 * n))
     return pd.DataFrame(cols)
+
+
+def confounds_metadata(confounds: pd.DataFrame) -> dict:
+    """The ``desc-confounds_timeseries.json`` sidecar, with the aCompCor metadata fMRIPrep writes.
+
+    nilearn's ``load_confounds`` selects CompCor components by their ``Method`` and ``Mask`` entries.
+    """
+    meta = {}
+    acomp = [c for c in confounds.columns if c.startswith("a_comp_cor_")]
+    for c in confounds.columns:
+        meta[c] = {"Description": "fMRIPrep-style confound"}
+    explained = 0.3 / np.arange(1, len(acomp) + 1)  # decreasing, as PCA components are
+    for c, ve, cum in zip(acomp, explained, np.cumsum(explained), strict=True):
+        meta[c] = {"Method": "aCompCor", "Mask": "combined", "Retained": True,
+                   "VarianceExplained": float(ve), "CumulativeVarianceExplained": float(cum)}  # fmt: skip
+    return meta
 
 
 def simulate_run(

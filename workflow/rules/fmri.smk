@@ -1,0 +1,107 @@
+# Stage 3: ROI time series per run (cinebrain.fmri): the columns of the configured ROI sets, optional
+# confound regression, normalisation, the stimulus-to-volume alignment with the haemodynamic lag, and QC.
+
+
+rule fmri_rois:
+    input:
+        rois=roi_files,
+    output:
+        columns="results/fmri/roi_columns.json",
+    params:
+        roi_sets=FMRI["roi_sets"],
+        roi_dir=ROI_DIR,
+    log:
+        "logs/fmri/fmri_rois.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_rois.py"
+
+
+rule fmri_extract:
+    input:
+        manifest="results/fmri/sub-{subject}/sub-{subject}_fmriprep.json",
+        columns="results/fmri/roi_columns.json",
+    output:
+        data=FMRI_RUN + "_desc-extracted_bold.npy",
+        info=FMRI_RUN + "_desc-extracted_bold.json",
+        qc=FMRI_RUN + "_desc-qc.npz",
+    params:
+        confounds=FMRI["confounds"],
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/fmri/fmri_extract/sub-{subject}_run-{run}.log",
+    benchmark:
+        "logs/benchmarks/fmri_extract/sub-{subject}_run-{run}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_extract.py"
+
+
+def normalise_inputs(wildcards):
+    """The extracted runs the statistics come from: this run, or all the subject's (normalise: subject)."""
+    runs = subject_runs(wildcards.subject) if FMRI["normalise"] == "subject" else [int(wildcards.run)]
+    return [FMRI_RUN.format(subject=wildcards.subject, run=r) + "_desc-extracted_bold.npy" for r in runs]
+
+
+rule fmri_normalise:
+    input:
+        inventory="results/bids/inventory.parquet",
+        columns="results/fmri/roi_columns.json",
+        info=FMRI_RUN + "_desc-extracted_bold.json",
+        runs=normalise_inputs,
+    output:
+        data=FMRI_RUN + "_desc-roi_bold.npy",
+        sidecar=FMRI_RUN + "_desc-roi_bold.json",
+    params:
+        normalise=FMRI["normalise"],
+        hrf_lag=FMRI["hrf_lag"],
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/fmri/fmri_normalise/sub-{subject}_run-{run}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_normalise.py"
+
+
+rule fmri_roimap:
+    input:
+        columns="results/fmri/roi_columns.json",
+    output:
+        figure=report(
+            "results/report/fmri/roi_sets.png",
+            caption="../report/fmri_roi_sets.rst",
+            category="2. fMRI",
+            labels={"figure": "ROI sets"},
+        ),
+    log:
+        "logs/fmri/fmri_roimap.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_roimap.py"
+
+
+rule fmri_qc:
+    input:
+        qc=FMRI_RUN + "_desc-qc.npz",
+        data=FMRI_RUN + "_desc-roi_bold.npy",
+        sidecar=FMRI_RUN + "_desc-roi_bold.json",
+    output:
+        figure=report(
+            "results/report/fmri/sub-{subject}_run-{run}_qc.png",
+            caption="../report/fmri_qc.rst",
+            category="2. fMRI",
+            subcategory="sub-{subject}",
+            labels={"subject": "{subject}", "run": "{run}", "figure": "QC"},
+        ),
+    log:
+        "logs/fmri/fmri_qc/sub-{subject}_run-{run}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_qc.py"

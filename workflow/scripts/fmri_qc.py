@@ -1,0 +1,9 @@
+"""Rule fmri_qc: temporal SNR, framewise displacement and carpet plot of one run (cinebrain.report)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_fmri_qc  # noqa: E402
+
+plot_fmri_qc(snakemake.input.qc, snakemake.input.data, snakemake.input.sidecar, snakemake.output.figure)  # noqa: F821

@@ -1,0 +1,9 @@
+"""Rule fmri_roimap: the selected ROIs on the fsLR-32k surfaces (cinebrain.report.plot_roi_sets)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_roi_sets  # noqa: E402
+
+plot_roi_sets(snakemake.input.columns, snakemake.output.figure)  # noqa: F821
