@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,10 +24,11 @@ TINY = {
 }  # fmt: skip
 
 
-def smk(workdir: Path, *args, check=True):
-    cmd = [SMK, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
-           str(workdir / "config.yaml"), *args]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+def smk(workdir: Path, *args, check=True, env: dict | None = None):
+    # targets and options first: --configfile takes every value that follows it
+    cmd = [SMK, "-s", str(REPO / "Snakefile"), *args, "--directory", str(workdir), "--configfile",
+           str(workdir / "config.yaml")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, **(env or {})})
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res

@@ -135,7 +135,9 @@ class RoiExtractor:
                 detrend=self.confounds.detrend, high_pass=self.confounds.high_pass, standardize=None,
                 filter="butterworth" if self.confounds.high_pass else False,
             ).astype(np.float32)  # fmt: skip
-            data += raw.mean(0, keepdims=True)  # keep the mean so that tSNR and % signal stay meaningful
+            # keep the raw mean (signal.clean removes it when detrending, not otherwise), so that
+            # tSNR and percent signal stay meaningful downstream
+            data += raw.mean(0, keepdims=True) - data.mean(0, keepdims=True)
             report["ConfoundRegression"] = {**asdict(self.confounds), "regressors": list(regressors.columns)}
         return data.astype(np.float32, copy=False), {**report, "_qc": qc}
 
