@@ -54,6 +54,7 @@ test: $(STAMP) sysdeps
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_fmri_extract.py
 
 lint: $(STAMP)
 	$(SMK) --lint

