@@ -278,7 +278,7 @@ def test_alignment_from_onset_and_lag():
 def test_normalise_run_writes_sidecar(synth, tmp_path):
     from cinebrain.bids import InventoryOptions, build_inventory, write_inventory
     from cinebrain.fmri.extract import extract_run
-    from cinebrain.fmri.fmriprep import check_derivatives, write_manifest, FmriprepSettings
+    from cinebrain.fmri.fmriprep import FmriprepSettings, check_derivatives, write_manifest
     from cinebrain.fmri.normalise import normalise_run
     from cinebrain.fmri.rois import write_columns
 
