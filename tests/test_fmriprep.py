@@ -114,15 +114,18 @@ def test_check_lists_every_problem(synth, runs_01, tmp_path):
     p2["dtseries"].unlink()  # wrong TR and volume count
     write_dtseries(p2["dtseries"], np.ones((10, 91282), np.float32), tr=2.0)
     p1["confounds"].unlink()  # missing confounds
+    p2["confounds"].unlink()  # empty confounds
+    p2["confounds"].write_text("")
     with pytest.raises(FmriprepError) as err:
         check_derivatives("01", runs_01, deriv)
     msg = str(err.value)
-    assert "sub-01: 4 problem(s)" in msg
+    assert "sub-01: 5 problem(s)" in msg
     assert f"{p1['dtseries']}: missing" in msg
     assert f"{p2['dtseries']}: TR is 2 s but the raw BOLD" in msg
     assert f"{p2['dtseries']}: 10 volumes but the raw BOLD" in msg and "has 52" in msg
     assert f"{p1['confounds']}: missing" in msg
-    assert msg.count("fix:") == 4
+    assert f"{p2['confounds']}: cannot be read as a table" in msg
+    assert msg.count("fix:") == 5
 
 
 def test_check_wrong_layout(synth, runs_01, tmp_path):

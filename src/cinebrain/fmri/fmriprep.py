@@ -140,11 +140,10 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
     for r in runs:
         paths = derivative_paths(r["bold"], fmriprep_dir)
         dts, conf = paths["dtseries"], paths["confounds"]
-        ok = True
+        n_problems = len(problems)
         if not dts.exists():
             problems.append((str(dts), "missing", f"run fMRIPrep with --cifti-output 91k for sub-{subject}, or "
                              "point dataset.fmriprep_dir at the derivatives"))  # fmt: skip
-            ok = False
         else:
             try:
                 data, tr, axis = open_dtseries(dts)
@@ -152,27 +151,26 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
                 if abs(tr - float(r["TR"])) > 1e-3:
                     problems.append((str(dts), f"TR is {tr:g} s but the raw BOLD {r['bold']} has {float(r['TR']):g} s",
                                      "re-run fMRIPrep for this run; check that the file belongs to it"))  # fmt: skip
-                    ok = False
                 if data.shape[0] != int(r["n_volumes"]):
                     problems.append((str(dts), f"{data.shape[0]} volumes but the raw BOLD {r['bold']} has "
                                      f"{int(r['n_volumes'])}", "re-run fMRIPrep for this run (interrupted or "
                                      "mismatched output)"))  # fmt: skip
-                    ok = False
             except (LayoutError, ValueError) as exc:
                 problems.append((str(dts), str(exc).split(": ", 1)[-1].split("; fix: ")[0],
                                  "use fMRIPrep's --cifti-output 91k output for this run"))  # fmt: skip
-                ok = False
         if not conf.exists():
             problems.append((str(conf), "missing", f"re-run fMRIPrep for sub-{subject}; it writes the confounds "
                              "table of every run"))  # fmt: skip
-            ok = False
         else:
-            n_rows = len(pd.read_csv(conf, sep="\t", usecols=[0]))
+            try:
+                n_rows = len(pd.read_csv(conf, sep="\t", usecols=[0]))
+            except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+                problems.append((str(conf), f"cannot be read as a table ({exc})", "re-run fMRIPrep for this run"))
+                n_rows = int(r["n_volumes"])
             if n_rows != int(r["n_volumes"]):
                 problems.append((str(conf), f"{n_rows} rows but the run has {int(r['n_volumes'])} volumes",
                                  "re-run fMRIPrep for this run"))  # fmt: skip
-                ok = False
-        if ok:
+        if len(problems) == n_problems:
             records.append({"run": int(r["run"]), "bold": r["bold"], "dtseries": str(dts), "confounds": str(conf),
                             "TR": float(r["TR"]), "n_volumes": int(r["n_volumes"]),
                             "size": dts.stat().st_size, "mtime": dts.stat().st_mtime})  # fmt: skip
