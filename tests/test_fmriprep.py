@@ -153,7 +153,9 @@ def _config(wd: Path, runner: str) -> dict:
     cfg["fmriprep"] = {"runner": runner, "image": "nipreps/fmriprep:25.2.7" if runner == "docker" else "img.sif",
                        "fs_license": str(license_file), "extra_args": ["--skip-bids-validation"],
                        "work_dir": None}  # fmt: skip
-    cfg["fmri"] = {"roi_sets": ["visual", "hippocampus"]}
+    # z-scored over the subject's runs, and motion regressed (the double writes the 6 motion parameters)
+    cfg["fmri"] = {"roi_sets": ["visual", "hippocampus"], "normalise": "subject",
+                   "confounds": {"enabled": True, "strategy": ["motion"], "motion": "basic"}}  # fmt: skip
     return cfg
 
 
@@ -188,6 +190,9 @@ def test_rule_runs_container_double(tmp_path, runner, program):
     assert (wd / "logs/benchmarks/fmriprep_run/sub-01.tsv").exists()
     data = np.load(wd / target)
     assert data.shape == (15, 8405 + 1559)
+    side = json.loads((wd / target).with_suffix(".json").read_text())
+    assert side["NormalisationRuns"] == ["1", "2"] and len(side["ConfoundRegression"]["regressors"]) == 6
+    assert (wd / "results/fmri/sub-01/sub-01_task-movie_run-2_desc-extracted_bold.npy").exists()
 
 
 @pytest.mark.workflow
