@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
 UV = 1e-6
 
@@ -200,6 +201,9 @@ def simulate_run(
     phase = (tau / slice_len) % 1.0
     shapes = _gradient_shape(phase) * scanning
     shapes *= 1.0 + 0.1 * np.sin(2 * np.pi * tau / tr_samples)  # volume-periodic modulation
+    # the amplifier's hardware anti-aliasing low-pass (BrainAmp MR: 250 Hz at 1 kHz sampling); without it
+    # the steep gradient edges would alias into the EEG band, which no real recording shows
+    shapes = sosfiltfilt(butter(8, 0.25 * sfreq, fs=sfreq, output="sos"), shapes, axis=-1)
     g_topo = p.gradient_uv * UV * np.c_[rng.uniform(0.5, 1.5, n_ch) * rng.choice([-1, 1], n_ch),
                                         rng.uniform(0.1, 0.5, n_ch)]  # fmt: skip
     gradient = (g_topo @ shapes).astype(np.float32)

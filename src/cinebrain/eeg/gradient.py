@@ -1,0 +1,163 @@
+"""MR-gradient artifact removal: average artifact subtraction (AAS) with sub-sample alignment, and an
+optional optimal basis set (OBS) for the residuals.
+
+The scanner repeats the same gradient waveform every volume, so the artifact of volume ``k`` is estimated
+by averaging the ``n_template`` volumes around it (Allen et al. 2000; FMRIB's ``fmrib_fastr``).  The
+scanner and amplifier clocks are not locked: volumes start at fractional EEG samples and the markers are
+rounded.  We fit the exact onsets as a straight line through the marker samples (a constant clock
+ratio: sub-sample precision from hundreds of markers), bring every epoch onto a common grid with a
+windowed-sinc fractional delay, average there, and shift the template back to each epoch's own offset
+before subtracting it.  ``fmrib_fastr`` instead upsamples the whole recording 10x; a fractional delay
+filter per epoch gives the same alignment at a fraction of the memory, which is what lets an 18-minute,
+65-channel run fit the 30-s budget.  No library offers this for MNE data (MNE has no gradient-artifact
+removal), hence the hand-written code.
+
+OBS (Niazy et al. 2005): the residuals left by AAS, high-passed above ``obs_hp`` Hz so that the EEG
+itself stays out, are decomposed per channel by PCA over epochs; the first ``n_obs`` components are fitted
+to each epoch's residual and subtracted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: taps of the fractional-delay filter (Kaiser-windowed sinc); 16 keeps the error below -60 dB to 0.8 fs/2
+N_TAPS = 16
+
+
+class MarkerError(ValueError):
+    """Volume markers that cannot be used for artifact removal."""
+
+
+def fit_onsets(markers: np.ndarray) -> tuple[np.ndarray, float]:
+    """Sub-sample volume onsets: the least-squares line through the marker samples, and its slope (TR in samples).
+
+    Rounded markers jitter by up to half a sample around the true onsets; the fitted line has the
+    clock ratio, and what error is left (a few hundredths of a sample) grows linearly with the volume
+    index, which the sliding template, centred on each volume, absorbs.
+    """
+    k = np.arange(len(markers), dtype=np.float64)
+    slope, intercept = np.polyfit(k, markers.astype(np.float64), 1)
+    return intercept + slope * k, float(slope)
+
+
+def _frac_filters(frac: np.ndarray) -> np.ndarray:
+    """(len(frac), N_TAPS) filters delaying a signal by ``frac`` samples (0 <= frac < 1)."""
+    half = N_TAPS // 2
+    j = np.arange(-half + 1, half + 1)  # taps relative to the output sample
+    x = j[None, :] - frac[:, None]
+    window = np.kaiser(N_TAPS + 1, 8.0)[1:]  # symmetric about the middle tap pair
+    h = np.sinc(x) * np.interp(x, np.linspace(-half, half, N_TAPS + 1)[1:], window)
+    return h / h.sum(1, keepdims=True)
+
+
+def _shifted_epochs(data: np.ndarray, starts: np.ndarray, frac: np.ndarray, length: int) -> np.ndarray:
+    """(K, C, length) epochs sampled at ``starts + frac + j`` (j = 0 .. length-1), by windowed-sinc interpolation.
+
+    ``data`` must hold ``N_TAPS`` samples of margin around every epoch (the caller pads).
+    """
+    half = N_TAPS // 2
+    h = _frac_filters(frac)  # x(t + frac) = sum_m h[m] x[t + m], m = -half+1 .. half
+    idx = starts[:, None] + np.arange(-half + 1, length + half)[None, :]  # (K, length + N_TAPS - 1)
+    win = data[:, idx]  # (C, K, L + T - 1)
+    view = np.lib.stride_tricks.sliding_window_view(win, N_TAPS, axis=-1)  # (C, K, L, T)
+    return np.einsum("cklt,kt->kcl", view, h, optimize=True)
+
+
+@dataclass
+class GradientResult:
+    onsets: np.ndarray  # fitted sub-sample onsets (samples)
+    tr_samples: float
+    template_length: int
+    volume_average_before: np.ndarray  # (C, L): volume-locked average before correction (aligned)
+    volume_average_after: np.ndarray
+
+
+def remove_gradient(
+    data: np.ndarray,
+    markers: np.ndarray,
+    *,
+    n_template: int = 21,
+    obs: int = 0,
+    obs_hp: float = 70.0,
+    sfreq: float = 1000.0,
+    chunk: int = 8,
+    progress=None,
+) -> GradientResult:
+    """Subtract the gradient artifact from ``data`` (C, N) in place; ``markers`` are volume-onset samples.
+
+    Epoch ``k`` covers ``[floor(onset_k), floor(onset_k) + L)`` with ``L = ceil(TR samples)``; where two
+    consecutive epochs overlap (at most one sample), the sample is corrected once, by the later epoch.
+    """
+    onsets, tr_samples = fit_onsets(np.asarray(markers))
+    length = int(np.ceil(tr_samples))
+    starts = np.floor(onsets).astype(np.int64)
+    frac = onsets - starts
+    n_ch, n = data.shape
+    # epochs are taken with a margin of M samples on each side, so that shifting the template back to an
+    # epoch's own offset interpolates from real neighbouring artifact, not from padding
+    margin = N_TAPS
+    lo_pad = max(0, margin + N_TAPS - int(starts[0]))
+    hi_pad = max(0, int(starts[-1]) + length + margin + N_TAPS - n)
+    st = starts + lo_pad - margin
+    ext = length + 2 * margin
+    half_win = n_template // 2
+    k_all = len(onsets)
+    lo = np.clip(np.arange(k_all) - half_win, 0, max(0, k_all - n_template))
+    hi = np.minimum(lo + n_template, k_all)
+    before = np.zeros((n_ch, length))
+    after = np.zeros((n_ch, length))
+    for c0 in range(0, n_ch, chunk):
+        c1 = min(n_ch, c0 + chunk)
+        block = np.pad(data[c0:c1].astype(np.float64), ((0, 0), (lo_pad, hi_pad)), mode="edge")
+        aligned = _shifted_epochs(block, st, frac, ext)  # (K, c, ext): epochs on the common grid
+        before[c0:c1] = aligned[:, :, margin : margin + length].mean(0)
+        # sliding average over n_template neighbours (fewer at the ends), via cumulative sums
+        cs = np.concatenate([np.zeros((1, *aligned.shape[1:])), np.cumsum(aligned, 0)])
+        template = (cs[hi] - cs[lo]) / (hi - lo)[:, None, None]
+        del cs
+        if obs > 0:
+            template += _obs_fit(aligned - template, obs, obs_hp, sfreq)
+        del aligned
+        # back to each epoch's own offset: the artifact at sample starts_k + i is the template at i - frac_k
+        back = _shifted_epochs_template(template, 1.0 - frac, length, margin)  # (K, c, L)
+        out = data[c0:c1]
+        for k in range(k_all):  # each sample is corrected once: epoch k ends where epoch k + 1 starts
+            s0 = int(starts[k])
+            e0 = min(s0 + length, n, int(starts[k + 1]) if k + 1 < k_all else n)
+            if s0 >= 0:
+                out[:, s0:e0] -= back[k, :, : e0 - s0].astype(out.dtype)
+        del back, template
+        check = np.pad(out.astype(np.float64), ((0, 0), (lo_pad, hi_pad)), mode="edge")
+        after[c0:c1] = _shifted_epochs(check, st + margin, frac, length).mean(0)
+        if progress is not None:
+            progress.update(c1 - c0)
+    return GradientResult(onsets, tr_samples, length, before, after)
+
+
+def _shifted_epochs_template(template: np.ndarray, shift: np.ndarray, length: int, margin: int) -> np.ndarray:
+    """Sample template row k (index p = time onset_k + p - margin) at ``i - 1 + shift_k``: (K, c, length)."""
+    half = N_TAPS // 2
+    h = _frac_filters(shift)  # shift in (0, 1]
+    idx = (margin - 1) + np.arange(-half + 1, length + half)
+    win = template[:, :, idx]  # (K, c, L + T - 1)
+    view = np.lib.stride_tricks.sliding_window_view(win, N_TAPS, axis=-1)  # (K, c, L, T)
+    return np.einsum("kclt,kt->kcl", view, h, optimize=True)
+
+
+def _obs_fit(residual: np.ndarray, n_comp: int, hp: float, sfreq: float) -> np.ndarray:
+    """OBS: per channel, the first ``n_comp`` PCs of the high-passed residual epochs, fitted to each epoch."""
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(4, hp, btype="highpass", fs=sfreq, output="sos")
+    hp_res = sosfiltfilt(sos, residual, axis=-1)  # (K, c, L)
+    fitted = np.zeros_like(residual)
+    for c in range(residual.shape[1]):
+        x = hp_res[:, c, :]  # (K, L)
+        cov = x.T @ x
+        _, vecs = np.linalg.eigh(cov)
+        basis = vecs[:, ::-1][:, :n_comp]  # (L, p)
+        fitted[:, c, :] = (x @ basis) @ basis.T
+    return fitted
