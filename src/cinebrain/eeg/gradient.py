@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: taps of the fractional-delay filter (Kaiser-windowed sinc); 16 keeps the error below -60 dB to 0.8 fs/2
+#: taps of the fractional-delay filter (Kaiser-windowed sinc, beta 8): error ~1e-4 of the amplitude to 0.6 fs/2
 N_TAPS = 16
 
 
@@ -43,13 +43,16 @@ def fit_onsets(markers: np.ndarray) -> tuple[np.ndarray, float]:
     return intercept + slope * k, float(slope)
 
 
-def _frac_filters(frac: np.ndarray) -> np.ndarray:
-    """(len(frac), N_TAPS) filters delaying a signal by ``frac`` samples (0 <= frac < 1)."""
+def _frac_filters(frac: np.ndarray, beta: float = 8.0) -> np.ndarray:
+    """(len(frac), N_TAPS) windowed-sinc filters: ``x(t + f) = sum_m h[m] x[t + m]``, m = -N_TAPS/2+1 .. N_TAPS/2.
+
+    The Kaiser window is evaluated at the taps' continuous distance from the interpolated point; with
+    16 taps the error is about 1e-4 of the amplitude from DC to 300 Hz at 1 kHz.
+    """
     half = N_TAPS // 2
-    j = np.arange(-half + 1, half + 1)  # taps relative to the output sample
-    x = j[None, :] - frac[:, None]
-    window = np.kaiser(N_TAPS + 1, 8.0)[1:]  # symmetric about the middle tap pair
-    h = np.sinc(x) * np.interp(x, np.linspace(-half, half, N_TAPS + 1)[1:], window)
+    x = np.arange(-half + 1, half + 1)[None, :] - np.asarray(frac, np.float64)[:, None]
+    window = np.i0(beta * np.sqrt(np.clip(1.0 - (x / half) ** 2, 0.0, 1.0))) / np.i0(beta)
+    h = np.sinc(x) * window
     return h / h.sum(1, keepdims=True)
 
 
@@ -61,9 +64,11 @@ def _shifted_epochs(data: np.ndarray, starts: np.ndarray, frac: np.ndarray, leng
     half = N_TAPS // 2
     h = _frac_filters(frac)  # x(t + frac) = sum_m h[m] x[t + m], m = -half+1 .. half
     idx = starts[:, None] + np.arange(-half + 1, length + half)[None, :]  # (K, length + N_TAPS - 1)
-    win = data[:, idx]  # (C, K, L + T - 1)
+    win = data[:, idx].astype(np.float32)  # (C, K, L + T - 1)
     view = np.lib.stride_tricks.sliding_window_view(win, N_TAPS, axis=-1)  # (C, K, L, T)
-    return np.einsum("cklt,kt->kcl", view, h, optimize=True)
+    # a broadcast matmul (BLAS) is ~30x faster than the equivalent einsum here
+    out = np.matmul(view, h.astype(np.float32)[None, :, :, None])[..., 0]  # (C, K, L)
+    return out.transpose(1, 0, 2)
 
 
 @dataclass
@@ -111,12 +116,12 @@ def remove_gradient(
     after = np.zeros((n_ch, length))
     for c0 in range(0, n_ch, chunk):
         c1 = min(n_ch, c0 + chunk)
-        block = np.pad(data[c0:c1].astype(np.float64), ((0, 0), (lo_pad, hi_pad)), mode="edge")
+        block = np.pad(data[c0:c1], ((0, 0), (lo_pad, hi_pad)), mode="edge")
         aligned = _shifted_epochs(block, st, frac, ext)  # (K, c, ext): epochs on the common grid
         before[c0:c1] = aligned[:, :, margin : margin + length].mean(0)
         # sliding average over n_template neighbours (fewer at the ends), via cumulative sums
-        cs = np.concatenate([np.zeros((1, *aligned.shape[1:])), np.cumsum(aligned, 0)])
-        template = (cs[hi] - cs[lo]) / (hi - lo)[:, None, None]
+        cs = np.concatenate([np.zeros((1, *aligned.shape[1:])), np.cumsum(aligned, 0, dtype=np.float64)])
+        template = ((cs[hi] - cs[lo]) / (hi - lo)[:, None, None]).astype(np.float32)
         del cs
         if obs > 0:
             template += _obs_fit(aligned - template, obs, obs_hp, sfreq)
@@ -130,8 +135,9 @@ def remove_gradient(
             if s0 >= 0:
                 out[:, s0:e0] -= back[k, :, : e0 - s0].astype(out.dtype)
         del back, template
-        check = np.pad(out.astype(np.float64), ((0, 0), (lo_pad, hi_pad)), mode="edge")
-        after[c0:c1] = _shifted_epochs(check, st + margin, frac, length).mean(0)
+        # volume-locked average after correction, on the nearest samples (QC only)
+        ok = starts + length <= n
+        after[c0:c1] = out[:, starts[ok, None] + np.arange(length)[None, :]].mean(1)
         if progress is not None:
             progress.update(c1 - c0)
     return GradientResult(onsets, tr_samples, length, before, after)
@@ -142,9 +148,9 @@ def _shifted_epochs_template(template: np.ndarray, shift: np.ndarray, length: in
     half = N_TAPS // 2
     h = _frac_filters(shift)  # shift in (0, 1]
     idx = (margin - 1) + np.arange(-half + 1, length + half)
-    win = template[:, :, idx]  # (K, c, L + T - 1)
+    win = template[:, :, idx].astype(np.float32)  # (K, c, L + T - 1)
     view = np.lib.stride_tricks.sliding_window_view(win, N_TAPS, axis=-1)  # (K, c, L, T)
-    return np.einsum("kclt,kt->kcl", view, h, optimize=True)
+    return np.matmul(view, h.astype(np.float32)[:, None, :, None])[..., 0]
 
 
 def _obs_fit(residual: np.ndarray, n_comp: int, hp: float, sfreq: float) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""ICA for residual cardiac and ocular artifacts, with a components table the user can edit.
+
+As in mne-bids-pipeline: the ICA is fitted (picard) on a 1-Hz high-passed copy of the EEG, decimated to
+about ``decim_sfreq``; components whose time courses are phase-locked to the ECG (:meth:`ICA.find_bads_ecg`,
+CTPS) or correlated with frontal channels used as EOG proxies (:meth:`ICA.find_bads_eog`) are marked
+``bad`` in ``..._desc-components.tsv`` (columns ``component, type, description, status,
+status_description, ecg_score, eog_score``).  Rule ``eeg_clean`` removes exactly the ``bad`` rows of that
+file, so editing ``status`` there (and re-running Snakemake, which sees the newer file) overrides the
+automatic choice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TSV_COLUMNS = ["component", "type", "description", "status", "status_description", "ecg_score", "eog_score"]
+
+
+def eog_proxies(raw, n: int = 2) -> list[str]:
+    """The ``n`` most anterior EEG channels (largest y in head coordinates): where blinks are largest."""
+    import mne
+
+    picks = mne.pick_types(raw.info, eeg=True, exclude="bads")
+    pos = np.array([raw.info["chs"][i]["loc"][:3] for i in picks])
+    if not np.isfinite(pos).all() or np.allclose(pos, 0):
+        raise ValueError("no electrode positions to choose frontal EOG proxies; fix: set eeg.ica.eog_channels")
+    return [raw.ch_names[picks[i]] for i in np.argsort(pos[:, 1])[::-1][:n]]
+
+
+def fit_ica(raw, settings, ecg_channel: str | None):
+    """Fit picard ICA on a high-passed, decimated copy; return (ica, components table)."""
+    import mne
+
+    cfg = settings.ica
+    fit_raw = raw.copy().pick(["eeg"] + (["ecg"] if ecg_channel else []))
+    fit_raw.filter(cfg.get("l_freq", 1.0), None, picks="eeg", verbose="error")
+    decim = max(1, int(round(fit_raw.info["sfreq"] / float(cfg.get("decim_sfreq", 100.0)))))
+    n_comp = cfg.get("n_components", 20)
+    n_eeg = len(mne.pick_types(fit_raw.info, eeg=True, exclude="bads"))
+    ica = mne.preprocessing.ICA(
+        n_components=min(int(n_comp), n_eeg - len(raw.info["bads"])) if isinstance(n_comp, int) else n_comp,
+        method="picard", fit_params={"ortho": False, "extended": True}, max_iter=int(cfg.get("max_iter", 500)),
+        random_state=cfg.get("random_state", 97),
+    )  # fmt: skip
+    ica.fit(fit_raw, picks="eeg", decim=decim, verbose="error")
+    n = ica.n_components_
+    ecg_idx, ecg_scores = [], np.zeros(n)
+    if ecg_channel:
+        ecg_idx, ecg_scores = ica.find_bads_ecg(fit_raw, ch_name=ecg_channel, method="ctps",
+                                                threshold=cfg.get("ecg_threshold", "auto"), verbose="error")  # fmt: skip
+    eog_names = cfg.get("eog_channels") or eog_proxies(fit_raw)
+    eog_idx, eog_scores = ica.find_bads_eog(fit_raw, ch_name=eog_names, threshold=float(cfg.get("eog_threshold", 3.0)),
+                                            verbose="error")  # fmt: skip
+    eog_scores = np.max(np.abs(np.atleast_2d(eog_scores)), axis=0)
+    rows = []
+    for i in range(n):
+        why = []
+        if i in ecg_idx:
+            why.append(f"ecg (CTPS {np.abs(ecg_scores[i]):.2f})")
+        if i in eog_idx:
+            why.append(f"eog proxies {'/'.join(eog_names)} (|r| {eog_scores[i]:.2f})")
+        rows.append({
+            "component": i, "type": "ica", "description": "ICA component", "status": "bad" if why else "good",
+            "status_description": ("auto: " + "; ".join(why)) if why else "auto",
+            "ecg_score": round(float(np.abs(ecg_scores[i])), 4), "eog_score": round(float(eog_scores[i]), 4),
+        })  # fmt: skip
+    return ica, pd.DataFrame(rows, columns=TSV_COLUMNS)
+
+
+def read_components(path, n_components: int) -> list[int]:
+    """The ``bad`` components of a (possibly edited) components TSV; clear errors for a broken edit."""
+    path = Path(path)
+    table = pd.read_csv(path, sep="\t")
+    missing = {"component", "status"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: columns {sorted(missing)} missing; fix: restore the header "
+                         f"({', '.join(TSV_COLUMNS)})")  # fmt: skip
+    status = table["status"].astype(str).str.strip().str.lower()
+    wrong = sorted(set(status) - {"good", "bad"})
+    if wrong:
+        raise ValueError(f"{path}: status must be 'good' or 'bad', found {wrong}; fix: correct the edited rows")
+    comps = table["component"].astype(int)
+    out_of_range = comps[(comps < 0) | (comps >= n_components)].tolist()
+    if out_of_range:
+        raise ValueError(f"{path}: component(s) {out_of_range} do not exist (the ICA has {n_components}); fix: "
+                         "correct the component column")  # fmt: skip
+    return sorted(comps[status == "bad"].tolist())
