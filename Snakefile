@@ -17,6 +17,7 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/bids.smk"
 include: "workflow/rules/fmriprep.smk"
 include: "workflow/rules/fmri.smk"
+include: "workflow/rules/eeg.smk"
 include: "workflow/rules/report.smk"
 
 

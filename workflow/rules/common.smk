@@ -80,6 +80,37 @@ def normalise_inputs(wildcards):
     return [f"results/fmri/sub-{sub}/sub-{sub}_task-{TASK}_run-{r}_desc-extracted_bold.npy" for r in runs]
 
 
+def run_row(wildcards):
+    inv = inventory()
+    row = inv[(inv["subject"] == wildcards.subject) & (inv["run"] == int(wildcards.run))]
+    if row.empty:
+        raise ValueError(f"no run {wildcards.run} of sub-{wildcards.subject} in the inventory")
+    return row.iloc[0]
+
+
+def raw_eeg_file(wildcards):
+    """The run's raw EEG header (.vhdr) in the BIDS dataset."""
+    return os.path.join(BIDS_ROOT, run_row(wildcards)["eeg"])
+
+
+def eeg_truth(wildcards):
+    """The synthetic run's EEG truth (clean EEG), for the SNR in the QC; None for real data."""
+    if not SYNTH["enabled"]:
+        return None
+    sub, run = wildcards.subject, wildcards.run
+    return os.path.join(SYNTH["out"], "truth", f"sub-{sub}", f"sub-{sub}_task-{TASK}_run-{run}_eeg.npz")
+
+
+def eeg_outputs(wildcards=None):
+    """Every run's clean EEG and its QC figures."""
+    inv = inventory()
+    out = []
+    for sub, run in zip(inv["subject"], inv["run"]):
+        out.append(f"results/eeg/sub-{sub}/sub-{sub}_task-{TASK}_run-{int(run)}_desc-clean_eeg.fif")
+        out += [f"results/report/eeg/sub-{sub}_run-{int(run)}_{kind}.png" for kind in ("psd", "locked", "ica")]
+    return out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -88,4 +119,5 @@ def final_outputs(wildcards=None):
         "results/report/stimulus_frames.png",
         "results/report/run_traces.png",
         *fmri_outputs(),
+        *eeg_outputs(),
     ]

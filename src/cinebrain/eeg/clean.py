@@ -59,7 +59,7 @@ def snr_against_truth(clean_raw, raw_eeg: np.ndarray, sfreq_in: float, truth_npz
     return out
 
 
-def clean_run(preica_fif, ica_fif, components_tsv, qc_json_in, *, out_fif, qc_json, qc_npz_in=None, truth=None,
+def clean_run(preica_fif, ica_fif, components_tsv, qc_json_in, *, out_fif, qc_json, truth=None,
               bids_eeg=None):  # fmt: skip
     """Remove the ``bad`` components of the TSV, write ``desc-clean_eeg.fif`` and the final QC JSON."""
     import sys

@@ -369,3 +369,26 @@ def write_outputs(raw, ica, components, qc: dict, arrays: dict, *, fif, ica_fif,
     outs.append((tmp_json, Path(qc_json)))
     for a, b in outs:
         a.rename(b)
+
+
+def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str, settings: dict, outputs) -> dict:
+    """Rule ``eeg_preprocess``: the run's inventory row gives the BOLD volume count and TR to check against."""
+    import sys
+
+    import pandas as pd
+
+    inv = pd.read_parquet(inventory)
+    row = inv[(inv["subject"] == subject) & (inv["run"] == int(run))]
+    if row.empty:
+        raise EEGInputError(f"{inventory}: no sub-{subject} run {run}; fix: re-run bids_inventory")
+    row = row.iloc[0]
+    session = row["session"] if isinstance(row["session"], str) else None
+    raw, ica, components, qc, arrays = preprocess_run(
+        bids_root, subject, str(row["task"]), int(run), n_volumes=int(row["n_volumes"]), tr=float(row["TR"]),
+        marker=marker, settings=settings, session=session,
+    )  # fmt: skip
+    write_outputs(raw, ica, components, qc, arrays, fif=outputs.fif, ica_fif=outputs.ica,
+                  components_tsv=outputs.components, qc_json=outputs.qc, qc_npz=outputs.arrays)  # fmt: skip
+    print(json.dumps({k: qc[k] for k in ("timings_s", "bad_channels", "power_db")}, indent=1, default=float),
+          file=sys.stderr)  # fmt: skip
+    return qc
