@@ -55,6 +55,7 @@ test: $(STAMP) sysdeps
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_fmri_extract.py
+	$(BIN)/python benchmarks/bench_eeg.py
 
 lint: $(STAMP)
 	$(SMK) --lint

@@ -17,8 +17,9 @@ rule eeg_preprocess:
     params:
         eeg=config["eeg"],
         marker=config["dataset"]["volume_marker"],
+    threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=4000,
     log:
         "logs/eeg/eeg_preprocess/sub-{subject}_run-{run}.log",
     benchmark:

@@ -14,4 +14,5 @@ preprocess_rule(
     marker=snakemake.params.marker,  # noqa: F821
     settings=snakemake.params.eeg,  # noqa: F821
     outputs=snakemake.output,  # noqa: F821
+    n_jobs=snakemake.threads,  # noqa: F821
 )

@@ -25,14 +25,18 @@ class ECGError(ValueError):
     """No usable ECG for BCG removal."""
 
 
-def detect_r_peaks(ecg: np.ndarray, sfreq: float, *, refine_ms: float = 30.0) -> np.ndarray:
+def detect_r_peaks(ecg: np.ndarray, sfreq: float, *, refine_ms: float = 40.0) -> np.ndarray:
     """R-peak sample indices of an ECG trace (V), via MNE's QRS detector, refined to the local maximum."""
     import mne
+    from scipy.signal import butter, sosfiltfilt
 
-    info = mne.create_info(["ECG"], sfreq, ["ecg"])
-    raw = mne.io.RawArray(ecg[None, :].astype(np.float64), info, verbose="error")
+    # the detector works on 5-35 Hz: run it at ~250 Hz (4x faster at 1 kHz), then refine at the full rate
+    k = max(1, int(sfreq // 250))
+    low = sosfiltfilt(butter(4, 0.4 * sfreq / k, fs=sfreq, output="sos"), ecg) if k > 1 else ecg
+    info = mne.create_info(["ECG"], sfreq / k, ["ecg"])
+    raw = mne.io.RawArray(low[None, ::k].astype(np.float64), info, verbose="error")
     events, _, _ = mne.preprocessing.find_ecg_events(raw, ch_name="ECG", verbose="error")
-    peaks = events[:, 0] - raw.first_samp
+    peaks = (events[:, 0] - raw.first_samp) * k
     # the detector reports the filtered signal's peak; take the raw R-wave's extremum nearby (its polarity
     # is the sign of the largest excursion at the detected beats)
     w = int(round(refine_ms * sfreq / 1000))
@@ -60,6 +64,7 @@ def remove_bcg(
     n_template: int = 21,
     n_obs: int = 3,
     channels=None,
+    n_jobs: int = 1,
 ) -> BCGResult:
     """Subtract the pulse artifact from ``data`` (C, N) in place.
 
@@ -82,29 +87,39 @@ def remove_bcg(
     # the span each epoch corrects: up to the start of the next beat's epoch
     starts = peaks - pre
     ends = np.minimum(starts + length, np.r_[starts[1:], n])
-    half = n_template // 2
-    k = np.arange(k_all)
-    lo = np.clip(k - half, 0, max(0, k_all - n_template))
-    hi = np.minimum(lo + n_template, k_all)
+    counts = ends - starts
+    kk = np.repeat(np.arange(k_all), counts)  # beat of every corrected sample
+    jj = np.arange(kk.size) - np.repeat(np.cumsum(counts) - counts, counts)  # its offset in the epoch
+    pos = starts[kk] + jj
     rows = np.arange(n_ch) if channels is None else np.asarray(channels)
     before = np.zeros((len(rows), length))
     after = np.zeros((len(rows), length))
-    for i, c in enumerate(rows):
-        ep = data[c][idx].astype(np.float64)  # (K, L)
-        before[i] = ep.mean(0)
+    chunk = 8
+
+    def correct(i0: int) -> None:
+        sel = rows[i0 : i0 + chunk]
+        ep = data[sel][:, idx]  # (c, K, L)
+        before[i0 : i0 + len(sel)] = ep.mean(1)
         if method == "average":
-            cs = np.concatenate([np.zeros((1, length)), np.cumsum(ep, 0)])
-            template = (cs[hi] - cs[lo]) / (hi - lo)[:, None]
+            from .gradient import sliding_template
+
+            template = sliding_template(ep.transpose(1, 0, 2), n_template | 1).transpose(1, 0, 2)
         else:
-            mean = ep.mean(0)
-            centred = ep - mean
-            _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            basis = np.vstack([mean[None, :], vt[:n_obs]])  # (p + 1, L)
-            coef, *_ = np.linalg.lstsq(basis.T, ep.T, rcond=None)
-            template = (basis.T @ coef).T
-        row = data[c]
-        for j in range(k_all):
-            s, e = starts[j], ends[j]
-            row[s:e] -= template[j, : e - s].astype(row.dtype)
-        after[i] = row[idx].mean(0)
+            template = np.empty_like(ep)
+            for c in range(len(sel)):
+                mean = ep[c].mean(0)
+                _, _, vt = np.linalg.svd(ep[c] - mean, full_matrices=False)
+                basis = np.vstack([mean[None, :], vt[:n_obs]])  # (p + 1, L)
+                coef, *_ = np.linalg.lstsq(basis.T, ep[c].T, rcond=None)
+                template[c] = (basis.T @ coef).T
+        corrected = data[sel]
+        corrected[:, pos] -= template[:, kk, jj]
+        data[sel] = corrected
+        after[i0 : i0 + len(sel)] = corrected[:, idx].mean(1)
+
+    # channel chunks are independent: n_jobs threads (numpy and BLAS release the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+        list(pool.map(correct, range(0, len(rows), chunk)))
     return BCGResult(r_peaks, (pre, post), before, after)

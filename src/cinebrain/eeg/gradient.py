@@ -89,6 +89,7 @@ def remove_gradient(
     obs_hp: float = 70.0,
     sfreq: float = 1000.0,
     chunk: int = 8,
+    n_jobs: int = 1,
     progress=None,
 ) -> GradientResult:
     """Subtract the gradient artifact from ``data`` (C, N) in place; ``markers`` are volume-onset samples.
@@ -108,39 +109,57 @@ def remove_gradient(
     hi_pad = max(0, int(starts[-1]) + length + margin + N_TAPS - n)
     st = starts + lo_pad - margin
     ext = length + 2 * margin
-    half_win = n_template // 2
     k_all = len(onsets)
-    lo = np.clip(np.arange(k_all) - half_win, 0, max(0, k_all - n_template))
-    hi = np.minimum(lo + n_template, k_all)
+    n_template = min(n_template | 1, k_all if k_all % 2 else k_all - 1)  # odd, at most the number of volumes
+    # each sample is corrected once: epoch k ends where epoch k + 1 starts (they overlap by <= 1 sample)
+    ends = np.minimum(np.minimum(starts + length, n), np.r_[starts[1:], n])
+    counts = np.maximum(ends - starts, 0)
+    kk = np.repeat(np.arange(k_all), counts)  # epoch of every corrected sample
+    jj = np.arange(kk.size) - np.repeat(np.cumsum(counts) - counts, counts)  # its offset in the epoch
+    pos = starts[kk] + jj
     before = np.zeros((n_ch, length))
     after = np.zeros((n_ch, length))
-    for c0 in range(0, n_ch, chunk):
+    def correct(c0: int) -> None:
         c1 = min(n_ch, c0 + chunk)
-        block = np.pad(data[c0:c1], ((0, 0), (lo_pad, hi_pad)), mode="edge")
+        block = data[c0:c1].astype(np.float32)
+        if lo_pad or hi_pad:
+            block = np.pad(block, ((0, 0), (lo_pad, hi_pad)), mode="edge")
         aligned = _shifted_epochs(block, st, frac, ext)  # (K, c, ext): epochs on the common grid
         before[c0:c1] = aligned[:, :, margin : margin + length].mean(0)
-        # sliding average over n_template neighbours (fewer at the ends), via cumulative sums
-        cs = np.concatenate([np.zeros((1, *aligned.shape[1:])), np.cumsum(aligned, 0, dtype=np.float64)])
-        template = ((cs[hi] - cs[lo]) / (hi - lo)[:, None, None]).astype(np.float32)
-        del cs
+        template = sliding_template(aligned, n_template)
         if obs > 0:
             template += _obs_fit(aligned - template, obs, obs_hp, sfreq)
         del aligned
         # back to each epoch's own offset: the artifact at sample starts_k + i is the template at i - frac_k
         back = _shifted_epochs_template(template, 1.0 - frac, length, margin)  # (K, c, L)
-        out = data[c0:c1]
-        for k in range(k_all):  # each sample is corrected once: epoch k ends where epoch k + 1 starts
-            s0 = int(starts[k])
-            e0 = min(s0 + length, n, int(starts[k + 1]) if k + 1 < k_all else n)
-            if s0 >= 0:
-                out[:, s0:e0] -= back[k, :, : e0 - s0].astype(out.dtype)
-        del back, template
+        del template
+        data[c0:c1, pos] -= back[kk, :, jj].T
+        del back
         # volume-locked average after correction, on the nearest samples (QC only)
         ok = starts + length <= n
-        after[c0:c1] = out[:, starts[ok, None] + np.arange(length)[None, :]].mean(1)
+        after[c0:c1] = data[c0:c1][:, starts[ok, None] + np.arange(length)[None, :]].mean(1)
         if progress is not None:
             progress.update(c1 - c0)
+
+    # channel chunks are independent: run them on n_jobs threads (BLAS and most of numpy release the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+        list(pool.map(correct, range(0, n_ch, chunk)))
     return GradientResult(onsets, tr_samples, length, before, after)
+
+
+def sliding_template(epochs: np.ndarray, n_template: int) -> np.ndarray:
+    """The mean of the ``n_template`` (odd) epochs centred on each epoch, along axis 0; at the ends the window
+    stops at the first/last epochs (the template of epoch 0 is the mean of epochs 0 .. n_template - 1)."""
+    from scipy.ndimage import uniform_filter1d
+
+    half = n_template // 2
+    out = uniform_filter1d(epochs, n_template, axis=0, mode="nearest")
+    if len(epochs) > 2 * half:
+        out[:half] = out[half]
+        out[len(epochs) - half :] = out[len(epochs) - half - 1]
+    return out
 
 
 def _shifted_epochs_template(template: np.ndarray, shift: np.ndarray, length: int, margin: int) -> np.ndarray:

@@ -45,7 +45,7 @@ class EEGSettings:
     notch: list[float] = field(default_factory=lambda: [50.0])
     bad_channels: dict = field(default_factory=lambda: {"enabled": True, "deviation_z": 5.0, "correlation": 0.4})
     ica: dict = field(default_factory=lambda: {
-        "enabled": True, "n_components": 20, "l_freq": 1.0, "decim_sfreq": 100.0, "max_iter": 500,
+        "enabled": True, "n_components": 20, "l_freq": 1.0, "decim_sfreq": 50.0, "max_iter": 500,
         "ecg_threshold": "auto", "eog_threshold": 3.0, "eog_channels": None, "random_state": 97,
     })  # fmt: skip
 
@@ -116,9 +116,9 @@ def check_run(raw, fpath, *, markers: np.ndarray, marker: str, n_volumes: int, t
                 f"({markers[j + 1] - markers[j]} samples); fix: repair the marker file (missing or doubled markers), "
                 "or raise eeg.marker_tolerance"
             )
-    data = raw.get_data()
-    if not np.isfinite(data).all():
-        bad_ch = [raw.ch_names[i] for i in np.flatnonzero(~np.isfinite(data).all(1))]
+    finite = np.isfinite(raw._data).all(1)  # no copy of the data  # noqa: SLF001
+    if not finite.all():
+        bad_ch = [raw.ch_names[i] for i in np.flatnonzero(~finite)]
         raise EEGInputError(f"{fpath}: NaN or infinite samples in channel(s) {', '.join(bad_ch[:10])}; fix: "
                             "re-export the recording, or mark and drop the channel(s)")  # fmt: skip
     types = raw.get_channel_types()
@@ -161,10 +161,18 @@ def check_filters(settings: EEGSettings, sfreq_in: float, where: str = "config")
 # ------------------------------------------------------------------------------------- QC helpers
 
 
-def _psd(data: np.ndarray, sfreq: float, fmax: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Welch PSD (V^2/Hz) averaged over channels, 0.24-Hz resolution at 1 kHz."""
+def _psd(data: np.ndarray, sfreq: float, fmax: float | None = None, max_seconds: float = 120.0, picks=None):
+    """Welch PSD (V^2/Hz) per channel (rows ``picks``), 0.24-Hz resolution at 1 kHz, on at most ``max_seconds``
+    from the middle of the recording (QC only: two minutes pin the artifact peaks down, and keep memory and
+    time small; the excerpt is cut before the rows are picked, so the full data is never copied)."""
     from scipy.signal import welch
 
+    span = int(max_seconds * sfreq)
+    if data.shape[1] > span:
+        mid = data.shape[1] // 2
+        data = data[:, mid - span // 2 : mid + span // 2]
+    if picks is not None:
+        data = data[picks]
     n_fft = int(2 ** np.ceil(np.log2(4 * sfreq)))
     f, p = welch(data, fs=sfreq, nperseg=min(n_fft, data.shape[1]), axis=-1)
     if fmax is not None:
@@ -218,7 +226,7 @@ def detect_bad_channels(data: np.ndarray, sfreq: float, names: list[str], *, dev
 
 def preprocess_run(
     bids_root, subject: str, task: str, run: int, *, n_volumes: int, tr: float, marker: str,
-    settings: EEGSettings | dict, session=None, progress: bool = True,
+    settings: EEGSettings | dict, session=None, progress: bool = True, n_jobs: int = 1,
 ):  # fmt: skip
     """Steps 1-6 on one run: returns (raw after step 5, fitted ICA or None, components table, qc dict, arrays)."""
     import mne
@@ -244,7 +252,7 @@ def preprocess_run(
     steps = ["gradient", "bcg", "filter", "bad_channels", "ica"]
     bar = tqdm(total=len(steps), desc=f"eeg sub-{subject} run {run}", unit="step", disable=not progress)
     data = raw._data  # (C, N) float64, modified in place by the artifact steps  # noqa: SLF001
-    f, p = _psd(data[eeg_picks], sf)
+    f, p = _psd(data, sf, picks=eeg_picks)
     arrays["psd_freqs_in"], arrays["psd_raw"] = f, p.mean(0)
     qc["volume_frequency"] = 1.0 / tr
     slice_band = (f > 8) & (f < 0.4 * sf) & np.all([np.abs(f - ln) > 1 for ln in settings.notch or [0]], axis=0)
@@ -255,12 +263,12 @@ def preprocess_run(
     t0 = time.perf_counter()
     if settings.gradient.get("enabled", True):
         g = remove_gradient(data, markers, n_template=int(settings.gradient.get("n_template", 21)),
-                            obs=int(settings.gradient.get("obs", 0)), sfreq=sf)  # fmt: skip
+                            obs=int(settings.gradient.get("obs", 0)), sfreq=sf, n_jobs=n_jobs)  # fmt: skip
         arrays["volume_avg_before"], arrays["volume_avg_after"] = g.volume_average_before, g.volume_average_after
         qc["gradient"] = {"tr_samples": g.tr_samples, "template_length": g.template_length,
                           "n_template": int(settings.gradient.get("n_template", 21)),
                           "obs": int(settings.gradient.get("obs", 0))}  # fmt: skip
-        f, p = _psd(data[eeg_picks], sf)
+        f, p = _psd(data, sf, picks=eeg_picks)
         power["gradient"] = (f, p)
         arrays["psd_gradient"] = p.mean(0)
     timings["gradient"] = time.perf_counter() - t0
@@ -274,7 +282,7 @@ def preprocess_run(
         try:
             b = remove_bcg(data, r_peaks, sf, method=settings.bcg.get("method", "average"),
                            n_template=int(settings.bcg.get("n_template", 21)), n_obs=int(settings.bcg.get("n_obs", 3)),
-                           channels=eeg_picks)  # fmt: skip
+                           channels=eeg_picks, n_jobs=n_jobs)  # fmt: skip
         except ECGError as exc:
             raise EEGInputError(f"{fpath}: {exc}; fix: check the ECG channel '{settings.ecg_channel}', or disable "
                                 "BCG removal with eeg.bcg.enabled: false") from exc  # fmt: skip
@@ -283,7 +291,7 @@ def preprocess_run(
         duration = data.shape[1] / sf
         qc["bcg"] = {"method": settings.bcg.get("method", "average"), "heartbeats": int(len(r_peaks)),
                      "heart_rate_bpm": round(60 * len(r_peaks) / duration, 1), "window_samples": list(b.window)}  # fmt: skip
-        f, p = _psd(data[eeg_picks], sf)
+        f, p = _psd(data, sf, picks=eeg_picks)
         power["bcg"] = (f, p)
         arrays["psd_bcg"] = p.mean(0)
     timings["bcg"] = time.perf_counter() - t0
@@ -298,7 +306,7 @@ def preprocess_run(
     if settings.notch:
         raw.notch_filter(settings.notch, picks="eeg", verbose="error")
     sfo = raw.info["sfreq"]
-    f, p = _psd(raw.get_data(picks="eeg"), sfo)
+    f, p = _psd(raw._data, sfo, picks=mne.pick_types(raw.info, eeg=True))  # noqa: SLF001
     power["filter"] = (f, p)
     arrays["psd_freqs"], arrays["psd_filter"] = f, p.mean(0)
     timings["filter"] = time.perf_counter() - t0
@@ -371,7 +379,8 @@ def write_outputs(raw, ica, components, qc: dict, arrays: dict, *, fif, ica_fif,
         a.rename(b)
 
 
-def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str, settings: dict, outputs) -> dict:
+def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str, settings: dict, outputs,
+                    n_jobs: int = 1) -> dict:  # fmt: skip
     """Rule ``eeg_preprocess``: the run's inventory row gives the BOLD volume count and TR to check against."""
     import sys
 
@@ -385,7 +394,7 @@ def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str
     session = row["session"] if isinstance(row["session"], str) else None
     raw, ica, components, qc, arrays = preprocess_run(
         bids_root, subject, str(row["task"]), int(run), n_volumes=int(row["n_volumes"]), tr=float(row["TR"]),
-        marker=marker, settings=settings, session=session,
+        marker=marker, settings=settings, session=session, n_jobs=n_jobs,
     )  # fmt: skip
     write_outputs(raw, ica, components, qc, arrays, fif=outputs.fif, ica_fif=outputs.ica,
                   components_tsv=outputs.components, qc_json=outputs.qc, qc_npz=outputs.arrays)  # fmt: skip
