@@ -23,6 +23,8 @@ TINY = {
     "synth": {"enabled": True, "out": "results/synth", "subjects": 2, "episodes": 3, "episode_seconds": 10,
               "eeg_sfreq": 250, "seed": 1, "height": 32, "width": 48, "fps": 8},
     "split": {"test_episodes": 1},
+    # 14-s runs at 250 Hz: the output rate follows the recording's, and a small ICA
+    "eeg": {"sfreq": 250, "ica": {"n_components": 8}},
 }  # fmt: skip
 
 
@@ -63,9 +65,33 @@ def test_demo_workflow_outputs(workdir):
         assert (workdir / f"logs/fmri/fmri_extract/sub-{sub}_run-{run}.log").exists()
     assert json.loads((workdir / "results/fmri/sub-01/sub-01_fmriprep.json").read_text())["runner"] == "precomputed"
     assert (workdir / "results/report/fmri/roi_sets.png").stat().st_size > 0
+    # the EEG branch: clean EEG, QC and figures for every run
+    for sub, run in zip(inv["subject"], inv["run"], strict=True):
+        stem = workdir / f"results/eeg/sub-{sub}/sub-{sub}_task-movie_run-{run}"
+        qc = json.loads(Path(f"{stem}_desc-qc.json").read_text())
+        assert qc["truth"]["improvement_db"] > 25 and qc["bcg"]["heartbeats"] > 5
+        assert Path(f"{stem}_desc-clean_eeg.fif").exists() and Path(f"{stem}_desc-components.tsv").exists()
+        for kind in ["psd", "locked", "ica"]:
+            assert (workdir / f"results/report/eeg/sub-{sub}_run-{run}_{kind}.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+@pytest.mark.workflow
+def test_edited_ica_table_is_reapplied(workdir):
+    """Editing a components TSV reruns eeg_clean (and its figures) for that run only, with the user's choice."""
+    stem = workdir / "results/eeg/sub-01/sub-01_task-movie_run-1"
+    tsv = Path(f"{stem}_desc-components.tsv")
+    table = pd.read_csv(tsv, sep="\t")
+    table["status"] = "good"
+    table.loc[table["component"] == 2, "status"] = "bad"
+    table.loc[table["component"] == 2, "status_description"] = "manual: edited by a test"
+    table.to_csv(tsv, sep="\t", index=False)
+    dry = smk(workdir, "-n", "--cores", "1").stdout
+    assert "eeg_clean" in dry and "eeg_preprocess" not in dry
+    smk(workdir, "--cores", "2")
+    assert json.loads(Path(f"{stem}_desc-qc.json").read_text())["ica"]["excluded"] == [2]
 
 
 @pytest.mark.workflow
@@ -74,6 +100,7 @@ def test_html_report(workdir):
     html = (workdir / "results/report.html").read_text(errors="replace")
     assert "stimulus_frames.png" in html and "run_traces.png" in html and "inventory.csv" in html
     assert "roi_sets.png" in html and "sub-01_run-1_qc.png" in html
+    assert "sub-01_run-1_psd.png" in html and "sub-01_run-1_ica.png" in html
 
 
 @pytest.mark.workflow
@@ -82,7 +109,7 @@ def test_rule_graph_and_dag_render(workdir, tmp_path):
         out = smk(workdir, flag).stdout
         dot_src = out[out.index("digraph") :]
         for rule in ["synth_generate", "bids_inventory", "report_overview", "fmriprep_run", "fmri_extract",
-                     "fmri_normalise", "fmri_qc"]:
+                     "fmri_normalise", "fmri_qc", "eeg_preprocess", "eeg_clean", "eeg_qc"]:
             assert rule in dot_src
         if shutil.which("dot"):
             svg = subprocess.run(["dot", "-Tsvg"], input=dot_src, capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,230 @@
+"""The EEG chain: gradient and BCG removal against known answers, the whole chain against the synthetic
+truth, bad-channel detection, the editable ICA table, and the errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.signal import butter, sosfiltfilt
+
+from cinebrain.eeg.clean import clean_run
+from cinebrain.eeg.gradient import fit_onsets, remove_gradient
+from cinebrain.eeg.ica import read_components
+from cinebrain.eeg.preprocess import EEGInputError, EEGSettings, check_run, detect_bad_channels, preprocess_run, write_outputs
+
+RUN = "sub-01_task-movie_run-1"
+
+
+# ------------------------------------------------------------------------------ gradient, known answer
+
+
+def _scanner(n_vol=120, tr=800.02, phase=0.37, seed=0):
+    """A slice-periodic gradient artifact (36 slices, anti-aliased at 250 Hz) at fractional volume onsets."""
+    rng = np.random.default_rng(seed)
+    n = int(2000 + n_vol * tr + 2000)
+    onsets = 2000 + np.arange(n_vol) * tr + phase
+    t = np.arange(n)
+    vol = np.searchsorted(onsets, t, side="right") - 1
+    scanning = (vol >= 0) & (t < onsets[-1] + tr)
+    tau = t - onsets[np.clip(vol, 0, None)]
+    shape = np.tanh(6 * np.sin(2 * np.pi * tau / (tr / 36))) * scanning * (1 + 0.1 * np.sin(2 * np.pi * tau / tr))
+    shape = sosfiltfilt(butter(8, 250, fs=1000, output="sos"), shape)
+    artifact = 2e-3 * rng.uniform(0.5, 1.5, (4, 1)) * shape
+    eeg = rng.normal(0, 10e-6, (4, n))
+    return eeg, artifact, onsets, scanning, t
+
+
+def test_onsets_fitted_to_a_fraction_of_a_sample():
+    _, _, onsets, _, _ = _scanner()
+    fitted, tr = fit_onsets(np.round(onsets).astype(int))
+    assert tr == pytest.approx(800.02, abs=2e-3)
+    assert np.abs(fitted - onsets).max() < 0.1  # rounded markers are off by up to 0.5 samples
+
+
+def test_gradient_removal_known_answer():
+    eeg, artifact, onsets, scanning, t = _scanner()
+    x = eeg + artifact
+    x0 = x.copy()
+    res = remove_gradient(x, np.round(onsets).astype(int), n_template=21, n_jobs=2)
+    mid = (t > onsets[15]) & (t < onsets[-15])
+    resid = (x - eeg)[:, mid].std()
+    # 1.9 mV of artifact -> about 4 uV left (-53 dB), of which 2.2 uV is the template's own EEG noise
+    assert resid < 5e-6, resid
+    assert artifact[:, mid].std() / resid > 300
+    assert res.volume_average_before.shape == (4, 801) and np.abs(res.volume_average_after).max() < 5e-5
+    # before the first volume nothing is touched
+    before_scan = t < np.floor(onsets[0])
+    np.testing.assert_array_equal(x[:, before_scan], x0[:, before_scan])
+
+
+def test_bad_channel_criteria():
+    rng = np.random.default_rng(3)
+    src = rng.normal(0, 1, (3, 20000))
+    data = rng.normal(0, 1, (10, 3)) @ src + 0.1 * rng.normal(0, 1, (10, 20000))
+    data[2] = 0.0  # flat
+    data[5] *= 30  # deviating amplitude
+    data[7] = rng.normal(0, 1, 20000)  # uncorrelated with every other channel
+    bads = detect_bad_channels(data, 100.0, [f"C{i}" for i in range(10)])
+    assert set(bads) == {"C2", "C5", "C7"}
+    assert bads["C2"] == "flat" and bads["C5"].startswith("deviation") and bads["C7"].startswith("correlation")
+
+
+# ------------------------------------------------------------------------ the chain on a synthetic run
+
+
+@pytest.fixture(scope="module")
+def chain(synth, tmp_path_factory):
+    """eeg_preprocess + eeg_clean on sub-01 run 1 of the session's synthetic dataset (40 s, 52 volumes)."""
+    out = tmp_path_factory.mktemp("eeg")
+    raw, ica, comp, qc, arrays = preprocess_run(synth / "bids", "01", "movie", 1, n_volumes=52, tr=0.8, marker="R128",
+                                                settings={}, progress=False, n_jobs=2)  # fmt: skip
+    o = out / RUN
+    paths = {"fif": f"{o}_desc-preica_eeg.fif", "ica_fif": f"{o}_ica.fif", "components_tsv": f"{o}_desc-components.tsv",
+             "qc_json": f"{o}_desc-preica_qc.json", "qc_npz": f"{o}_desc-qc.npz"}  # fmt: skip
+    write_outputs(raw, ica, comp, qc, arrays, **paths)
+    final = clean_run(paths["fif"], paths["ica_fif"], paths["components_tsv"], paths["qc_json"],
+                      out_fif=f"{o}_desc-clean_eeg.fif", qc_json=f"{o}_desc-qc.json",
+                      truth=synth / f"truth/sub-01/{RUN}_eeg.npz", bids_eeg=synth / f"bids/sub-01/eeg/{RUN}_eeg.vhdr")  # fmt: skip
+    return {"qc": final, "arrays": np.load(paths["qc_npz"]), "paths": paths, "out": out, "o": o}
+
+
+def test_chain_improves_snr_against_truth(chain):
+    snr = chain["qc"]["truth"]
+    # the issue's target: +25 dB from raw to clean. Measured: +48 dB here (-48.9 -> -0.7 dB; +13.8 dB over
+    # band-passing alone); on an 18-minute run -48.2 -> +6.4 dB (make bench): edges weigh less there
+    assert snr["improvement_db"] >= 25, snr
+    assert snr["improvement_over_filtering_db"] >= 10, snr
+    assert snr["snr_clean_db"] > -3, snr
+
+
+def test_r_peaks_found_within_30_ms(chain, synth):
+    truth = np.load(synth / f"truth/sub-01/{RUN}_eeg.npz")
+    sf = float(truth["sfreq"])
+    true_beats = truth["r_peaks"] * sf
+    # beats whose QRS complex (+-100 ms) lies inside the recording; here that drops the last one, 31 ms
+    # before the end of the file
+    n = truth["clean"].shape[1]
+    true_beats = true_beats[(true_beats > 0.1 * sf) & (true_beats < n - 0.1 * sf)]
+    found = chain["arrays"]["r_peaks"]
+    dist = np.abs(true_beats[:, None] - found[None, :]).min(1)
+    assert (dist <= 0.030 * sf).mean() >= 0.99
+    assert np.median(dist) < 0.002 * sf  # refined to the R-wave itself: median error under 2 ms
+    assert len(found) <= len(true_beats) + 1  # no spurious beats
+
+
+def test_qc_reports_each_step(chain):
+    qc = chain["qc"]
+    power = qc["power_db"]
+    assert power["raw"]["slice"] - power["gradient"]["slice"] > 25  # slice-frequency peaks: -31 dB
+    assert power["clean"]["slice"] < power["filter"]["slice"] + 1
+    assert abs(qc["slice_frequency"] - 45.0) < 0.5 and qc["volume_frequency"] == 1.25
+    assert qc["bcg"]["heartbeats"] > 40 and 50 < qc["bcg"]["heart_rate_bpm"] < 90
+    assert qc["bad_channels"] == {}
+    assert qc["ica"]["excluded"], "the blink component should be removed"
+    assert set(qc["timings_s"]) == {"read", "gradient", "bcg", "filter", "bad_channels", "ica_fit"}
+    clean = mne.io.read_raw_fif(f"{chain['o']}_desc-clean_eeg.fif", verbose="error")
+    assert clean.info["sfreq"] == 1000 and len(clean.ch_names) == 65 and "ECG" in clean.ch_names
+    assert clean.info["highpass"] == pytest.approx(0.1) and clean.info["lowpass"] == pytest.approx(30)
+
+
+def test_edited_components_table_overrides_the_choice(chain, tmp_path):
+    p = chain["paths"]
+    table = pd.read_csv(p["components_tsv"], sep="\t")
+    assert list(table.columns[:4]) == ["component", "type", "description", "status"]
+    table["status"] = "good"
+    table.loc[table["component"] == 3, "status"] = "bad"
+    edited = tmp_path / "components.tsv"
+    table.to_csv(edited, sep="\t", index=False)
+    qc = clean_run(p["fif"], p["ica_fif"], edited, p["qc_json"], out_fif=tmp_path / "x_desc-clean_eeg.fif",
+                   qc_json=tmp_path / "qc.json")  # fmt: skip
+    assert qc["ica"]["excluded"] == [3]
+    table.loc[0, "status"] = "maybe"
+    table.to_csv(edited, sep="\t", index=False)
+    with pytest.raises(ValueError, match="status must be 'good' or 'bad', found \\['maybe'\\]"):
+        read_components(edited, 20)
+    with pytest.raises(ValueError, match=r"component\(s\) \[10, 11, .*, 19\] do not exist \(the ICA has 10\)"):
+        read_components(p["components_tsv"], 10)
+
+
+# ---------------------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def bids_eeg(synth, tmp_path) -> Path:
+    """A copy of the raw BIDS tree (hard links; replace files, never edit them in place)."""
+    dst = tmp_path / "bids"
+    shutil.copytree(synth / "bids", dst, copy_function=os.link, ignore=shutil.ignore_patterns("derivatives", "stimuli"))
+    return dst
+
+
+def _run(bids, n_volumes=52, **settings):
+    return preprocess_run(bids, "01", "movie", 1, n_volumes=n_volumes, tr=0.8, marker="R128", settings=settings,
+                          progress=False)  # fmt: skip
+
+
+def _rewrite_markers(bids: Path, keep) -> Path:
+    vmrk = bids / f"sub-01/eeg/{RUN}_eeg.vmrk"
+    lines = vmrk.read_text().splitlines()
+    out, n = [], 0
+    for line in lines:
+        if line.startswith("Mk") and "R128" in line:
+            n += 1
+            if not keep(n):
+                continue
+        out.append(line)
+    vmrk.unlink()
+    vmrk.write_text("\n".join(out) + "\n")
+    return bids / f"sub-01/eeg/{RUN}_eeg.vhdr"
+
+
+def test_no_volume_markers(bids_eeg):
+    vhdr = _rewrite_markers(bids_eeg, lambda k: False)
+    with pytest.raises(EEGInputError) as err:
+        _run(bids_eeg)
+    assert str(vhdr) in str(err.value) and "no 'R128' volume markers" in str(err.value)
+    assert "fix: set dataset.volume_marker" in str(err.value)
+
+
+def test_marker_count_mismatch(bids_eeg):
+    with pytest.raises(EEGInputError, match="52 'R128' volume markers but the BOLD run has 60 volumes"):
+        _run(bids_eeg, n_volumes=60)
+
+
+def test_irregular_marker_spacing(bids_eeg):
+    _rewrite_markers(bids_eeg, lambda k: k != 20)  # a dropped marker: one interval of two TRs
+    with pytest.raises(EEGInputError, match=r"1 volume-marker interval\(s\) differ from the TR .* between markers 18 "
+                                            r"and 19 \(1600 samples\); fix: repair the marker file"):  # fmt: skip
+        _run(bids_eeg, n_volumes=51)
+
+
+def test_missing_ecg_says_how_to_disable_bcg(bids_eeg):
+    with pytest.raises(EEGInputError, match="no ECG channel 'EKG'.*eeg.bcg.enabled: false"):
+        _run(bids_eeg, ecg_channel="EKG")
+
+
+def test_sampling_rate_too_low_for_filters(bids_eeg):
+    with pytest.raises(EEGInputError, match=r"sampling rate too low .* eeg.h_freq 30 Hz is not below the Nyquist "
+                                            r"frequency 25 Hz of eeg.sfreq"):  # fmt: skip
+        _run(bids_eeg, sfreq=50.0)
+    with pytest.raises(EEGInputError, match=r"eeg.notch 50 Hz is not below the Nyquist frequency 50 Hz"):
+        _run(bids_eeg, sfreq=100.0, ica={"decim_sfreq": 50.0})
+
+
+def test_montage_mismatch(bids_eeg):
+    with pytest.raises(EEGInputError, match=r"EEG channel\(s\) E1, E2, .* are not in montage easycap-M1"):
+        _run(bids_eeg, montage="easycap-M1")
+
+
+def test_nan_samples(synth):
+    raw = mne.io.read_raw_brainvision(synth / f"bids/sub-01/eeg/{RUN}_eeg.vhdr", preload=True, verbose="error")
+    raw.set_channel_types({"ECG": "ecg"})
+    raw._data[3, 1000:1010] = np.nan  # noqa: SLF001
+    markers = np.arange(52) * 800 + 2000
+    with pytest.raises(EEGInputError, match="NaN or infinite samples in channel\\(s\\) E4"):
+        check_run(raw, "run.vhdr", markers=markers, marker="R128", n_volumes=52, tr=0.8, settings=EEGSettings())
