@@ -16,7 +16,14 @@ from scipy.signal import butter, sosfiltfilt
 from cinebrain.eeg.clean import clean_run
 from cinebrain.eeg.gradient import fit_onsets, remove_gradient
 from cinebrain.eeg.ica import read_components
-from cinebrain.eeg.preprocess import EEGInputError, EEGSettings, check_run, detect_bad_channels, preprocess_run, write_outputs
+from cinebrain.eeg.preprocess import (
+    EEGInputError,
+    EEGSettings,
+    check_run,
+    detect_bad_channels,
+    preprocess_run,
+    write_outputs,
+)
 
 RUN = "sub-01_task-movie_run-1"
 
