@@ -138,6 +138,10 @@ def test_qc_reports_each_step(chain):
     clean = mne.io.read_raw_fif(f"{chain['o']}_desc-clean_eeg.fif", verbose="error")
     assert clean.info["sfreq"] == 1000 and len(clean.ch_names) == 65 and "ECG" in clean.ch_names
     assert clean.info["highpass"] == pytest.approx(0.1) and clean.info["lowpass"] == pytest.approx(30)
+    # the volume markers travel with the clean data (sample-aligned to the scanner)
+    volumes = [o for o, d in zip(clean.annotations.onset, clean.annotations.description, strict=True)
+               if d.endswith("R128")]  # fmt: skip
+    assert len(volumes) == 52 and np.allclose(np.diff(volumes), 0.8, atol=1.5e-3)
 
 
 def test_edited_components_table_overrides_the_choice(chain, tmp_path):

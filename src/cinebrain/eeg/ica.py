@@ -53,8 +53,12 @@ def decimated_copy(raw, sfreq: float, ecg_channel: str | None):
     return mne.io.RawArray(data[:, ::k].copy(), info, verbose="error")
 
 
-def fit_ica(raw, settings, ecg_channel: str | None):
-    """Fit picard ICA on a high-passed, decimated copy; return (ica, components table)."""
+def fit_ica(raw, settings, ecg_channel: str | None, n_interpolated: int = 0):
+    """Fit picard ICA on a high-passed, decimated copy; return (ica, components table).
+
+    ``n_interpolated`` channels were interpolated from the others: the data's rank is lower by as many,
+    so the number of components is capped accordingly.
+    """
     import mne
 
     cfg = settings.ica
@@ -63,7 +67,7 @@ def fit_ica(raw, settings, ecg_channel: str | None):
     n_comp = cfg.get("n_components", 20)
     n_eeg = len(mne.pick_types(fit_raw.info, eeg=True, exclude="bads"))
     ica = mne.preprocessing.ICA(
-        n_components=min(int(n_comp), n_eeg - len(raw.info["bads"])) if isinstance(n_comp, int) else n_comp,
+        n_components=min(int(n_comp), n_eeg - n_interpolated) if isinstance(n_comp, int) else n_comp,
         # Picard-O with extended score functions: converges like extended Infomax to the same solutions,
         # in a third of the iterations of the non-orthogonal version (Ablin et al. 2018)
         method="picard", fit_params={"ortho": True, "extended": True, "tol": 1e-4},

@@ -92,6 +92,13 @@ def volume_markers(fpath, marker: str) -> tuple[np.ndarray, list[str]]:
     return np.round((onsets - raw.first_time) * raw.info["sfreq"]).astype(np.int64), sorted(set(desc))
 
 
+def marker_annotations(fpath):
+    """The recording's own markers (volume markers, stimulus triggers) as MNE annotations."""
+    import mne
+
+    return mne.io.read_raw(fpath, preload=False, verbose="error").annotations
+
+
 def check_run(raw, fpath, *, markers: np.ndarray, marker: str, n_volumes: int, tr: float,
               settings: EEGSettings, descriptions=()) -> None:  # fmt: skip
     """Everything the chain needs, checked before any work; raises :class:`EEGInputError`."""
@@ -244,6 +251,9 @@ def preprocess_run(
     markers, descriptions = volume_markers(fpath, marker)
     check_run(raw, fpath, markers=markers, marker=marker, n_volumes=n_volumes, tr=tr, settings=settings,
               descriptions=descriptions)  # fmt: skip
+    # keep the volume markers with the data (mne-bids put events.tsv in their place), so that the clean
+    # EEG still says which sample each volume started at
+    raw.set_annotations(marker_annotations(fpath))
     sf = raw.info["sfreq"]
     eeg_picks = mne.pick_types(raw.info, eeg=True)
     timings["read"] = time.perf_counter() - t0
@@ -336,7 +346,7 @@ def preprocess_run(
         from .ica import fit_ica
 
         ica, components = fit_ica(raw, settings, ecg_channel=settings.ecg_channel if settings.ecg_channel in raw.ch_names
-                                  else None)  # fmt: skip
+                                  else None, n_interpolated=len(bads))  # fmt: skip
     timings["ica_fit"] = time.perf_counter() - t0
     bar.update(1)
     bar.close()
