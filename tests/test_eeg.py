@@ -239,3 +239,23 @@ def test_nan_samples(synth):
     markers = np.arange(52) * 800 + 2000
     with pytest.raises(EEGInputError, match="NaN or infinite samples in channel\\(s\\) E4"):
         check_run(raw, "run.vhdr", markers=markers, marker="R128", n_volumes=52, tr=0.8, settings=EEGSettings())
+
+
+def test_flat_ecg_is_a_clear_error(bids_eeg):
+    """An ECG channel without heartbeats: BCG removal cannot lock to anything, and says how to turn it off."""
+    import pybv
+
+    vhdr = bids_eeg / f"sub-01/eeg/{RUN}_eeg.vhdr"
+    raw = mne.io.read_raw_brainvision(vhdr, preload=True, verbose="error")
+    data = raw.get_data()
+    data[-1] = 0.0  # ECG is the last channel
+    markers = [{"onset": int(round(o * raw.info["sfreq"])), "duration": 1, "description": 128, "type": "Response",
+                "channels": "all"} for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
+               if d.endswith("R128")]  # fmt: skip
+    for ext in (".vhdr", ".vmrk", ".eeg"):
+        vhdr.with_suffix(ext).unlink()
+    pybv.write_brainvision(data=data * 1e6, sfreq=raw.info["sfreq"], ch_names=raw.ch_names, fname_base=vhdr.stem,
+                           folder_out=vhdr.parent, events=markers, unit="µV", overwrite=True)  # fmt: skip
+    with pytest.raises(EEGInputError, match=r"heartbeats found; BCG removal needs a beating ECG; fix: .*"
+                                            r"eeg.bcg.enabled: false"):  # fmt: skip
+        _run(bids_eeg)

@@ -37,6 +37,8 @@ def detect_r_peaks(ecg: np.ndarray, sfreq: float, *, refine_ms: float = 40.0) ->
     raw = mne.io.RawArray(low[None, ::k].astype(np.float64), info, verbose="error")
     events, _, _ = mne.preprocessing.find_ecg_events(raw, ch_name="ECG", verbose="error")
     peaks = (events[:, 0] - raw.first_samp) * k
+    if len(peaks) == 0:
+        return peaks.astype(np.int64)
     # the detector reports the filtered signal's peak; take the raw R-wave's extremum nearby (its polarity
     # is the sign of the largest excursion at the detected beats)
     w = int(round(refine_ms * sfreq / 1000))

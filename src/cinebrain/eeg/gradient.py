@@ -7,9 +7,9 @@ scanner and amplifier clocks are not locked: volumes start at fractional EEG sam
 rounded.  We fit the exact onsets as a straight line through the marker samples (a constant clock
 ratio: sub-sample precision from hundreds of markers), bring every epoch onto a common grid with a
 windowed-sinc fractional delay, average there, and shift the template back to each epoch's own offset
-before subtracting it.  ``fmrib_fastr`` instead upsamples the whole recording 10x; a fractional delay
-filter per epoch gives the same alignment at a fraction of the memory, which is what lets an 18-minute,
-65-channel run fit the 30-s budget.  No library offers this for MNE data (MNE has no gradient-artifact
+before subtracting it.  ``fmrib_fastr`` instead upsamples the whole recording 10x; a fractional-delay
+filter per epoch aligns to a continuous offset at a fraction of the memory and time, which is what lets
+an 18-minute, 65-channel run fit the 30-s budget.  No library offers this for MNE data (MNE has no gradient-artifact
 removal), hence the hand-written code.
 
 OBS (Niazy et al. 2005): the residuals left by AAS, high-passed above ``obs_hp`` Hz so that the EEG
@@ -25,10 +25,6 @@ import numpy as np
 
 #: taps of the fractional-delay filter (Kaiser-windowed sinc, beta 8): error ~1e-4 of the amplitude to 0.6 fs/2
 N_TAPS = 16
-
-
-class MarkerError(ValueError):
-    """Volume markers that cannot be used for artifact removal."""
 
 
 def fit_onsets(markers: np.ndarray) -> tuple[np.ndarray, float]:
@@ -119,6 +115,7 @@ def remove_gradient(
     pos = starts[kk] + jj
     before = np.zeros((n_ch, length))
     after = np.zeros((n_ch, length))
+
     def correct(c0: int) -> None:
         c1 = min(n_ch, c0 + chunk)
         block = data[c0:c1].astype(np.float32)
