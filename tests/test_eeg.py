@@ -259,3 +259,60 @@ def test_flat_ecg_is_a_clear_error(bids_eeg):
     with pytest.raises(EEGInputError, match=r"heartbeats found; BCG removal needs a beating ECG; fix: .*"
                                             r"eeg.bcg.enabled: false"):  # fmt: skip
         _run(bids_eeg)
+
+
+def test_gradient_obs_keeps_or_improves_aas():
+    eeg, artifact, onsets, _, t = _scanner(seed=4)
+    mid = (t > onsets[15]) & (t < onsets[-15])
+    resid = {}
+    for obs in (0, 3):
+        x = eeg + artifact
+        remove_gradient(x, np.round(onsets).astype(int), obs=obs)
+        resid[obs] = (x - eeg)[:, mid].std()
+    assert resid[3] <= resid[0] * 1.05 and resid[3] < 5e-6, resid
+
+
+@pytest.mark.parametrize("method", ["average", "obs"])
+def test_bcg_removal_known_answer(method):
+    """Pulses whose amplitude varies by 10% from beat to beat, locked to irregular beats: the sliding average
+    cannot follow the amplitude (about -18 dB, the limit for 10% jitter), the optimal basis set can."""
+    from cinebrain.eeg.bcg import remove_bcg
+
+    rng = np.random.default_rng(5)
+    sf, n = 1000.0, 120_000
+    beats = np.cumsum(rng.uniform(0.75, 0.95, 160) * sf).astype(int)
+    beats = beats[beats < n - 1000]
+    t = np.arange(-300, 700) / sf
+    pulse = np.exp(-((t - 0.3) ** 2) / (2 * 0.09**2)) * np.sin(2 * np.pi * 4 * (t - 0.2))
+    eeg = rng.normal(0, 5e-6, (6, n))
+    art = np.zeros((6, n))
+    gains = rng.uniform(30e-6, 80e-6, (6, 1))
+    for b in beats:
+        art[:, b - 300 : b + 700] += gains * pulse * rng.normal(1, 0.1)
+    x = eeg + art
+    res = remove_bcg(x, beats, sf, method=method, n_template=21)
+    inner = slice(beats[2], beats[-3])
+    before = 10 * np.log10((art[:, inner] ** 2).sum() / 1)
+    after = 10 * np.log10(((x - eeg)[:, inner] ** 2).sum() / 1)
+    assert before - after > {"average": 15, "obs": 22}[method], (method, before - after)
+    assert res.average_before.shape[0] == 6 and np.abs(res.average_after).max() < np.abs(res.average_before).max() / 10
+
+
+def test_flat_eeg_channel_is_found_and_interpolated(bids_eeg):
+    import pybv
+
+    vhdr = bids_eeg / f"sub-01/eeg/{RUN}_eeg.vhdr"
+    raw = mne.io.read_raw_brainvision(vhdr, preload=True, verbose="error")
+    data = raw.get_data()
+    data[9] = 0.0  # E10 disconnected
+    markers = [{"onset": int(round(o * raw.info["sfreq"])), "duration": 1, "description": 128, "type": "Response",
+                "channels": "all"} for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
+               if d.endswith("R128")]  # fmt: skip
+    for ext in (".vhdr", ".vmrk", ".eeg"):
+        vhdr.with_suffix(ext).unlink()
+    pybv.write_brainvision(data=data * 1e6, sfreq=raw.info["sfreq"], ch_names=raw.ch_names, fname_base=vhdr.stem,
+                           folder_out=vhdr.parent, events=markers, unit="µV", overwrite=True)  # fmt: skip
+    clean, _, _, qc, _ = _run(bids_eeg, ica={"enabled": False})
+    assert qc["bad_channels"] == {"E10": "flat"}
+    e10 = clean.get_data(picks=["E10"])[0]
+    assert e10.std() > 0.3 * clean.get_data(picks=["E11"])[0].std()  # interpolated from its neighbours
