@@ -194,6 +194,23 @@ def _rewrite_markers(bids: Path, keep) -> Path:
     return bids / f"sub-01/eeg/{RUN}_eeg.vhdr"
 
 
+def _rewrite_eeg(bids: Path, modify) -> None:
+    """Rewrite run 1's BrainVision files with ``modify(data)`` applied (in place) and the same volume markers."""
+    import pybv
+
+    vhdr = bids / f"sub-01/eeg/{RUN}_eeg.vhdr"
+    raw = mne.io.read_raw_brainvision(vhdr, preload=True, verbose="error")
+    data = raw.get_data()
+    modify(data)
+    markers = [{"onset": int(round(o * raw.info["sfreq"])), "duration": 1, "description": 128, "type": "Response",
+                "channels": "all"} for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
+               if d.endswith("R128")]  # fmt: skip
+    for ext in (".vhdr", ".vmrk", ".eeg"):
+        vhdr.with_suffix(ext).unlink()  # hard links to the shared dataset: replace, never edit
+    pybv.write_brainvision(data=data * 1e6, sfreq=raw.info["sfreq"], ch_names=raw.ch_names, fname_base=vhdr.stem,
+                           folder_out=vhdr.parent, events=markers, unit="µV", overwrite=True)  # fmt: skip
+
+
 def test_no_volume_markers(bids_eeg):
     vhdr = _rewrite_markers(bids_eeg, lambda k: False)
     with pytest.raises(EEGInputError) as err:
@@ -243,19 +260,7 @@ def test_nan_samples(synth):
 
 def test_flat_ecg_is_a_clear_error(bids_eeg):
     """An ECG channel without heartbeats: BCG removal cannot lock to anything, and says how to turn it off."""
-    import pybv
-
-    vhdr = bids_eeg / f"sub-01/eeg/{RUN}_eeg.vhdr"
-    raw = mne.io.read_raw_brainvision(vhdr, preload=True, verbose="error")
-    data = raw.get_data()
-    data[-1] = 0.0  # ECG is the last channel
-    markers = [{"onset": int(round(o * raw.info["sfreq"])), "duration": 1, "description": 128, "type": "Response",
-                "channels": "all"} for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
-               if d.endswith("R128")]  # fmt: skip
-    for ext in (".vhdr", ".vmrk", ".eeg"):
-        vhdr.with_suffix(ext).unlink()
-    pybv.write_brainvision(data=data * 1e6, sfreq=raw.info["sfreq"], ch_names=raw.ch_names, fname_base=vhdr.stem,
-                           folder_out=vhdr.parent, events=markers, unit="µV", overwrite=True)  # fmt: skip
+    _rewrite_eeg(bids_eeg, lambda data: data.__setitem__(-1, 0.0))  # the ECG (last channel) flat
     with pytest.raises(EEGInputError, match=r"heartbeats found; BCG removal needs a beating ECG; fix: .*"
                                             r"eeg.bcg.enabled: false"):  # fmt: skip
         _run(bids_eeg)
@@ -299,19 +304,7 @@ def test_bcg_removal_known_answer(method):
 
 
 def test_flat_eeg_channel_is_found_and_interpolated(bids_eeg):
-    import pybv
-
-    vhdr = bids_eeg / f"sub-01/eeg/{RUN}_eeg.vhdr"
-    raw = mne.io.read_raw_brainvision(vhdr, preload=True, verbose="error")
-    data = raw.get_data()
-    data[9] = 0.0  # E10 disconnected
-    markers = [{"onset": int(round(o * raw.info["sfreq"])), "duration": 1, "description": 128, "type": "Response",
-                "channels": "all"} for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
-               if d.endswith("R128")]  # fmt: skip
-    for ext in (".vhdr", ".vmrk", ".eeg"):
-        vhdr.with_suffix(ext).unlink()
-    pybv.write_brainvision(data=data * 1e6, sfreq=raw.info["sfreq"], ch_names=raw.ch_names, fname_base=vhdr.stem,
-                           folder_out=vhdr.parent, events=markers, unit="µV", overwrite=True)  # fmt: skip
+    _rewrite_eeg(bids_eeg, lambda data: data.__setitem__(9, 0.0))  # E10 disconnected
     clean, _, _, qc, _ = _run(bids_eeg, ica={"enabled": False})
     assert qc["bad_channels"] == {"E10": "flat"}
     e10 = clean.get_data(picks=["E10"])[0]

@@ -269,6 +269,11 @@ def preprocess_run(
     qc["slice_frequency"] = float(f[slice_band][np.argmax(p.mean(0)[slice_band])]) if slice_band.any() else None
     power = {"raw": (f, p)}
 
+    def spectrum(step: str) -> None:  # the EEG spectrum after a step, for the QC and the report
+        f, p = _psd(data, sf, picks=eeg_picks)
+        power[step] = (f, p)
+        arrays[f"psd_{step}"] = p.mean(0)
+
     # 2. gradient
     t0 = time.perf_counter()
     if settings.gradient.get("enabled", True):
@@ -278,9 +283,7 @@ def preprocess_run(
         qc["gradient"] = {"tr_samples": g.tr_samples, "template_length": g.template_length,
                           "n_template": int(settings.gradient.get("n_template", 21)),
                           "obs": int(settings.gradient.get("obs", 0))}  # fmt: skip
-        f, p = _psd(data, sf, picks=eeg_picks)
-        power["gradient"] = (f, p)
-        arrays["psd_gradient"] = p.mean(0)
+        spectrum("gradient")
     timings["gradient"] = time.perf_counter() - t0
     bar.update(1)
 
@@ -301,9 +304,7 @@ def preprocess_run(
         duration = data.shape[1] / sf
         qc["bcg"] = {"method": settings.bcg.get("method", "average"), "heartbeats": int(len(r_peaks)),
                      "heart_rate_bpm": round(60 * len(r_peaks) / duration, 1), "window_samples": list(b.window)}  # fmt: skip
-        f, p = _psd(data, sf, picks=eeg_picks)
-        power["bcg"] = (f, p)
-        arrays["psd_bcg"] = p.mean(0)
+        spectrum("bcg")
     timings["bcg"] = time.perf_counter() - t0
     bar.update(1)
 
