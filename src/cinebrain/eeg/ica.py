@@ -47,6 +47,8 @@ def decimated_copy(raw, sfreq: float, ecg_channel: str | None):
         sos = butter(4, 0.4 * raw.info["sfreq"] / k, fs=raw.info["sfreq"], output="sos")
         data[i] = sosfiltfilt(sos, data[i])
     info = mne.pick_info(raw.info, picks)
+    # MNE decimates epochs but not Raw, and Raw.resample would filter again: keep the channel info
+    # (positions for the EOG proxies and topographies) and state the new rate
     with info._unlock():
         info["sfreq"] = raw.info["sfreq"] / k
         info["lowpass"] = min(info["lowpass"], info["sfreq"] / 2)
