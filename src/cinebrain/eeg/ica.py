@@ -73,7 +73,7 @@ def fit_ica(raw, settings, ecg_channel: str | None, n_interpolated: int = 0):
         # Picard-O with extended score functions: converges like extended Infomax to the same solutions,
         # in a third of the iterations of the non-orthogonal version (Ablin et al. 2018)
         method="picard", fit_params={"ortho": True, "extended": True, "tol": 1e-4},
-        max_iter=int(cfg.get("max_iter", 500)), random_state=cfg.get("random_state", 97),
+        max_iter=int(cfg.get("max_iter", 500)), rng=cfg.get("random_state", 97),
     )  # fmt: skip
     ica.fit(fit_raw, picks="eeg", verbose="error")
     n = ica.n_components_
