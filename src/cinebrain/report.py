@@ -70,8 +70,9 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def _bold_traces(row, bids_root: Path, fmriprep_dir: Path):
     """(time, {label: % signal}) from the fMRIPrep dtseries when present, else the raw BOLD global mean."""
-    stem = Path(row["bold"]).name.split("_bold")[0]
-    dts = fmriprep_dir / f"sub-{row['subject']}" / "func" / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii"
+    from .fmri.fmriprep import derivative_paths
+
+    dts = derivative_paths(row["bold"], fmriprep_dir)["dtseries"]
     tr = float(row["TR"])
     if dts.exists():
         import nibabel as nib

@@ -77,11 +77,12 @@ def read_run(bids_root, subject: str, task: str, run: int, session=None):
     return raw, path.fpath
 
 
-def volume_markers(fpath, marker: str) -> tuple[np.ndarray, list[str]]:
-    """Sample indices of the recording's ``marker`` annotations (description ``marker`` or ``.../marker``).
+def volume_markers(fpath, marker: str):
+    """The recording's own markers, read from the BrainVision marker file: (sample indices of the ``marker``
+    annotations (description ``marker`` or ``.../marker``), the descriptions found, all annotations).
 
-    Read from the BrainVision marker file itself: mne-bids replaces the annotations by events.tsv, which
-    lists the film onset, not the scanner's volume markers.  Also returns the descriptions found.
+    mne-bids replaces a recording's annotations by events.tsv, which lists the film onset, not the scanner's
+    volume markers; the chain puts these annotations back so that the clean EEG keeps them.
     """
     import mne
 
@@ -89,14 +90,8 @@ def volume_markers(fpath, marker: str) -> tuple[np.ndarray, list[str]]:
     desc = [str(d) for d in raw.annotations.description]
     hit = np.array([d == marker or d.endswith("/" + marker) for d in desc], bool)
     onsets = np.asarray(raw.annotations.onset, dtype=np.float64)[hit] if hit.size else np.zeros(0)
-    return np.round((onsets - raw.first_time) * raw.info["sfreq"]).astype(np.int64), sorted(set(desc))
-
-
-def marker_annotations(fpath):
-    """The recording's own markers (volume markers, stimulus triggers) as MNE annotations."""
-    import mne
-
-    return mne.io.read_raw(fpath, preload=False, verbose="error").annotations
+    samples = np.round((onsets - raw.first_time) * raw.info["sfreq"]).astype(np.int64)
+    return samples, sorted(set(desc)), raw.annotations
 
 
 def check_run(raw, fpath, *, markers: np.ndarray, marker: str, n_volumes: int, tr: float,
@@ -248,12 +243,12 @@ def preprocess_run(
     arrays: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
     raw, fpath = read_run(bids_root, subject, task, run, session)
-    markers, descriptions = volume_markers(fpath, marker)
+    markers, descriptions, annotations = volume_markers(fpath, marker)
     check_run(raw, fpath, markers=markers, marker=marker, n_volumes=n_volumes, tr=tr, settings=settings,
               descriptions=descriptions)  # fmt: skip
     # keep the volume markers with the data (mne-bids put events.tsv in their place), so that the clean
     # EEG still says which sample each volume started at
-    raw.set_annotations(marker_annotations(fpath))
+    raw.set_annotations(annotations)
     sf = raw.info["sfreq"]
     eeg_picks = mne.pick_types(raw.info, eeg=True)
     timings["read"] = time.perf_counter() - t0

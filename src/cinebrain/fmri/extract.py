@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fmriprep import confounds_of
 from .grayordinates import read_columns
 from .rois import RoiSelection
 
@@ -56,7 +57,7 @@ def load_confound_regressors(dtseries, settings: ConfoundSettings) -> pd.DataFra
     from nilearn.interfaces.fmriprep.load_confounds_utils import MissingConfoundError
 
     dtseries = Path(dtseries)
-    conf_path = dtseries.parent / (dtseries.name.split("_space-")[0] + "_desc-confounds_timeseries.tsv")
+    conf_path = confounds_of(dtseries)
     bad = [s for s in settings.strategy if s not in CONFOUND_STRATEGIES]
     if bad:
         raise ConfoundsError(f"fmri.confounds.strategy has {bad}; fix: use only {', '.join(CONFOUND_STRATEGIES)}")
@@ -151,8 +152,7 @@ def run_qc(raw: np.ndarray, dtseries, tr: float) -> dict:
     mean = raw.mean(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         tsnr = np.where(resid_sd > 0, mean / resid_sd, 0.0).astype(np.float32)
-    dtseries = Path(dtseries)
-    conf = dtseries.parent / (dtseries.name.split("_space-")[0] + "_desc-confounds_timeseries.tsv")
+    conf = confounds_of(dtseries)
     fd = np.full(raw.shape[0], np.nan, np.float32)
     if conf.exists():
         table = pd.read_csv(conf, sep="\t")

@@ -127,6 +127,12 @@ def derivative_paths(bold: str, fmriprep_dir) -> dict[str, Path]:
     }
 
 
+def confounds_of(dtseries) -> Path:
+    """The confounds table fMRIPrep writes next to a run's dtseries (same entities up to ``_space-``)."""
+    dtseries = Path(dtseries)
+    return dtseries.parent / (dtseries.name.split("_space-")[0] + "_desc-confounds_timeseries.tsv")
+
+
 def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict]:
     """Check every run's derivatives; return one record per run, or raise :class:`FmriprepError`.
 
