@@ -12,7 +12,7 @@ from cinebrain.synth import SynthConfig, generate
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Small but complete: 2 subjects, 3 episodes (1 private each, 1 shared), 40-s episodes (52 volumes).
+#: Small but complete: 2 subjects, 3 episodes (1 private each, 1 shared), 40-s episodes (57 volumes).
 SMALL = SynthConfig(subjects=2, episodes=3, episode_seconds=40, eeg_sfreq=1000, seed=7, height=48, width=64, fps=12)
 
 

@@ -79,8 +79,8 @@ def test_volume_count_and_marker_count_disagree(bids_copy, tmp_path):
     lines = vmrk.read_text().splitlines()
     drop = [i for i, line in enumerate(lines) if "R128" in line][-3:]
     replace_text(vmrk, "\n".join(line for i, line in enumerate(lines) if i not in drop) + "\n")
-    _fails(bids_copy, tmp_path, "sub-02_task-movie_run-1_eeg.vhdr", f"{52 - 3} 'R128' volume markers",
-           "has 52 volumes")  # fmt: skip
+    _fails(bids_copy, tmp_path, "sub-02_task-movie_run-1_eeg.vhdr", f"{57 - 3} 'R128' volume markers",
+           "has 57 volumes")  # fmt: skip
 
 
 def test_events_name_missing_stimulus(bids_copy, tmp_path):

@@ -87,9 +87,9 @@ def test_bad_channel_criteria():
 
 @pytest.fixture(scope="module")
 def chain(synth, tmp_path_factory):
-    """eeg_preprocess + eeg_clean on sub-01 run 1 of the session's synthetic dataset (40 s, 52 volumes)."""
+    """eeg_preprocess + eeg_clean on sub-01 run 1 of the session's synthetic dataset (40 s, 57 volumes)."""
     out = tmp_path_factory.mktemp("eeg")
-    raw, ica, comp, qc, arrays = preprocess_run(synth / "bids", "01", "movie", 1, n_volumes=52, tr=0.8, marker="R128",
+    raw, ica, comp, qc, arrays = preprocess_run(synth / "bids", "01", "movie", 1, n_volumes=57, tr=0.8, marker="R128",
                                                 settings={}, progress=False, n_jobs=2)  # fmt: skip
     o = out / RUN
     paths = {"fif": f"{o}_desc-preica_eeg.fif", "ica_fif": f"{o}_ica.fif", "components_tsv": f"{o}_desc-components.tsv",
@@ -141,7 +141,7 @@ def test_qc_reports_each_step(chain):
     # the volume markers travel with the clean data (sample-aligned to the scanner)
     volumes = [o for o, d in zip(clean.annotations.onset, clean.annotations.description, strict=True)
                if d.endswith("R128")]  # fmt: skip
-    assert len(volumes) == 52 and np.allclose(np.diff(volumes), 0.8, atol=1.5e-3)
+    assert len(volumes) == 57 and np.allclose(np.diff(volumes), 0.8, atol=1.5e-3)
 
 
 def test_edited_components_table_overrides_the_choice(chain, tmp_path):
@@ -174,7 +174,7 @@ def bids_eeg(synth, tmp_path) -> Path:
     return dst
 
 
-def _run(bids, n_volumes=52, **settings):
+def _run(bids, n_volumes=57, **settings):
     return preprocess_run(bids, "01", "movie", 1, n_volumes=n_volumes, tr=0.8, marker="R128", settings=settings,
                           progress=False)  # fmt: skip
 
@@ -220,7 +220,7 @@ def test_no_volume_markers(bids_eeg):
 
 
 def test_marker_count_mismatch(bids_eeg):
-    with pytest.raises(EEGInputError, match="52 'R128' volume markers but the BOLD run has 60 volumes"):
+    with pytest.raises(EEGInputError, match="57 'R128' volume markers but the BOLD run has 60 volumes"):
         _run(bids_eeg, n_volumes=60)
 
 
@@ -228,7 +228,7 @@ def test_irregular_marker_spacing(bids_eeg):
     _rewrite_markers(bids_eeg, lambda k: k != 20)  # a dropped marker: one interval of two TRs
     with pytest.raises(EEGInputError, match=r"1 volume-marker interval\(s\) differ from the TR .* between markers 18 "
                                             r"and 19 \(1600 samples\); fix: repair the marker file"):  # fmt: skip
-        _run(bids_eeg, n_volumes=51)
+        _run(bids_eeg, n_volumes=56)
 
 
 def test_missing_ecg_says_how_to_disable_bcg(bids_eeg):

@@ -107,7 +107,7 @@ def test_read_columns_matches_nibabel(synth):
     path = synth / "bids/derivatives/fmriprep" / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
     idx = select(["visual", "hippocampus"]).indices
     full = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
-    got = go.read_columns(path, idx, tr=0.8, n_volumes=52, block=7)  # blocks that do not divide T
+    got = go.read_columns(path, idx, tr=0.8, n_volumes=57, block=7)  # blocks that do not divide T
     assert got.dtype == np.float32 and np.array_equal(got, full[:, idx])
 
 
@@ -142,7 +142,7 @@ def test_reader_refuses_wrong_tr_and_volume_count(deriv):
     path = deriv / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
     with pytest.raises(ValueError, match=r"TR is 0.8 s but the run's BOLD has 2 s"):
         go.read_columns(path, [0], tr=2.0)
-    with pytest.raises(ValueError, match=r"52 volumes but the run's BOLD has 60"):
+    with pytest.raises(ValueError, match=r"57 volumes but the run's BOLD has 60"):
         go.read_columns(path, [0], tr=0.8, n_volumes=60)
     gz = path.with_name(path.name + ".gz")
     gz.write_bytes(b"")
@@ -162,7 +162,7 @@ def _truth(synth, sub="01", run=1):
 def test_extracted_series_follow_the_noise_free_truth(synth):
     sel = select(["visual", "auditory", "hippocampus"])
     path = synth / "bids/derivatives/fmriprep" / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
-    data, report = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=52)
+    data, report = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=57)
     r = _corr(data, _truth(synth)[:, sel.indices])
     sets = sel.table["roi_sets"].to_numpy()
     # the synthetic forward model drives visual and auditory areas by the film, the hippocampus by cuts
@@ -183,9 +183,9 @@ def test_confound_regression_removes_a_known_confound(deriv):
     dirty = clean_data.copy()
     dirty[:, sel.indices] *= (1 + 0.05 * x)[:, None].astype(np.float32)
     _rewrite(path, data=dirty)
-    raw, _ = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=52)
+    raw, _ = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=57)
     cs = ConfoundSettings(enabled=True, strategy=["motion"], motion="basic", detrend=False)
-    cleaned, report = RoiExtractor(sel, cs).transform(path, tr=0.8, n_volumes=52)
+    cleaned, report = RoiExtractor(sel, cs).transform(path, tr=0.8, n_volumes=57)
     assert sorted(report["ConfoundRegression"]["regressors"]) == ["rot_x", "rot_y", "rot_z", "trans_x", "trans_y", "trans_z"]
     assert np.median(np.abs(_corr(raw, np.repeat(x[:, None], raw.shape[1], 1)))) > 0.8
     # the residual is orthogonal to the regressors, and the mean is kept
@@ -194,7 +194,7 @@ def test_confound_regression_removes_a_known_confound(deriv):
     resid = cleaned - cleaned.mean(0)
     assert np.abs(motion.T @ resid / (np.linalg.norm(motion, axis=0)[:, None] * np.linalg.norm(resid, axis=0))).max() < 1e-3
     np.testing.assert_allclose(cleaned.mean(0), raw.mean(0), rtol=1e-4)
-    # and the data before the injection is mostly recovered: median r 0.70 (6 smooth regressors on 52
+    # and the data before the injection is mostly recovered: median r 0.70 (6 smooth regressors on 57
     # volumes also take some of the slow signal), from 0.16
     before = clean_data[:, sel.indices]
     r_raw, r_clean = np.median(_corr(raw, before)), np.median(_corr(cleaned, before))
@@ -222,7 +222,7 @@ def test_non_finite_columns_are_zeroed_and_reported(deriv):
     data[3, sel.indices[5]] = np.nan
     data[:, sel.indices[9]] = np.inf
     _rewrite(path, data=data)
-    out, report = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=52)
+    out, report = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=57)
     assert report["NonFiniteColumns"] == [5, 9]
     assert np.all(out[:, [5, 9]] == 0) and np.isfinite(out).all()
 
@@ -297,7 +297,7 @@ def test_normalise_run_writes_sidecar(synth, tmp_path):
                          runs=[Out.data], mode="run", hrf_lag=4.0, out=tmp_path / "roi.npy")  # fmt: skip
     data = np.load(tmp_path / "roi.npy")
     doc = json.loads((tmp_path / "roi.json").read_text())
-    assert data.shape == (52, 9964) and doc["Shape"] == [52, 9964] and doc == json.loads(json.dumps(side))
+    assert data.shape == (57, 9964) and doc["Shape"] == [57, 9964] and doc == json.loads(json.dumps(side))
     assert doc["FirstStimulusVolume"] == 7 and doc["HaemodynamicLag"] == 4.0 and doc["StimulusOnset"] == 1.6
     assert len(doc["Columns"]["grayordinate"]) == 9964 and doc["RoiSets"][1]["name"] == "hippocampus"
     assert doc["Episode"] == runs[1]["episode"] and doc["Split"] == runs[1]["split"]

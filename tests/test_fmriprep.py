@@ -103,7 +103,7 @@ def _deriv_copy(synth, tmp_path) -> Path:
 def test_check_precomputed_ok(synth, runs_01):
     records = check_derivatives("01", runs_01, synth / "bids/derivatives/fmriprep")
     assert [r["run"] for r in records] == [r["run"] for r in runs_01]
-    assert all(r["n_volumes"] == 52 and r["TR"] == 0.8 for r in records)
+    assert all(r["n_volumes"] == 57 and r["TR"] == 0.8 for r in records)
 
 
 def test_check_lists_every_problem(synth, runs_01, tmp_path):
@@ -122,7 +122,7 @@ def test_check_lists_every_problem(synth, runs_01, tmp_path):
     assert "sub-01: 5 problem(s)" in msg
     assert f"{p1['dtseries']}: missing" in msg
     assert f"{p2['dtseries']}: TR is 2 s but the raw BOLD" in msg
-    assert f"{p2['dtseries']}: 10 volumes but the raw BOLD" in msg and "has 52" in msg
+    assert f"{p2['dtseries']}: 10 volumes but the raw BOLD" in msg and "has 57" in msg
     assert f"{p1['confounds']}: missing" in msg
     assert f"{p2['confounds']}: cannot be read as a table" in msg
     assert msg.count("fix:") == 5
@@ -137,7 +137,7 @@ def test_check_wrong_layout(synth, runs_01, tmp_path):
     series, bm = img.header.get_axis(0), img.header.get_axis(1)
     cortex = bm[: 29696 + 29716]  # a cortex-only file (no subcortical structures)
     p.unlink()
-    nib.cifti2.Cifti2Image(np.ones((52, len(cortex)), np.float32), header=(series, cortex)).to_filename(str(p))
+    nib.cifti2.Cifti2Image(np.ones((57, len(cortex)), np.float32), header=(series, cortex)).to_filename(str(p))
     with pytest.raises(FmriprepError, match=r"not the 91k-grayordinate fsLR-32k layout \(59412 grayordinates"):
         check_derivatives("01", runs_01, deriv)
 

@@ -232,7 +232,7 @@ def test_clean_eeg_has_evoked_responses_at_cuts(synth):
 
 
 def test_stimuli_and_captions(synth):
-    from cinebrain.synth.stimuli import media_duration
+    from cinebrain.stimuli import media_duration
 
     bids = synth / "bids"
     for ep in ["ep01", "ep02", "ep03"]:

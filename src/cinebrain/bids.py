@@ -146,7 +146,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     """
     from bids import BIDSLayout
 
-    from .synth.stimuli import media_duration
+    from .stimuli import media_duration
 
     opts = options or InventoryOptions()
     root = Path(bids_root)

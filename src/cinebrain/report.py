@@ -40,7 +40,7 @@ def plot_stimulus_frames(stimulus: Path, captions: Path | None, out, max_frames:
         times = list(cap["onset"] + cap["duration"] / 2)[:max_frames]
         texts = list(cap["caption"])[:max_frames]
     else:
-        from .synth.stimuli import media_duration
+        from .stimuli import media_duration
 
         dur = media_duration(stimulus)
         times = list(np.linspace(0, dur, max_frames + 2)[1:-1])

@@ -58,6 +58,7 @@ class SynthConfig:
     width: int = 160
     audio_sfreq: int = 48000
     n_dummy: int = 2  # volumes before the film starts (events.tsv onset = n_dummy * TR)
+    tail_seconds: float = 4.0  # scanning goes on after the film (covers the 4-s lag of the last clip)
     line_freq: float = 50.0
 
     def __post_init__(self):
@@ -101,8 +102,9 @@ def _tsv(path: Path, df: pd.DataFrame) -> None:
 
 
 def _n_volumes(cfg: SynthConfig) -> int:
-    # The run ends with the film (rounded up to a whole volume).
-    return int(math.ceil((cfg.n_dummy * cfg.tr + cfg.episode_seconds) / cfg.tr - 1e-9))
+    # The run ends tail_seconds after the film (rounded up to a whole volume), as scans do, so that
+    # the haemodynamic response to the film's last clip is recorded.
+    return int(math.ceil((cfg.n_dummy * cfg.tr + cfg.episode_seconds + cfg.tail_seconds) / cfg.tr - 1e-9))
 
 
 def _write_top_level(bids: Path, cfg: SynthConfig, subjects: list[str], rng) -> None:

@@ -233,16 +233,3 @@ def captions_table(scenes: list[Scene]) -> pd.DataFrame:
             "caption": [s.caption for s in scenes],
         }
     )
-
-
-def media_duration(path) -> float:
-    """Duration in seconds of the video stream of a media file (PyAV)."""
-    import av
-
-    with av.open(str(path)) as c:
-        vs = c.streams.video[0]
-        if vs.duration is not None and vs.time_base is not None:
-            return float(vs.duration * vs.time_base)
-        if vs.frames and vs.average_rate:
-            return float(vs.frames / vs.average_rate)
-        return float(c.duration / av.time_base)
