@@ -18,6 +18,11 @@ include: "workflow/rules/bids.smk"
 include: "workflow/rules/fmriprep.smk"
 include: "workflow/rules/fmri.smk"
 include: "workflow/rules/eeg.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/stimuli.smk"
+include: "workflow/rules/captions.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -98,7 +98,7 @@ def test_stimulus_shorter_than_run(bids_copy, tmp_path, synth):
     short = bids_copy / "stimuli/ep02.mp4"
     short.unlink()
     st.write_episode(short, st.make_scenes(10, rng), 10, SMALL.fps, SMALL.height, SMALL.width, 48000, rng)
-    _fails(bids_copy, tmp_path, "ep02.mp4", "lasts 10.00 s, shorter than run sub-02_task-movie_run-1_bold.nii.gz")
+    _fails(bids_copy, tmp_path, "ep02.mp4", "lasts 10.00 s, shorter than the 40.00 s that sub-02_task-movie_run-1_events.tsv says were shown")
 
 
 def test_participant_without_data(bids_copy, tmp_path):

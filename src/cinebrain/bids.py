@@ -222,13 +222,14 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                             problems.append((str(stim), f"cannot read the film ({type(exc).__name__}: {exc})",
                                              "re-copy or re-encode the stimulus file"))  # fmt: skip
                     stim_dur = durations[stim_rel]
-                    if stim_dur is not None and n_volumes is not None and tr is not None:
-                        needed = n_volumes * float(tr) - onset - float(tr)
-                        if stim_dur < needed:
-                            problems.append((str(stim), f"lasts {stim_dur:.2f} s, shorter than run {bold.name}, which "
-                                             f"scans {n_volumes * float(tr) - onset:.2f} s after the film onset at "
-                                             f"{onset:g} s", "use the full-length episode, or check the run's "
-                                             "events.tsv onset and stim_file"))  # fmt: skip
+                    played = pd.to_numeric(pd.Series([row.get("duration")]), errors="coerce").iloc[0]
+                    # The scan may go on after the film (it should, to record the lagged response to its
+                    # end); the file must hold the whole film the events say was shown (half-frame slack).
+                    if stim_dur is not None and pd.notna(played) and stim_dur < float(played) - 0.05:
+                        problems.append((str(stim), f"lasts {stim_dur:.2f} s, shorter than the {float(played):.2f} s "
+                                         f"that {events.name} says were shown in run {bold.name}",
+                                         "use the full-length episode, or correct the events' duration and "
+                                         "stim_file"))  # fmt: skip
         rows.append({
             "subject": ent["subject"], "session": ent.get("session"), "task": ent.get("task"),
             "run": int(ent["run"]) if "run" in ent else 1, "bold": rel(bold),

@@ -339,3 +339,72 @@ def plot_eeg_qc(inputs, outputs) -> None:
         ax.text(0.5, 0.5, "no ICA component excluded", ha="center", va="center")
     fig.savefig(outputs.ica, dpi=90)
     plt.close(fig)
+
+
+def plot_clips(table, out, n_clips: int = 6, n_frames: int = 5) -> None:
+    """The first clips of the first episode: a row of frames each, a red frame where a cut was detected."""
+    from .stimuli import read_video
+
+    plt = _plt()
+    clips = pd.read_parquet(table)
+    ep = clips["episode"].iloc[0]
+    sel = clips[clips["episode"] == ep].head(n_clips)
+    fig, axes = plt.subplots(len(sel), n_frames, figsize=(1.8 * n_frames, 1.4 * len(sel) + 0.6), squeeze=False)
+    for r, (_, c) in enumerate(sel.iterrows()):
+        frames = read_video(c["video"])
+        idx = np.round(np.linspace(0, len(frames) - 1, n_frames)).astype(int)
+        t_frames = c["start"] + idx / c["fps"]
+        cuts = [c["start"] + t for t in c["cut_times"]]
+        for j, (i, t) in enumerate(zip(idx, t_frames, strict=True)):
+            ax = axes[r, j]
+            ax.imshow(frames[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            after_cut = any(t >= ct > t - (t_frames[1] - t_frames[0]) for ct in cuts) if j else False
+            for s in ax.spines.values():
+                s.set_color("red" if after_cut else "0.7")
+                s.set_linewidth(3 if after_cut else 0.5)
+            ax.set_title(f"{t:.2f} s", fontsize=7)
+        axes[r, 0].set_ylabel(f"clip {c['clip_index']}" + ("\ncut" if c["has_cut"] else ""), fontsize=8)
+    n_cut = int(clips["has_cut"].sum())
+    fig.suptitle(f"{ep}: {len(clips)} clips in {clips['episode'].nunique()} episodes, {n_cut} "
+                 f"({100 * n_cut / len(clips):.0f}%) contain a detected cut (red: first frame after it)", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_windows(datasets, out) -> None:
+    """One subject's dataset: per clip the fMRI window (mean over columns, per volume) and the EEG window
+    (global field power), clips with a scene cut marked, train and test side by side."""
+    import json
+
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(datasets), figsize=(6 * len(datasets), 5), squeeze=False)
+    for k, d in enumerate(datasets):
+        d = Path(d)
+        man = pd.read_parquet(d / "manifest.parquet")
+        info = json.loads((d / "dataset.json").read_text())
+        fmri = np.load(d / "fmri.npy", mmap_mode="r")
+        eeg = np.load(d / "eeg.npy", mmap_mode="r")
+        im = axes[0, k].imshow(fmri.mean(axis=2).T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
+                               interpolation="nearest")  # fmt: skip
+        axes[0, k].set_ylabel("volume in window")
+        axes[0, k].set_title(f"sub-{info['Subject']} {info['Split']}: {info['Clips']} clips, fMRI {info['fmri']['Shape']}, "
+                             f"EEG {info['eeg']['Shape']}", fontsize=9)  # fmt: skip
+        fig.colorbar(im, ax=axes[0, k], label="mean z")
+        gfp = eeg.std(axis=1) * 1e6
+        im2 = axes[1, k].imshow(gfp.T, aspect="auto", cmap="viridis", interpolation="nearest",
+                                extent=(-0.5, len(man) - 0.5, info["ClipSeconds"], 0))  # fmt: skip
+        fig.colorbar(im2, ax=axes[1, k], label="EEG GFP (µV)")
+        axes[1, k].set_ylabel("time in clip (s)")
+        axes[1, k].set_xlabel("clip (row of the dataset)")
+        cuts = np.flatnonzero(man["has_cut"].to_numpy())
+        for ax in axes[:, k]:
+            ax.plot(cuts, np.full(len(cuts), ax.get_ylim()[1]), "v", color="k", ms=4, clip_on=False)
+        for b in np.flatnonzero(np.diff(man["run"].to_numpy())):
+            for ax in axes[:, k]:
+                ax.axvline(b + 0.5, color="w", lw=1)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

@@ -19,11 +19,26 @@ TASK = config["dataset"]["task"]
 FMRIPREP = config["fmriprep"]
 FMRI = config["fmri"]
 ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
+PROMPT_DIR = Path(workflow.basedir) / "resources" / "prompts"
+STIMULI = config["stimuli"]
+CAPTIONS = config["captions"]
+FEATURES = config["features"]
+DATA = config["data"]
+TINY_MODELS = config["models"]["tiny"]
+EEG_SFREQ = config["eeg"]["sfreq"]
+
+# Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
+from cinebrain.stimuli import ClipSettings, check_timing
+
+ClipSettings.from_config(STIMULI).check()
+check_timing(STIMULI["clip_seconds"], config["dataset"]["tr"])
 
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",
     run="[0-9]+",
+    episode="[a-zA-Z0-9]+",
+    split="train|test",
 
 if SYNTH["enabled"]:
     _expected = os.path.join(SYNTH.get("out", "results/synth"), "bids")
@@ -111,6 +126,113 @@ def eeg_outputs(wildcards=None):
     return out
 
 
+def episodes():
+    return sorted(inventory()["episode"].unique())
+
+
+def stimulus_file(wildcards):
+    """The film of an episode, from the inventory."""
+    inv = inventory()
+    rows = inv[inv["episode"] == wildcards.episode]
+    if rows.empty:
+        raise ValueError(f"episode {wildcards.episode} is not in the inventory")
+    return os.path.join(BIDS_ROOT, rows["stimulus"].iloc[0])
+
+
+def model_input(path):
+    """A model folder as an input: the tiny-model folder when models_tiny writes it, the folder when it
+    exists locally, nothing for a hub id (downloaded by from_pretrained)."""
+    if TINY_MODELS["enabled"] and os.path.normpath(path).startswith(os.path.normpath(TINY_MODELS["out"])):
+        return TINY_MODELS["out"]
+    return path if os.path.exists(path) else []
+
+
+def caption_inputs(wildcards=None):
+    """Caption models and prompt files (editing a prompt reruns the captions)."""
+    out = []
+    for src in CAPTIONS["sources"]:
+        if src.get("model"):
+            out.append(model_input(src["model"]))
+        if src.get("prompt"):
+            p = Path(src["prompt"])
+            out.append(str(p if p.exists() else PROMPT_DIR / p))
+    cat = CAPTIONS["categories"]
+    if cat["backend"] == "vlm":
+        out += [model_input(cat["model"]), str(PROMPT_DIR / cat["prompt"])]
+    if cat.get("wordlist"):
+        out.append(cat["wordlist"])
+    return [o for o in out if o]
+
+
+def sidecar_dir():
+    return os.path.join(BIDS_ROOT, "stimuli")
+
+
+def split_runs(subject, split):
+    inv = inventory()
+    rows = inv[(inv["subject"] == subject) & (inv["split"] == split)]
+    return [(int(r), e) for r, e in zip(rows["run"], rows["episode"])]
+
+
+def roi_bold(subject, run):
+    return f"results/fmri/sub-{subject}/sub-{subject}_task-{TASK}_run-{run}_desc-roi_bold.npy"
+
+
+def clean_eeg(subject, run):
+    return f"results/eeg/sub-{subject}/sub-{subject}_task-{TASK}_run-{run}_desc-clean_eeg.fif"
+
+
+def data_inputs(wildcards):
+    """Everything one subject's split is built from."""
+    runs = split_runs(wildcards.subject, wildcards.split)
+    eps = sorted({e for _, e in runs})
+    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
+    return {
+        "inventory": "results/bids/inventory.parquet",
+        "clips": "results/stimuli/clips.parquet",
+        "fmri": [roi_bold(wildcards.subject, r) for r, _ in runs],
+        "eeg": [clean_eeg(wildcards.subject, r) for r, _ in runs],
+        "captions": [f"results/captions/{e}.parquet" for e in eps],
+        "categories": [f"results/captions/{e}_categories.parquet" for e in eps],
+        "embed": [f"results/features/{emb}/{e}.safetensors" for e in eps],
+        "latents": [f"results/features/{vae}/{e}.safetensors" for e in eps],
+    }
+
+
+def data_params(wildcards):
+    """Run and episode -> file maps for cinebrain.data.build_split."""
+    runs = split_runs(wildcards.subject, wildcards.split)
+    eps = sorted({e for _, e in runs})
+    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
+    return {
+        "fmri_runs": {r: roi_bold(wildcards.subject, r) for r, _ in runs},
+        "eeg_runs": {r: clean_eeg(wildcards.subject, r) for r, _ in runs},
+        "captions": {e: f"results/captions/{e}.parquet" for e in eps},
+        "categories": {e: f"results/captions/{e}_categories.parquet" for e in eps},
+        "features": {"embed": {e: f"results/features/{emb}/{e}.safetensors" for e in eps},
+                     "latents": {e: f"results/features/{vae}/{e}.safetensors" for e in eps}},
+    }
+
+
+def subject_datasets(wildcards):
+    return [f"results/dataset/sub-{wildcards.subject}/{s}" for s in ("train", "test") if split_runs(wildcards.subject, s)]
+
+
+def clip_outputs(wildcards=None):
+    """Clips, captions, features, and every subject's datasets."""
+    inv = inventory()
+    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
+    out = ["results/stimuli/clips.parquet", "results/report/stimuli/clips.png"]
+    for e in episodes():
+        out += [f"results/captions/{e}.parquet", f"results/features/{emb}/{e}.safetensors",
+                f"results/features/{vae}/{e}.safetensors"]
+    for sub in subjects():
+        for split in sorted(set(inv.loc[inv["subject"] == sub, "split"])):
+            out.append(f"results/dataset/sub-{sub}/{split}")
+        out.append(f"results/report/data/sub-{sub}_windows.png")
+    return out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -120,4 +242,5 @@ def final_outputs(wildcards=None):
         "results/report/run_traces.png",
         *fmri_outputs(),
         *eeg_outputs(),
+        *clip_outputs(),
     ]

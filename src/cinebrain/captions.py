@@ -1,0 +1,329 @@
+"""Text for every clip: VLM captions, Whisper transcripts, dataset captions, and object superclasses.
+
+CineBrain (section 3.2, appendix C) describes every video clip with two VLMs (Qwen2.5-VL-7B and
+LLaVA-Video-7B; CineSync trains on both as augmentation) and transcribes every audio clip with
+Whisper-large-v3.  ``captions.sources`` in the config lists the sources to run, each one of:
+
+``vlm``
+    ``AutoProcessor`` + ``AutoModelForImageTextToText`` loaded from ``model`` (a folder or hub id), prompted
+    with a file of ``resources/prompts/`` through the processor's chat template.  The clip is given as
+    ``frames`` evenly spaced key frames (images): transformers' video processors need torchvision, which
+    this project cannot depend on; image input works for every image-text model (LLaVA, Qwen2.5-VL,
+    LLaVA-OneVision).  The first caption is greedy; further ones (``n`` > 1) are sampled.
+``whisper``
+    ``AutoProcessor`` + ``AutoModelForSpeechSeq2Seq`` on the clip's 16-kHz audio; ``language`` fixed or
+    detected per clip (``model.detect_language``), segment timestamps kept (JSON).
+``sidecar``
+    captions shipped with the dataset: ``stimuli/<episode>_captions.tsv`` with ``onset``, ``duration``
+    (s from the film start) and ``caption``; a clip gets the captions of the scenes it overlaps, largest
+    overlap first (up to ``n``).
+
+Categories (CineNeuron, seed 001, appendix B): the nouns of a clip's caption mapped to 15 superclasses,
+either with a word list (``resources/categories/superclasses.yaml``) or with the VLM and the prompt
+``resources/prompts/categories.txt`` (the paper's route), whose JSON answer is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .stimuli import read_video, read_wav
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+PROMPT_DIR = RESOURCES / "prompts"
+SUPERCLASSES_FILE = RESOURCES / "categories" / "superclasses.yaml"
+#: Columns of ``results/captions/<episode>.parquet``.
+CAPTION_COLUMNS = ["episode", "clip", "clip_index", "source", "backend", "model", "caption_index", "text",
+                   "language", "segments"]  # fmt: skip
+BACKENDS = ("vlm", "whisper", "sidecar")
+
+
+class CaptionError(ValueError):
+    """A caption source is misconfigured or its input is missing."""
+
+
+def resolve_resource(name, folder: Path) -> Path:
+    """A file given by name (looked up in ``folder``) or by path."""
+    p = Path(name)
+    if p.exists():
+        return p
+    if (folder / name).exists():
+        return folder / name
+    raise CaptionError(f"{name}: no such file (nor {folder / name}); fix: give a path or a file of {folder}")
+
+
+@dataclass
+class Source:
+    """One entry of ``captions.sources``."""
+
+    name: str
+    backend: str
+    model: str | None = None
+    prompt: str | None = None
+    n: int = 1
+    frames: int = 4
+    max_new_tokens: int = 77
+    temperature: float = 0.7
+    language: str | None = None
+    batch_size: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise CaptionError(f"captions source '{self.name}': backend '{self.backend}' is not one of {BACKENDS}")
+        if self.backend in ("vlm", "whisper") and not self.model:
+            raise CaptionError(f"captions source '{self.name}': backend {self.backend} needs 'model' (a folder or hub id)")
+        if self.backend == "vlm" and not self.prompt:
+            raise CaptionError(f"captions source '{self.name}': backend vlm needs 'prompt' (a file of {PROMPT_DIR})")
+
+
+def _rows(clips: pd.DataFrame, source: Source, model: str, texts: list[list[str]], languages=None, segments=None):
+    rows = []
+    for i, (_, clip) in enumerate(clips.iterrows()):
+        for j, text in enumerate(texts[i]):
+            rows.append({"episode": clip["episode"], "clip": clip["clip"], "clip_index": int(clip["clip_index"]),
+                         "source": source.name, "backend": source.backend, "model": model, "caption_index": j,
+                         "text": text.strip(), "language": (languages[i] if languages else ""),
+                         "segments": json.dumps(segments[i][j]) if segments else ""})  # fmt: skip
+    return rows
+
+
+# --- sidecar ---------------------------------------------------------------------------------------
+
+
+def sidecar_captions(clips: pd.DataFrame, table, n: int) -> list[list[str]]:
+    """Captions of the scenes each clip overlaps (largest overlap first, at most ``n``)."""
+    table = Path(table)
+    if not table.exists():
+        raise CaptionError(f"{table}: no caption sidecar for this episode; fix: add it (onset, duration, caption "
+                           "columns) or remove the sidecar source from captions.sources")  # fmt: skip
+    df = pd.read_csv(table, sep="\t")
+    missing = {"onset", "duration", "caption"} - set(df.columns)
+    if missing:
+        raise CaptionError(f"{table}: missing column(s) {sorted(missing)}; fix: a TSV with onset, duration, caption")
+    out = []
+    for start, end in zip(clips["start"], clips["end"], strict=True):
+        overlap = np.minimum(df["onset"] + df["duration"], end) - np.maximum(df["onset"], start)
+        order = np.argsort(-overlap.to_numpy(), kind="stable")
+        out.append([df["caption"].iloc[i] for i in order[:n] if overlap.iloc[i] > 0])
+    return out
+
+
+# --- vlm -------------------------------------------------------------------------------------------
+
+
+def load_vlm(model: str, device: str = "cpu"):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model)
+    net = AutoModelForImageTextToText.from_pretrained(model).to(device).eval()
+    return processor, net
+
+
+def key_frames(frames: np.ndarray, n: int) -> list[np.ndarray]:
+    """``n`` frames evenly spaced over the clip, both ends included."""
+    idx = np.unique(np.round(np.linspace(0, len(frames) - 1, n)).astype(int))
+    return [frames[i] for i in idx]
+
+
+def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]] | None, source: Source,
+              sample: bool, device: str) -> list[str]:  # fmt: skip
+    import torch
+
+    msgs = [
+        [{"role": "user", "content": [*([{"type": "image"}] * (len(im) if images else 0)),
+                                       {"type": "text", "text": p}]}]
+        for p, im in zip(prompts, images or [[]] * len(prompts), strict=True)
+    ]  # fmt: skip
+    texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
+    kwargs = {"text": texts, "return_tensors": "pt", "padding": True}
+    if images:
+        kwargs["images"] = [f for im in images for f in im]
+    processor.tokenizer.padding_side = "left"  # decoder-only generation continues every row at its end
+    inputs = processor(**kwargs).to(device)
+    gen = {"max_new_tokens": source.max_new_tokens, "do_sample": sample}
+    if sample:
+        gen["temperature"] = source.temperature
+    with torch.no_grad():
+        out = net.generate(**inputs, **gen)
+    return processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def vlm_captions(clips: pd.DataFrame, source: Source, device: str = "cpu", progress: bool = False):
+    import torch
+    from tqdm.auto import tqdm
+
+    processor, net = load_vlm(source.model, device)
+    prompt = resolve_resource(source.prompt, PROMPT_DIR).read_text().strip()
+    texts = [[] for _ in range(len(clips))]
+    videos = list(clips["video"])
+    for b in tqdm(range(0, len(videos), source.batch_size), desc=f"vlm {source.name}", disable=not progress):
+        batch = [key_frames(read_video(v), source.frames) for v in videos[b : b + source.batch_size]]
+        for j in range(source.n):
+            torch.manual_seed(source.seed + j)
+            answers = _generate(processor, net, [prompt] * len(batch), batch, source, sample=j > 0, device=device)
+            for i, a in enumerate(answers):
+                texts[b + i].append(a)
+    return texts
+
+
+# --- whisper ---------------------------------------------------------------------------------------
+
+
+def whisper_transcripts(clips: pd.DataFrame, source: Source, device: str = "cpu", progress: bool = False):
+    """Per clip: the transcript(s), the language, and the segments [{text, start, end}] (s within the clip)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(source.model)
+    net = AutoModelForSpeechSeq2Seq.from_pretrained(source.model).to(device).eval()
+    rate = processor.feature_extractor.sampling_rate
+    col = f"audio_{rate}"
+    if col not in clips:
+        raise CaptionError(f"whisper source '{source.name}' needs clip audio at {rate} Hz, but the clips have "
+                           f"{[c for c in clips if c.startswith('audio_')]}; fix: add {rate} to stimuli.audio_rates")  # fmt: skip
+    id_to_lang = {v: k.strip("<|>") for k, v in net.generation_config.lang_to_id.items()}
+    texts, langs, segs = [], [], []
+    for path in tqdm(clips[col], desc=f"whisper {source.name}", disable=not progress):
+        audio, sr = read_wav(path)
+        feats = processor(audio, sampling_rate=sr, return_tensors="pt").input_features.to(device)
+        with torch.no_grad():
+            lang = source.language or id_to_lang[int(net.detect_language(feats)[0])]
+            out_t, out_s = [], []
+            for j in range(source.n):
+                torch.manual_seed(source.seed + j)
+                ids = net.generate(feats, language=lang, task="transcribe", return_timestamps=True,
+                                   max_new_tokens=source.max_new_tokens, do_sample=j > 0)  # fmt: skip
+                dec = processor.tokenizer.decode(ids[0], output_offsets=True, skip_special_tokens=True)
+                out_t.append(dec["text"])
+                out_s.append([{"text": o["text"], "start": float(o["timestamp"][0]),
+                               "end": float(o["timestamp"][1]) if o["timestamp"][1] is not None else None}
+                              for o in dec.get("offsets", [])])  # fmt: skip
+        texts.append(out_t)
+        langs.append(lang)
+        segs.append(out_s)
+    return texts, langs, segs
+
+
+# --- categories ------------------------------------------------------------------------------------
+
+
+def load_superclasses(path=SUPERCLASSES_FILE) -> dict[str, list[str]]:
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text())
+    classes = doc.get("superclasses") if isinstance(doc, dict) else None
+    if not classes:
+        raise CaptionError(f"{path}: no 'superclasses' mapping; fix: superclasses: {{name: [nouns, ...]}}")
+    return {str(k): [str(w).lower() for w in v] for k, v in classes.items()}
+
+
+class WordListCategorizer:
+    """Nouns of a caption -> superclasses by word-list lookup (exact, then plural forms)."""
+
+    def __init__(self, superclasses: dict[str, list[str]]):
+        self.superclasses = superclasses
+        self.lookup = {w: c for c, words in superclasses.items() for w in words}
+        self.phrases = sorted((w for w in self.lookup if " " in w), key=len, reverse=True)
+
+    def _entry(self, word: str) -> str | None:
+        if word in self.lookup:
+            return word
+        for stem in (word[:-1] if word.endswith("s") else None, word[:-2] if word.endswith("es") else None,
+                     word[:-3] + "y" if word.endswith("ies") else None):  # fmt: skip
+            if stem and stem in self.lookup:
+                return stem
+        return None
+
+    def __call__(self, text: str) -> tuple[list[str], list[str]]:
+        """(nouns found, superclasses) of one caption."""
+        text = " " + re.sub(r"[^a-z ]+", " ", text.lower()) + " "
+        nouns = []
+        for p in self.phrases:
+            if f" {p} " in text:
+                nouns.append(p)
+                text = text.replace(f" {p} ", " ")
+        nouns += [e for w in text.split() if (e := self._entry(w))]
+        cats = sorted({self.lookup[n] for n in nouns}, key=list(self.superclasses).index)
+        return list(dict.fromkeys(nouns)), cats
+
+
+def parse_category_answer(answer: str, superclasses) -> tuple[list[str], list[str]]:
+    """The VLM's JSON answer -> (nouns, known superclasses); unparsable answers give no categories."""
+    m = re.search(r"\{.*\}", answer, re.S)
+    try:
+        doc = json.loads(m.group(0)) if m else {}
+    except json.JSONDecodeError:
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+    nouns = [str(x) for x in doc.get("nouns", []) if isinstance(x, str)]
+    cats = [c for c in superclasses if c in {str(x).lower() for x in doc.get("categories", [])}]
+    return nouns, cats
+
+
+def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings: dict, device="cpu", progress=False) -> pd.DataFrame:
+    """One row per clip: the nouns and the multi-hot superclasses of its first caption from ``source``."""
+    superclasses = load_superclasses(settings.get("wordlist") or SUPERCLASSES_FILE)
+    src = captions[(captions["source"] == settings["source"]) & (captions["caption_index"] == 0)]
+    text = dict(zip(src["clip"], src["text"], strict=True))
+    missing = [c for c in clips["clip"] if c not in text]
+    if missing and settings["source"] not in set(captions["source"]):
+        raise CaptionError(f"captions.categories.source is '{settings['source']}', which is not one of the caption "
+                           f"sources {sorted(set(captions['source']))}; fix: name one of them")  # fmt: skip
+    texts = [text.get(c, "") for c in clips["clip"]]
+    if settings["backend"] == "wordlist":
+        found = [WordListCategorizer(superclasses)(t) for t in texts]
+    elif settings["backend"] == "vlm":
+        processor, net = load_vlm(settings["model"], device)
+        tmpl = resolve_resource(settings.get("prompt") or "categories.txt", PROMPT_DIR).read_text()
+        src_cfg = Source(name="categories", backend="vlm", model=settings["model"], prompt="-",
+                         max_new_tokens=settings.get("max_new_tokens", 64))  # fmt: skip
+        found = []
+        for t in texts:
+            prompt = tmpl.format(caption=t, superclasses=", ".join(superclasses))
+            answer = _generate(processor, net, [prompt], None, src_cfg, sample=False, device=device)[0]
+            found.append(parse_category_answer(answer, superclasses))
+    else:
+        raise CaptionError(f"captions.categories.backend '{settings['backend']}' is not wordlist or vlm")
+    out = pd.DataFrame({"episode": clips["episode"].to_numpy(), "clip": clips["clip"].to_numpy(),
+                        "clip_index": clips["clip_index"].to_numpy(),
+                        "nouns": [n for n, _ in found], "categories": [c for _, c in found]})  # fmt: skip
+    for c in superclasses:
+        out[f"cat_{c}"] = [int(c in cats) for _, cats in found]
+    return out
+
+
+# --- the rule --------------------------------------------------------------------------------------
+
+
+def caption_episode(clips_table, episode: str, sources: list[dict], categories: dict, *, sidecar_dir=None,
+                    out, out_categories, device: str = "cpu", progress: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Rule ``captions_generate``: every configured source on one episode's clips, then the categories."""
+    clips = pd.read_parquet(clips_table)
+    clips = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
+    rows = []
+    for spec in sources:
+        src = Source(**spec)
+        if src.backend == "sidecar":
+            texts = sidecar_captions(clips, Path(sidecar_dir) / f"{episode}_captions.tsv", src.n)
+            rows += _rows(clips, src, "sidecar", texts)
+        elif src.backend == "vlm":
+            rows += _rows(clips, src, src.model, vlm_captions(clips, src, device, progress))
+        else:
+            texts, langs, segs = whisper_transcripts(clips, src, device, progress)
+            rows += _rows(clips, src, src.model, texts, langs, segs)
+    table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
+    cats = categorize(table, clips, categories, device, progress)
+    for df, path in ((table, out), (cats, out_categories)):
+        tmp = Path(str(path) + ".tmp")
+        df.to_parquet(tmp)
+        tmp.rename(path)
+    return table

@@ -1,0 +1,347 @@
+"""The clip dataset: per subject and split, every clip's fMRI and EEG windows aligned with its targets.
+
+``results/dataset/sub-XX/<split>/`` holds
+
+``manifest.parquet``
+    one row per clip (row ``i`` of the arrays): subject, run, episode, clip, times, scene-cut flag, the
+    fMRI volume range and EEG sample range it came from, the clip's video/audio files, its first caption,
+    its superclasses, and where its target features are (file + row).
+``fmri.npy``  float32 ``(N, n_volumes, V)``
+    the normalised ROI time series, volumes ``First + k * n ... First + (k + 1) * n - 1`` of the run for
+    clip ``k``, with ``First = round((onset + lag) / TR)`` from the run's sidecar (the haemodynamic lag,
+    4 s) and ``n = clip_seconds / TR`` (5 for CineBrain).
+``eeg.npy``  float32 ``(N, 64, n_samples)``
+    the clean EEG channels, samples ``s0 + round((onset + eeg_lag + k * clip_seconds) * sfreq)`` onward,
+    ``s0`` the first volume marker, ``n_samples = clip_seconds * sfreq`` (4,000 at 1 kHz).
+``dataset.json``
+    shapes, parameters, inputs.
+
+A clip whose window would run past the end of its run is an error (``data.incomplete: error``) or is
+left out and listed (``drop``).  Building a training set fails if any clip of a test episode would enter
+it, whichever subject's inventory lists that episode as test (the leakage guard).
+
+:class:`ClipDataset` memory-maps the arrays (one page-cache read per sample) and returns any subset of
+modalities and targets; :class:`MultiSubjectSampler` draws batches from several subjects' datasets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .stimuli import check_timing
+
+MODALITIES = ("fmri", "eeg")
+TARGETS = ("frames", "text", "latents", "categories")
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be built as configured."""
+
+
+class LeakageError(DatasetError):
+    """A clip of a test episode would enter a training set."""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Config section ``data`` plus the clip length and TR it depends on."""
+
+    clip_seconds: float = 4.0
+    tr: float = 0.8
+    eeg_lag: float = 0.0
+    incomplete: str = "error"
+    volume_marker: str = "R128"
+
+    @property
+    def n_volumes(self) -> int:
+        return check_timing(self.clip_seconds, self.tr)
+
+    def n_samples(self, sfreq: float) -> int:
+        n = self.clip_seconds * sfreq
+        if abs(n - round(n)) > 1e-6:
+            raise DatasetError(f"a {self.clip_seconds}-s clip is {n} EEG samples at {sfreq} Hz; fix: choose eeg.sfreq "
+                               "so that clip_seconds x sfreq is whole")  # fmt: skip
+        return int(round(n))
+
+
+def split_test_episodes(inventory: pd.DataFrame) -> set[str]:
+    """Every episode any subject's inventory puts in the test split."""
+    return set(inventory.loc[inventory["split"] == "test", "episode"])
+
+
+def check_leakage(manifest: pd.DataFrame, test: set[str], split: str, where: str = "") -> None:
+    """Raise LeakageError if ``split`` is train and ``manifest`` has a clip of a ``test`` episode."""
+    if split != "train":
+        return
+    bad = manifest[manifest["episode"].isin(test)]
+    if len(bad):
+        eps = sorted(set(bad["episode"]))
+        raise LeakageError(
+            f"{where}: {len(bad)} clip(s) of test episode(s) {eps} would enter the training set of "
+            f"sub-{bad['subject'].iloc[0]} (e.g. {bad['clip'].iloc[0]}, run {bad['run'].iloc[0]}); the test "
+            "episodes are those any subject's inventory lists as test; fix: make split.test_episodes and the "
+            "runs' episodes agree, or rename the episode if two films share a name"
+        )
+
+
+def fmri_windows(first: int, n_clips: int, n: int, n_volumes: int):
+    """(start, stop) volume of every clip; stop may exceed ``n_volumes`` (checked by the caller)."""
+    starts = first + n * np.arange(n_clips)
+    return starts, starts + n
+
+
+def volume_marker_sample(raw, marker: str) -> int:
+    """Sample (from the start of the recording) of the first scanner volume marker of a clean EEG run."""
+    hits = [o for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
+            if d == marker or d.endswith("/" + marker)]  # fmt: skip
+    if not hits:
+        raise DatasetError(f"{raw.filenames[0]}: no '{marker}' volume annotation; fix: re-run eeg_clean, which keeps them")
+    return int(round((min(hits) - raw.first_time) * raw.info["sfreq"]))
+
+
+def _clip_rows(clips: pd.DataFrame, episode: str) -> pd.DataFrame:
+    c = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
+    if c.empty:
+        raise DatasetError(f"no clip of episode {episode} in clips.parquet; fix: re-run stimuli_cut for it")
+    return c
+
+
+def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, eeg_runs: dict, settings: DataSettings,
+                captions=None, categories=None, features: dict | None = None, out, progress=False) -> pd.DataFrame:  # fmt: skip
+    """Rule ``data_build``: the manifest and arrays of one subject's split (see the module docstring).
+
+    ``fmri_runs`` / ``eeg_runs``: {run: normalised ``desc-roi_bold.npy``} / {run: ``desc-clean_eeg.fif``}.
+    ``captions`` / ``categories``: {episode: parquet}; ``features``: {kind: {episode: safetensors}}.
+    Written to ``out.tmp`` and renamed, so a failure leaves no partial dataset.
+    """
+    import shutil
+
+    import mne
+    from tqdm.auto import tqdm
+
+    inv = pd.read_parquet(inventory) if not isinstance(inventory, pd.DataFrame) else inventory
+    clips = pd.read_parquet(clips) if not isinstance(clips, pd.DataFrame) else clips
+    runs = inv[(inv["subject"] == subject) & (inv["split"] == split)].sort_values("run")
+    if runs.empty:
+        raise DatasetError(f"sub-{subject} has no {split} run in the inventory; fix: check split.test_episodes")
+    n_vol = settings.n_volumes
+    plan, dropped = [], []
+    for _, r in runs.iterrows():
+        run = int(r["run"])
+        side = json.loads(Path(fmri_runs[run]).with_suffix(".json").read_text())
+        c = _clip_rows(clips, r["episode"])
+        raw = mne.io.read_raw_fif(eeg_runs[run], preload=False, verbose="error")
+        sfreq = raw.info["sfreq"]
+        n_samp = settings.n_samples(sfreq)
+        s0 = volume_marker_sample(raw, settings.volume_marker)
+        v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol, int(side["NumberOfVolumes"]))
+        e0 = s0 + np.round((float(r["onset"]) + settings.eeg_lag + c["start"].to_numpy()) * sfreq).astype(int)
+        for i, clip in c.iterrows():
+            ok_f, ok_e = v1[i] <= side["NumberOfVolumes"], e0[i] >= 0 and e0[i] + n_samp <= raw.n_times
+            row = {"subject": subject, "split": split, "run": run, "episode": r["episode"], "clip": clip["clip"],
+                   "clip_index": int(clip["clip_index"]), "start": float(clip["start"]), "end": float(clip["end"]),
+                   "has_cut": bool(clip["has_cut"]), "fmri_start": int(v0[i]), "fmri_stop": int(v1[i]),
+                   "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp), "video": clip["video"],
+                   **{k: clip[k] for k in clip.index if k.startswith("audio_") and not k.startswith("audio_padded")}}  # fmt: skip
+            if ok_f and ok_e:
+                plan.append((row, fmri_runs[run], eeg_runs[run]))
+                continue
+            what = (f"fMRI volumes {v0[i]}-{v1[i] - 1} (lag {side['HaemodynamicLag']} s) but the run has "
+                    f"{side['NumberOfVolumes']}" if not ok_f else
+                    f"EEG samples {e0[i]}-{e0[i] + n_samp - 1} but the recording has {raw.n_times}")  # fmt: skip
+            if settings.incomplete == "drop":
+                dropped.append({"clip": clip["clip"], "run": run, "reason": what})
+                continue
+            raise DatasetError(
+                f"{fmri_runs[run] if not ok_f else eeg_runs[run]}: clip {clip['clip']} of sub-{subject} run {run} "
+                f"extends past the end of the run: it needs {what}; fix: record/keep the scan past the film's end, "
+                "or set data.incomplete: drop to leave such clips out"
+            )
+    manifest = pd.DataFrame([p[0] for p in plan])
+    if manifest.empty:
+        raise DatasetError(f"sub-{subject} {split}: every clip was dropped ({dropped[:3]}...); fix: see data.incomplete")
+    check_leakage(manifest, split_test_episodes(inv), split, where=str(inventory) if not isinstance(inventory, pd.DataFrame) else "inventory")
+    _attach_text(manifest, captions, categories)
+    if features:
+        for kind, files in features.items():
+            manifest[f"{kind}_file"] = [str(files[e]) for e in manifest["episode"]]
+            manifest[f"{kind}_row"] = manifest["clip_index"]
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    n = len(manifest)
+    first_fmri = np.load(plan[0][1], mmap_mode="r")
+    fmri = np.lib.format.open_memmap(tmp / "fmri.npy", "w+", np.float32, (n, n_vol, first_fmri.shape[1]))
+    raw_cache: dict = {}
+    eeg = None
+    for i, (row, fpath, epath) in enumerate(tqdm(plan, desc=f"sub-{subject} {split}", disable=not progress)):
+        fmri[i] = np.load(fpath, mmap_mode="r")[row["fmri_start"] : row["fmri_stop"]]
+        if epath not in raw_cache:
+            raw_cache.clear()
+            r = mne.io.read_raw_fif(epath, preload=True, verbose="error").pick("eeg")
+            raw_cache[epath] = r.get_data().astype(np.float32)
+            if eeg is None:
+                n_samp = row["eeg_stop"] - row["eeg_start"]
+                eeg = np.lib.format.open_memmap(tmp / "eeg.npy", "w+", np.float32, (n, len(r.ch_names), n_samp))
+                ch_names = r.ch_names
+            elif r.ch_names != ch_names:
+                raise DatasetError(f"{epath}: EEG channels differ from the subject's other runs; fix: one montage per subject")
+        eeg[i] = raw_cache[epath][:, row["eeg_start"] : row["eeg_stop"]]
+    fmri.flush()
+    eeg.flush()
+    del fmri, eeg
+    manifest.insert(0, "row", np.arange(n))
+    manifest.to_parquet(tmp / "manifest.parquet")
+    (tmp / "dataset.json").write_text(json.dumps({
+        "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
+        "fmri": {"Shape": [n, n_vol, int(first_fmri.shape[1])], "Units": "z-scored BOLD", "Volumes": n_vol,
+                 "RepetitionTime": settings.tr},
+        "eeg": {"Shape": [n, len(ch_names), int(manifest["eeg_stop"].iloc[0] - manifest["eeg_start"].iloc[0])],
+                "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
+        "ClipSeconds": settings.clip_seconds, "TestEpisodes": sorted(split_test_episodes(inv)),
+    }, indent=1))  # fmt: skip
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return manifest
+
+
+def _attach_text(manifest: pd.DataFrame, captions, categories) -> None:
+    """The first caption of the first source, and the superclasses, of every clip (in place)."""
+    if captions:
+        caps = pd.concat([pd.read_parquet(captions[e]) for e in sorted(set(manifest["episode"]))])
+        first = caps[caps["caption_index"] == 0].drop_duplicates("clip")
+        manifest["caption"] = manifest["clip"].map(dict(zip(first["clip"], first["text"], strict=True))).fillna("")
+    if categories:
+        cats = pd.concat([pd.read_parquet(categories[e]) for e in sorted(set(manifest["episode"]))])
+        cols = [c for c in cats if c.startswith("cat_")]
+        manifest["categories"] = manifest["clip"].map(dict(zip(cats["clip"], cats["categories"], strict=True)))
+        hot = cats.set_index("clip")[cols]
+        manifest[cols] = hot.loc[manifest["clip"]].to_numpy()
+
+
+class ClipDataset:
+    """A torch ``Dataset`` of one subject's split: ``ds[i]`` is a dict of tensors.
+
+    Parameters
+    ----------
+    root : path
+        ``results/dataset/sub-XX/<split>``.
+    modalities : tuple of {"fmri", "eeg"}
+        Brain windows to return.
+    targets : tuple of {"frames", "text", "latents", "categories"}
+        ``frames``: per-frame image embeddings ``(F, D)``; ``text``: the embeddings of every caption of the
+        clip ``(n_captions, D)`` (use ``text_index`` to pick one); ``latents``: VAE posterior mean and std;
+        ``categories``: the multi-hot superclass vector.
+    text_index : int or None
+        Which caption's embedding to return (None: all of them).
+    """
+
+    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | None = None):
+        self.root = Path(root)
+        for m in modalities:
+            if m not in MODALITIES:
+                raise ValueError(f"modality '{m}' is not one of {MODALITIES}")
+        for t in targets:
+            if t not in TARGETS:
+                raise ValueError(f"target '{t}' is not one of {TARGETS}")
+        self.modalities, self.targets, self.text_index = tuple(modalities), tuple(targets), text_index
+        self.manifest = pd.read_parquet(self.root / "manifest.parquet")
+        self.info = json.loads((self.root / "dataset.json").read_text())
+        self.arrays = {m: np.load(self.root / f"{m}.npy", mmap_mode="r") for m in self.modalities}
+        self.cat_columns = [c for c in self.manifest if c.startswith("cat_")]
+        self._files: dict = {}
+        self._text_rows: dict = {}
+        for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", "latents_file")):
+            if t in self.targets and col not in self.manifest:
+                raise ValueError(f"{self.root}: target '{t}' needs features ('{col}' not in the manifest)")
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def _handle(self, path):
+        from safetensors import safe_open
+
+        if path not in self._files:  # one open (memory-mapped) file per episode and worker
+            self._files[path] = safe_open(path, framework="pt")
+        return self._files[path]
+
+    def _text(self, path, clip_index: int):
+        if path not in self._text_rows:
+            clip_of = self._handle(path).get_tensor("text_clip").numpy()
+            self._text_rows[path] = {k: np.flatnonzero(clip_of == k) for k in np.unique(clip_of)}
+        rows = self._text_rows[path].get(clip_index, np.zeros(0, int))
+        sl = self._handle(path).get_slice("text")
+        if self.text_index is not None:
+            return sl[int(rows[self.text_index % len(rows)]) : int(rows[self.text_index % len(rows)]) + 1][0]
+        return sl[int(rows[0]) : int(rows[-1]) + 1] if len(rows) else None
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        row = self.manifest.iloc[i]
+        out = {m: torch.from_numpy(np.ascontiguousarray(a[i])) for m, a in self.arrays.items()}
+        out["index"] = i
+        if "frames" in self.targets:
+            out["frames"] = self._handle(row["embed_file"]).get_slice("frames")[int(row["embed_row"])]
+        if "text" in self.targets:
+            out["text"] = self._text(row["embed_file"], int(row["clip_index"]))
+        if "latents" in self.targets:
+            h = self._handle(row["latents_file"])
+            k = int(row["latents_row"])
+            out["latents_mean"], out["latents_std"] = h.get_slice("mean")[k], h.get_slice("std")[k]
+        if "categories" in self.targets:
+            out["categories"] = torch.tensor(row[self.cat_columns].to_numpy(np.float32))
+        return out
+
+
+class MultiSubjectSampler:
+    """Batches of indices into ``torch.utils.data.ConcatDataset(datasets)``, each batch from one subject.
+
+    Subjects are drawn in proportion to their number of clips (``weights='size'``) or equally
+    (``'uniform'``); every epoch visits each clip of each subject once at most.  Pass it as
+    ``batch_sampler``.  With one subject it is a shuffled batch sampler.
+    """
+
+    def __init__(self, sizes, batch_size: int, weights: str = "size", seed: int = 0, drop_last: bool = False):
+        if weights not in ("size", "uniform"):
+            raise ValueError(f"weights must be 'size' or 'uniform', got {weights!r}")
+        self.sizes = [int(s) for s in sizes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.batch_size, self.weights, self.seed, self.drop_last = batch_size, weights, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        per = []
+        for s, (n, off) in enumerate(zip(self.sizes, self.offsets, strict=True)):
+            idx = off + rng.permutation(n)
+            cut = range(0, n - (self.batch_size - 1 if self.drop_last else 0), self.batch_size)
+            per.append([idx[b : b + self.batch_size].tolist() for b in cut if b < n])
+        return per
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        per = self._batches()
+        pos = [0] * len(per)
+        while True:
+            left = [s for s in range(len(per)) if pos[s] < len(per[s])]
+            if not left:
+                return
+            w = np.array([len(per[s]) - pos[s] if self.weights == "size" else 1.0 for s in left], float)
+            s = left[rng.choice(len(left), p=w / w.sum())]
+            yield per[s][pos[s]]
+            pos[s] += 1
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._batches())

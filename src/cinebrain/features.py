@@ -1,0 +1,149 @@
+"""Frozen target features of every clip, computed once and cached per episode in safetensors.
+
+Two kinds of targets (config section ``features``):
+
+``embedder`` (CineSync's contrastive targets)
+    a CLIP or SigLIP model loaded with ``AutoModel`` / ``AutoProcessor`` from ``model``: the image
+    embedding of every frame of every clip (``frames``: ``(N, F, D)``) and the text embedding of every
+    caption (``text``: ``(M, D)``, row ``i`` is row ``i`` of ``results/captions/<episode>.parquet``;
+    ``text_clip`` gives its clip index).  Projected, not normalised (the loss normalises).
+``vae`` (the CineSync decoder's diffusion targets)
+    CogVideoX's causal 3-D VAE (``diffusers.AutoencoderKLCogVideoX``): the posterior mean and standard
+    deviation of the latents of every clip (``mean``, ``std``: ``(N, C, 1 + (F - 1) / 4, H / 8, W / 8)``),
+    frames scaled to [-1, 1]; decoder training samples ``mean + std * noise`` times the VAE's
+    ``scaling_factor`` (kept in the file's metadata) and never runs the encoder.
+
+Both read the clips' mp4 files, so the targets are of exactly the frames the decoders are trained to
+produce.  These are GPU jobs at full size; ``device`` and ``batch_size`` come from the config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .stimuli import read_video
+
+
+def _episode_clips(clips_table, episode: str) -> pd.DataFrame:
+    clips = pd.read_parquet(clips_table)
+    clips = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
+    if clips.empty:
+        raise ValueError(f"{clips_table}: no clip of episode {episode}; fix: re-run stimuli_cut")
+    return clips
+
+
+def _save(tensors: dict, metadata: dict, out) -> None:
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
+              metadata={k: json.dumps(v) for k, v in metadata.items()})  # fmt: skip
+    tmp.rename(out)
+
+
+def _as_tensor(out):
+    """``get_*_features`` return a tensor (transformers 4) or an output whose ``pooler_output`` it is (5)."""
+    return out if hasattr(out, "shape") else out.pooler_output
+
+
+class Embedder:
+    """A CLIP/SigLIP model: ``images(frames)`` and ``texts(strings)`` -> float32 embeddings."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 64):
+        from transformers import AutoModel, AutoProcessor
+
+        self.model_path = model
+        self.processor = AutoProcessor.from_pretrained(model)
+        self.net = AutoModel.from_pretrained(model).to(device).eval()
+        self.device, self.batch_size = device, batch_size
+        self.kind = self.net.config.model_type
+
+    def images(self, frames: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = []
+        for b in range(0, len(frames), self.batch_size):
+            x = self.processor(images=list(frames[b : b + self.batch_size]), return_tensors="pt")
+            with torch.no_grad():
+                out.append(_as_tensor(self.net.get_image_features(pixel_values=x["pixel_values"].to(self.device))))
+        return torch.cat(out).float().cpu().numpy()
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        # SigLIP was trained on max-length padding; CLIP pads to the batch's longest
+        padding = "max_length" if self.kind.startswith("siglip") else True
+        out = []
+        for b in range(0, len(texts), self.batch_size):
+            x = self.processor(text=list(texts[b : b + self.batch_size]), return_tensors="pt", padding=padding,
+                               truncation=True)  # fmt: skip
+            x = {k: v.to(self.device) for k, v in x.items() if k in ("input_ids", "attention_mask")}
+            with torch.no_grad():
+                out.append(_as_tensor(self.net.get_text_features(**x)))
+        return torch.cat(out).float().cpu().numpy()
+
+
+def embed_episode(clips_table, captions, episode: str, *, model: str, out, device="cpu", batch_size=64,
+                  progress=False) -> dict:  # fmt: skip
+    """Rule ``features_embed``: frame and caption embeddings of one episode."""
+    from tqdm.auto import tqdm
+
+    clips = _episode_clips(clips_table, episode)
+    caps = pd.read_parquet(captions)
+    emb = Embedder(model, device, batch_size)
+    frames = [emb.images(read_video(v)) for v in tqdm(clips["video"], desc=f"embed {episode}", disable=not progress)]
+    texts = caps["text"].fillna("").tolist()
+    text = emb.texts(texts) if texts else np.zeros((0, frames[0].shape[1]), np.float32)
+    tensors = {"frames": np.stack(frames).astype(np.float32), "text": text.astype(np.float32),
+               "text_clip": caps["clip_index"].to_numpy(np.int64)}  # fmt: skip
+    meta = {"episode": episode, "model": str(model), "kind": emb.kind, "clips": clips["clip"].tolist(),
+            "text_source": caps["source"].tolist(), "captions": str(captions)}  # fmt: skip
+    _save(tensors, meta, out)
+    return {k: v.shape for k, v in tensors.items()}
+
+
+def video_tensor(frames: np.ndarray):
+    """uint8 (F, H, W, 3) -> float (3, F, H, W) in [-1, 1], as diffusers' video VAEs take it."""
+    import torch
+
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+
+
+def encode_latents(clips_table, episode: str, *, model: str, out, subfolder=None, device="cpu", batch_size=1,
+                   dtype="float32", progress=False) -> dict:  # fmt: skip
+    """Rule ``features_latents``: CogVideoX VAE posterior (mean, std) of every clip of one episode."""
+    import torch
+    from diffusers import AutoencoderKLCogVideoX
+    from tqdm.auto import tqdm
+
+    clips = _episode_clips(clips_table, episode)
+    vae = AutoencoderKLCogVideoX.from_pretrained(model, **({"subfolder": subfolder} if subfolder else {}))
+    vae = vae.to(device).eval()
+    means, stds = [], []
+    videos = list(clips["video"])
+    for b in tqdm(range(0, len(videos), batch_size), desc=f"latents {episode}", disable=not progress):
+        x = torch.stack([video_tensor(read_video(v)) for v in videos[b : b + batch_size]]).to(device)
+        with torch.no_grad():
+            dist = vae.encode(x).latent_dist
+        means.append(dist.mean.float().cpu().numpy())
+        stds.append(dist.std.float().cpu().numpy())
+    tensors = {"mean": np.concatenate(means).astype(dtype), "std": np.concatenate(stds).astype(dtype)}
+    meta = {"episode": episode, "model": str(model), "clips": clips["clip"].tolist(),
+            "scaling_factor": float(vae.config.scaling_factor), "frames": int(clips["n_frames"].iloc[0])}  # fmt: skip
+    _save(tensors, meta, out)
+    return {k: v.shape for k, v in tensors.items()}
+
+
+def read_features(path) -> tuple[dict, dict]:
+    """A features file: (tensors as numpy arrays, metadata decoded from JSON)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+        return {k: f.get_tensor(k) for k in f.keys()}, meta

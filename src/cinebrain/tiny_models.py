@@ -1,0 +1,170 @@
+"""Tiny random models of the real classes, saved with ``save_pretrained`` so that the real loading code runs.
+
+Pretrained weights cannot be downloaded in the demo or the tests, so ``models_tiny`` writes small
+randomly initialised models of exactly the classes the configuration names for the paper (CLIP for
+frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, CogVideoX's
+3-D causal VAE for decoder latents) into folders that the stages load with ``from_pretrained``, just as
+they load the real checkpoints.  Their outputs are meaningless; their shapes and code paths are real.
+
+Tokenizers are byte-level BPE with the 256 byte symbols and no merges (every byte a token), written as
+``vocab.json`` + ``merges.txt``: the smallest vocabulary the real tokenizer classes accept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: The tiny models ``write_tiny_models`` writes, by folder name.
+TINY_MODELS = ("clip", "whisper", "llava", "cogvideox_vae")
+
+_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}"
+    "{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _byte_bpe(folder: Path, end_of_word: bool = False) -> tuple[Path, Path]:
+    from tokenizers import pre_tokenizers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
+    if end_of_word:  # CLIP's BPE marks word ends
+        symbols += [s + "</w>" for s in symbols]
+    (folder / "vocab.json").write_text(json.dumps({s: i for i, s in enumerate(symbols)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return folder / "vocab.json", folder / "merges.txt"
+
+
+def _tidy(folder: Path) -> None:
+    for name in ("vocab.json", "merges.txt"):  # the saved tokenizer.json supersedes them
+        p = folder / name
+        if p.exists() and (folder / "tokenizer.json").exists():
+            p.unlink()
+
+
+def save_tiny_clip(folder, image_size: int = 32, seed: int = 0) -> Path:
+    """A CLIP (ViT) model + processor with 16-dimensional embeddings."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    folder = Path(folder)
+    vocab, merges = _byte_bpe(folder, end_of_word=True)
+    tok = CLIPTokenizer(str(vocab), str(merges))
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=8),
+        projection_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    CLIPModel(cfg).save_pretrained(folder)
+    size = {"height": image_size, "width": image_size}
+    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size=size),
+                  tokenizer=tok).save_pretrained(folder)  # fmt: skip
+    _tidy(folder)
+    return folder
+
+
+def save_tiny_whisper(folder, seed: int = 0, languages=("en", "zh", "de", "fr", "es")) -> Path:
+    """A Whisper model + processor with Whisper's special and timestamp tokens and generation config."""
+    import torch
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizer)  # fmt: skip
+
+    folder = Path(folder)
+    vocab, merges = _byte_bpe(folder)
+    eot = "<|endoftext|>"
+    tok = WhisperTokenizer(str(vocab), str(merges), unk_token=eot, bos_token=eot, eos_token=eot, pad_token=eot)
+    specials = ["<|startoftranscript|>", *(f"<|{lang}|>" for lang in languages), "<|translate|>", "<|transcribe|>",
+                "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]  # fmt: skip
+    tok.add_special_tokens({"additional_special_tokens": specials})
+    tok.add_tokens([f"<|{i * 0.02:.2f}|>" for i in range(1501)])  # timestamps 0.00 ... 30.00 s
+    ids = tok.convert_tokens_to_ids
+    special = dict(decoder_start_token_id=ids("<|startoftranscript|>"), pad_token_id=ids(eot), bos_token_id=ids(eot),
+                   eos_token_id=ids(eot))  # fmt: skip
+    cfg = WhisperConfig(vocab_size=len(tok), num_mel_bins=80, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64,
+                        decoder_ffn_dim=64, max_source_positions=1500, max_target_positions=96,
+                        begin_suppress_tokens=[ids(eot)], suppress_tokens=[], **special)  # fmt: skip
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        **special, is_multilingual=True, lang_to_id={f"<|{lang}|>": ids(f"<|{lang}|>") for lang in languages},
+        task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")},
+        no_timestamps_token_id=ids("<|notimestamps|>"), prev_sot_token_id=ids("<|startofprev|>"),
+        max_initial_timestamp_index=50, begin_suppress_tokens=[ids(eot)], suppress_tokens=[],
+    )  # fmt: skip
+    model.save_pretrained(folder)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tok).save_pretrained(folder)
+    _tidy(folder)
+    return folder
+
+
+def save_tiny_llava(folder, seed: int = 0) -> Path:
+    """A LLaVA image-text-to-text model (CLIP vision tower, Qwen2 language model) + processor + chat template."""
+    import torch
+    from transformers import (CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
+                              Qwen2Tokenizer)  # fmt: skip
+
+    folder = Path(folder)
+    vocab, merges = _byte_bpe(folder)
+    tok = Qwen2Tokenizer(vocab_file=str(vocab), merges_file=str(merges), unk_token="<|endoftext|>",
+                         pad_token="<|endoftext|>", eos_token="<|im_end|>")  # fmt: skip
+    tok.add_special_tokens({"additional_special_tokens": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]})
+    ids = tok.convert_tokens_to_ids
+    size = 28
+    proc = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
+        tokenizer=tok, patch_size=14, vision_feature_select_strategy="default", chat_template=_CHAT_TEMPLATE,
+        image_token="<image>", num_additional_image_tokens=1,
+    )  # fmt: skip
+    cfg = LlavaConfig(
+        vision_config=dict(model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, image_size=size, patch_size=14),
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024),
+        image_token_index=ids("<image>"), vision_feature_select_strategy="default", vision_feature_layer=-1,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg)
+    model.generation_config.eos_token_id = ids("<|im_end|>")
+    model.generation_config.pad_token_id = ids("<|endoftext|>")
+    model.save_pretrained(folder)
+    proc.save_pretrained(folder)
+    _tidy(folder)
+    return folder
+
+
+def save_tiny_cogvideox_vae(folder, seed: int = 0) -> Path:
+    """CogVideoX's causal 3-D VAE (diffusers AutoencoderKLCogVideoX): 4x temporal, 8x spatial, 4 channels."""
+    import torch
+    from diffusers import AutoencoderKLCogVideoX
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 16, 16), latent_channels=4,
+        layers_per_block=1, norm_num_groups=4, temporal_compression_ratio=4,
+    )  # fmt: skip
+    vae.save_pretrained(folder)
+    return Path(folder)
+
+
+def write_tiny_models(out, models=TINY_MODELS) -> dict:
+    """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}."""
+    writers = {"clip": save_tiny_clip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
+               "cogvideox_vae": save_tiny_cogvideox_vae}  # fmt: skip
+    out = Path(out)
+    done = {}
+    for name in models:
+        done[name] = str(writers[name](out / name))
+    (out / "README.md").write_text(
+        "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
+        "They have the real classes and file layout; their outputs carry no meaning.\n"
+    )
+    return done

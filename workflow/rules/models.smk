@@ -1,0 +1,14 @@
+# Tiny random models of the real classes for the demo and tests (cinebrain.tiny_models): nothing can
+# be downloaded there. Off for real runs (models.tiny.enabled), which load the configured checkpoints.
+
+if TINY_MODELS["enabled"]:
+
+    rule models_tiny:
+        output:
+            models=directory(TINY_MODELS["out"]),
+        log:
+            "logs/models/models_tiny.log",
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/models_tiny.py"

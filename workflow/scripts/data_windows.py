@@ -1,0 +1,9 @@
+"""Rule data_windows: a subject's clip windows against its fMRI and EEG (cinebrain.report)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_windows  # noqa: E402
+
+plot_windows(snakemake.input.datasets, snakemake.output.figure)  # noqa: F821

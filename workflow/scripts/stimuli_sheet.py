@@ -1,0 +1,9 @@
+"""Rule stimuli_sheet: frames of the first clips with their shot boundaries (cinebrain.report)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_clips  # noqa: E402
+
+plot_clips(snakemake.input.table, snakemake.output.figure)  # noqa: F821

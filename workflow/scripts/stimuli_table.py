@@ -1,0 +1,9 @@
+"""Rule stimuli_table: every episode's clips in results/stimuli/clips.parquet (cinebrain.stimuli)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.stimuli import collect_clips  # noqa: E402
+
+collect_clips(snakemake.input.tables, snakemake.output.table)  # noqa: F821
