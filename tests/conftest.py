@@ -40,3 +40,32 @@ def replace_text(path: Path, text: str) -> None:
 def replace_bytes(path: Path, data: bytes) -> None:
     path.unlink()
     path.write_bytes(data)
+
+
+#: Clip geometry of the tests: CineBrain's timing (4 s, 8 fps, 33 frames) at the synthetic films' size.
+CLIPS = {"height": SMALL.height, "width": SMALL.width, "shot_threshold": 15.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """Tiny random CLIP, Whisper, LLaVA and CogVideoX-VAE models saved with save_pretrained."""
+    from cinebrain.tiny_models import write_tiny_models
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    write_tiny_models(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def clips(synth, tmp_path_factory) -> Path:
+    """Every SMALL episode cut into clips; returns the folder holding clips.parquet."""
+    from cinebrain.stimuli import collect_clips, cut_rule
+
+    out = tmp_path_factory.mktemp("stimuli")
+    tables = []
+    for mp4 in sorted((synth / "bids/stimuli").glob("ep*.mp4")):
+        ep = mp4.stem
+        cut_rule(mp4, ep, out / ep, out / f"{ep}_clips.parquet", CLIPS)
+        tables.append(out / f"{ep}_clips.parquet")
+    collect_clips(tables, out / "clips.parquet")
+    return out

@@ -84,6 +84,12 @@ def design_matrix(features: pd.DataFrame, fps: float, onset: float, n_volumes: i
     from nilearn.glm.first_level import spm_hrf
 
     X = features[ALL_FEATURES].to_numpy(np.float64)
+    # An event (a cut) drives a 1-s response, not a single frame's, so that its regressor has the
+    # energy of a real event-related response.
+    n_event = max(1, int(round(fps)))
+    for j, name in enumerate(ALL_FEATURES):
+        if name in EVENT_FEATURES:
+            X[:, j] = np.convolve(X[:, j], np.ones(n_event))[: len(X)].clip(0, 1)
     sd = X.std(0)
     X = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
     # Frame grid from the first volume to the end of the run (zeros = fixation before/after the film).

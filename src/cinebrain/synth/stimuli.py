@@ -72,8 +72,9 @@ class Scene:
 
 
 def make_scenes(duration: float, rng: np.random.Generator) -> list[Scene]:
-    """Random scene script covering ``duration`` seconds; consecutive scenes always differ in category."""
-    scenes, t, prev = [], 0.0, None
+    """Random scene script covering ``duration`` seconds; consecutive scenes always differ in category and
+    background (a cut changes the whole picture, as a shot change does)."""
+    scenes, t, prev, prev_bg = [], 0.0, None, None
     while t < duration - 1e-9:
         d = float(min(rng.uniform(2.0, 8.0), duration - t))
         cat = rng.choice([c for c in CATEGORIES if c != prev])
@@ -84,12 +85,12 @@ def make_scenes(duration: float, rng: np.random.Generator) -> list[Scene]:
                 category=str(cat),
                 colour=str(rng.choice(list(COLOURS))),
                 direction=str(rng.choice(list(DIRECTIONS))),
-                background=str(rng.choice(list(BACKGROUNDS))),
+                background=str(bg := rng.choice([b for b in BACKGROUNDS if b != prev_bg])),
                 speed=float(rng.uniform(0.05, 0.25)),
                 size=float(rng.uniform(0.12, 0.22)),
             )
         )
-        prev, t = cat, t + d
+        prev, prev_bg, t = cat, str(bg), t + d
     return scenes
 
 
@@ -110,6 +111,12 @@ def _shape_mask(category: str, xx: np.ndarray, yy: np.ndarray, cx: float, cy: fl
     raise ValueError(f"unknown category {category!r}")
 
 
+def _bounce(u: float) -> tuple[float, float]:
+    """Position in [0, 1] of a point moving along u and reflected at 0 and 1, and its direction (+1/-1)."""
+    m = u % 2.0
+    return (m, 1.0) if m <= 1.0 else (2.0 - m, -1.0)
+
+
 def _scene_at(scenes: list[Scene], t: float) -> int:
     onsets = np.array([s.onset for s in scenes])
     return int(np.searchsorted(onsets, t, side="right") - 1)
@@ -125,9 +132,10 @@ def render_frames(scenes: list[Scene], duration: float, fps: float, height: int,
         s = scenes[k]
         ts = t - s.onset
         dx, dy = DIRECTIONS[s.direction]
-        # Position: start opposite the direction of travel, wrap around the frame.
-        x = (0.5 - 0.3 * dx + dx * s.speed * ts) % 1.0
-        y = (0.5 - 0.3 * dy + dy * s.speed * ts * width / height) % 1.0
+        # Position: start opposite the direction of travel and bounce off the frame's edges (no jumps
+        # within a shot, so that only cuts change the picture abruptly).
+        x, sx = _bounce(0.5 - 0.3 * dx + dx * s.speed * ts)
+        y, sy = _bounce(0.5 - 0.3 * dy + dy * s.speed * ts * width / height)
         bg = np.array(BACKGROUNDS[s.background], np.float32)
         # Slow drift of the background's lower half brightness (changing background within a scene).
         drift = 25.0 * np.sin(2 * np.pi * 0.15 * t)
@@ -149,8 +157,8 @@ def render_frames(scenes: list[Scene], duration: float, fps: float, height: int,
             "colour_b": COLOURS[s.colour][2] / 255.0,
             "x": x,
             "y": y,
-            "vx": dx * s.speed,
-            "vy": dy * s.speed,
+            "vx": dx * s.speed * sx,
+            "vy": dy * s.speed * sy,
             "speed": s.speed,
             "luminance": float(lum.mean()),
             "contrast": float(lum.std()),
