@@ -189,7 +189,7 @@ def test_rule_runs_container_double(tmp_path, runner, program):
     assert f"$ {program}" in log and "fmriprep (double): finished sub-01" in log
     assert (wd / "logs/benchmarks/fmriprep_run/sub-01.tsv").exists()
     data = np.load(wd / target)
-    assert data.shape == (15, 8405 + 1559)
+    assert data.shape == (20, 8405 + 1559)  # 10-s films + 1.6-s lead-in + 4-s tail
     side = json.loads((wd / target).with_suffix(".json").read_text())
     assert side["NormalisationRuns"] == ["1", "2"] and len(side["ConfoundRegression"]["regressors"]) == 6
     assert (wd / "results/fmri/sub-01/sub-01_task-movie_run-2_desc-extracted_bold.npy").exists()

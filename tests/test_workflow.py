@@ -25,6 +25,11 @@ TINY = {
     "split": {"test_episodes": 1},
     # 14-s runs at 250 Hz: the output rate follows the recording's, and a small ICA
     "eeg": {"sfreq": 250, "ica": {"n_components": 8}},
+    # 4-s clips of the 32 x 48 films, ground-truth captions, tiny models written by models_tiny
+    "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
+    "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
+    "features": {"embedder": {"model": "results/models/tiny/clip"},
+                 "vae": {"model": "results/models/tiny/cogvideox_vae", "subfolder": None, "dtype": "float32"}},
 }  # fmt: skip
 
 
@@ -73,6 +78,24 @@ def test_demo_workflow_outputs(workdir):
         assert Path(f"{stem}_desc-clean_eeg.fif").exists() and Path(f"{stem}_desc-components.tsv").exists()
         for kind in ["psd", "locked", "ica"]:
             assert (workdir / f"results/report/eeg/sub-{sub}_run-{run}_{kind}.png").stat().st_size > 0
+    # clips, captions, features and the clip dataset of both subjects
+    clips = pd.read_parquet(workdir / "results/stimuli/clips.parquet")
+    assert len(clips) == 3 * 2 and set(clips["episode"]) == {"ep01", "ep02", "ep03"}  # 10-s films: 2 clips each
+    for ep in ["ep01", "ep02", "ep03"]:
+        caps = pd.read_parquet(workdir / f"results/captions/{ep}.parquet")
+        assert set(caps["source"]) == {"truth"} and caps["text"].str.len().gt(10).all()
+        for name in ["clip", "cogvideox_vae"]:
+            assert (workdir / f"results/features/{name}/{ep}.safetensors").stat().st_size > 0
+    for sub in ["01", "02"]:
+        for split, n in [("train", 2), ("test", 2)]:
+            ds = workdir / f"results/dataset/sub-{sub}/{split}"
+            man = pd.read_parquet(ds / "manifest.parquet")
+            assert len(man) == n and (man["split"] == split).all()
+            assert np.load(ds / "fmri.npy", mmap_mode="r").shape == (n, 5, 8405)
+            assert np.load(ds / "eeg.npy", mmap_mode="r").shape == (n, 64, 1000)  # 4 s at 250 Hz
+            assert set(man["episode"]) == ({"ep03"} if split == "test" else {f"ep0{int(sub)}"})
+        assert (workdir / f"results/report/data/sub-{sub}_windows.png").stat().st_size > 0
+    assert (workdir / "results/report/stimuli/clips.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -132,6 +155,16 @@ def test_bad_dataset_fails_with_clear_error_and_no_output(tmp_path):
     log = (tmp_path / "logs/bids/bids_inventory.log").read_text()
     assert "no RepetitionTime" in log and "fix:" in log
     assert not (tmp_path / "results/bids/inventory.parquet").exists()
+
+
+@pytest.mark.workflow
+def test_clip_length_not_whole_trs_stops_before_any_job(tmp_path):
+    cfg = {**TINY, "stimuli": {**TINY["stimuli"], "clip_seconds": 4.2, "frames": 35}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = smk(tmp_path, "-n", "--cores", "1", check=False)
+    assert res.returncode != 0
+    assert "stimuli.clip_seconds is 4.2 s, which is 5.25 TRs of 0.8 s" in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_lint_is_clean():

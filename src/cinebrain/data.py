@@ -287,7 +287,7 @@ class ClipDataset:
         import torch
 
         row = self.manifest.iloc[i]
-        out = {m: torch.from_numpy(np.ascontiguousarray(a[i])) for m, a in self.arrays.items()}
+        out = {m: torch.from_numpy(np.array(a[i])) for m, a in self.arrays.items()}  # one read, a writable copy
         out["index"] = i
         if "frames" in self.targets:
             out["frames"] = self._handle(row["embed_file"]).get_slice("frames")[int(row["embed_row"])]

@@ -30,8 +30,8 @@ EEG_SFREQ = config["eeg"]["sfreq"]
 # Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
 from cinebrain.stimuli import ClipSettings, check_timing
 
-ClipSettings.from_config(STIMULI).check()
 check_timing(STIMULI["clip_seconds"], config["dataset"]["tr"])
+ClipSettings.from_config(STIMULI).check()
 
 
 wildcard_constraints:

@@ -1,0 +1,215 @@
+"""The clip dataset (cinebrain.data): windows against the synthetic truth, errors, leakage, torch access."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cinebrain.data import ClipDataset, DataSettings, DatasetError, LeakageError, MultiSubjectSampler, build_split
+from cinebrain.fmri.normalise import alignment, column_stats, write_roi_timeseries, zscore
+
+from .conftest import SMALL
+
+LAG = 4.0
+
+
+def _inventory(synth) -> pd.DataFrame:
+    truth = json.loads((synth / "truth/synth.json").read_text())
+    inv = pd.DataFrame(truth["runs"]).rename(columns={"n_volumes": "n_volumes"})
+    inv["TR"] = 0.8
+    inv["split"] = np.where(inv["episode"] == "ep03", "test", "train")  # split.test_episodes: 1 (of 3)
+    return inv
+
+
+def _eeg_fif(synth, sub, run, path):
+    """A clean-EEG FIF as eeg_clean writes it (64 EEG channels, volume annotations), from the truth."""
+    import mne
+
+    t = np.load(synth / f"truth/sub-{sub}/sub-{sub}_task-movie_run-{run}_eeg.npz")
+    info = mne.create_info([f"E{i + 1}" for i in range(64)] + ["ECG"], float(t["sfreq"]), ["eeg"] * 64 + ["ecg"])
+    raw = mne.io.RawArray(np.vstack([t["clean"], t["clean_ecg"][None]]), info, verbose="error")
+    raw.set_annotations(mne.Annotations(t["markers"] / t["sfreq"], 0.0, "Response/R128"))
+    raw.save(path, verbose="error")
+
+
+@pytest.fixture(scope="module")
+def inputs(synth, clips, tmp_path_factory):
+    """Per-run inputs of sub-01 and sub-02: visual ROI series (extracted, z-scored) and clean EEG."""
+    from cinebrain.fmri.extract import RoiExtractor
+    from cinebrain.fmri.rois import select
+
+    out = tmp_path_factory.mktemp("runs")
+    inv = _inventory(synth)
+    sel = select(["visual"])
+    fmri, eeg = {}, {}
+    for _, r in inv.iterrows():
+        sub, run = r["subject"], int(r["run"])
+        base = f"sub-{sub}_task-movie_run-{run}"
+        data, _ = RoiExtractor(sel).transform(synth / f"bids/derivatives/fmriprep/sub-{sub}/func/{base}_space-fsLR_den-91k_bold.dtseries.nii",
+                                              tr=0.8, n_volumes=int(r["n_volumes"]))  # fmt: skip
+        z, _ = zscore(data, *column_stats([data]))
+        fmri[(sub, run)] = out / f"{base}_desc-roi_bold.npy"
+        write_roi_timeseries(fmri[(sub, run)], z, alignment(float(r["onset"]), 0.8, len(z), LAG, SMALL.episode_seconds))
+        eeg[(sub, run)] = out / f"{base}_desc-clean_eeg.fif"
+        _eeg_fif(synth, sub, run, eeg[(sub, run)])
+    return {"inventory": inv, "fmri": fmri, "eeg": eeg, "sel": sel}
+
+
+def _build(inputs, clips, out, subject="01", split="train", inventory=None, fmri=None, **settings):
+    inv = inputs["inventory"] if inventory is None else inventory
+    runs = inv[inv["subject"] == subject]["run"].astype(int)
+    return build_split(subject, split, inventory=inv, clips=clips / "clips.parquet",
+                       fmri_runs={r: (fmri or inputs["fmri"])[(subject, r)] for r in runs},
+                       eeg_runs={r: inputs["eeg"][(subject, r)] for r in runs},
+                       settings=DataSettings(**settings), out=out)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def train01(inputs, clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ds") / "sub-01" / "train"
+    _build(inputs, clips, out)
+    return out
+
+
+def test_shapes_and_manifest(train01, inputs):
+    man = pd.read_parquet(train01 / "manifest.parquet")
+    fmri, eeg = np.load(train01 / "fmri.npy", mmap_mode="r"), np.load(train01 / "eeg.npy", mmap_mode="r")
+    # sub-01 trains on ep01 only (ep03 is the test episode): 10 clips of 4 s, 5 TRs, 4,000 EEG samples
+    assert len(man) == 10 and set(man["episode"]) == {"ep01"} and (man["row"] == np.arange(10)).all()
+    assert fmri.shape == (10, 5, len(inputs["sel"].indices)) and eeg.shape == (10, 64, 4000)
+    assert fmri.dtype == eeg.dtype == np.float32
+    # clip k takes volumes First + 5k ... + 4, First = round((1.6 s onset + 4 s lag) / 0.8 s) = 7
+    assert man["fmri_start"].tolist() == [7 + 5 * k for k in range(10)]
+    info = json.loads((train01 / "dataset.json").read_text())
+    assert info["TestEpisodes"] == ["ep03"] and info["Dropped"] == []
+
+
+def test_fmri_windows_hold_the_lagged_response(synth, train01, inputs):
+    """Each window's pattern matches the noise-free response at those volumes, not the unlagged ones."""
+    from cinebrain.synth.fmri import noise_free_bold
+
+    m = np.load(synth / "truth/sub-01/sub-01_fmri-model.npz")
+    r = np.load(synth / "truth/sub-01/sub-01_task-movie_run-1_fmri.npz")
+    truth = noise_free_bold(r["region_signal"], m["parcels"], m["gains"], m["baseline"])[:, inputs["sel"].indices]
+    truth = (truth - truth.mean(0)) / truth.std(0)
+    fmri = np.load(train01 / "fmri.npy")
+    man = pd.read_parquet(train01 / "manifest.parquet")
+
+    def corr(shift):
+        out = []
+        for i, s in enumerate(man["fmri_start"] - shift):
+            a, b = fmri[i].ravel(), truth[max(s, 0) : max(s, 0) + 5].ravel()
+            out.append(np.corrcoef(a, b)[0, 1])
+        return np.median(out)
+
+    lagged, unlagged = corr(0), corr(5)  # 5 volumes = the 4-s haemodynamic lag
+    assert lagged > 0.7 and lagged - unlagged > 0.3, (lagged, unlagged)
+
+
+def test_eeg_windows_start_at_the_clip(synth, train01):
+    """The EEG window of clip k starts k * 4 s after the film onset in the EEG (within one sample)."""
+    t = np.load(synth / "truth/sub-01/sub-01_task-movie_run-1_eeg.npz")
+    man = pd.read_parquet(train01 / "manifest.parquet")
+    eeg = np.load(train01 / "eeg.npy", mmap_mode="r")
+    onset = float(t["stim_onset_eeg"]) * float(t["sfreq"])
+    expected = onset + 4000 * man["clip_index"].to_numpy()
+    assert np.abs(man["eeg_start"].to_numpy() - expected).max() <= 1
+    for i in (0, 4, 9):
+        s = int(man["eeg_start"].iloc[i])
+        np.testing.assert_array_equal(eeg[i], t["clean"][:, s : s + 4000].astype(np.float32))
+
+
+def test_clip_past_the_end_of_a_run(inputs, clips, tmp_path):
+    """A run whose scan stops 5 volumes early: clip 9's window runs out; error, or dropped on request."""
+    short = dict(inputs["fmri"])
+    src = inputs["fmri"][("01", 1)]
+    data = np.load(src)[:52]
+    side = json.loads(src.with_suffix(".json").read_text()) | {"NumberOfVolumes": 52}
+    short[("01", 1)] = tmp_path / src.name
+    write_roi_timeseries(short[("01", 1)], data, side)
+    out = tmp_path / "ds"
+    with pytest.raises(DatasetError, match=r"clip ep01_clip-0009 of sub-01 run 1 extends past the end of the run: it "
+                                           r"needs fMRI volumes 52-56 \(lag 4.0 s\) but the run has 52.*data.incomplete: drop"):  # fmt: skip
+        _build(inputs, clips, out, fmri=short)
+    assert not out.exists() and not (tmp_path / "ds.tmp").exists()
+    man = _build(inputs, clips, out, fmri=short, incomplete="drop")
+    assert len(man) == 9 and "ep01_clip-0009" not in set(man["clip"])
+    assert json.loads((out / "dataset.json").read_text())["Dropped"][0]["clip"] == "ep01_clip-0009"
+
+
+def test_leakage_guard(inputs, clips, tmp_path):
+    """ep01 is a test episode for sub-02 (e.g. a hand-edited inventory): sub-01 may not train on it."""
+    inv = inputs["inventory"].copy()
+    extra = inv[inv["subject"] == "02"].iloc[[0]].assign(episode="ep01", split="test", run=9)
+    inv = pd.concat([inv, extra], ignore_index=True)
+    out = tmp_path / "ds"
+    with pytest.raises(LeakageError, match=r"10 clip\(s\) of test episode\(s\) \['ep01'\] would enter the training set "
+                                           r"of sub-01"):  # fmt: skip
+        _build(inputs, clips, out, inventory=inv)
+    assert not out.exists() and not (tmp_path / "ds.tmp").exists()
+    _build(inputs, clips, tmp_path / "test", split="test")  # the test split itself is fine
+
+
+def test_settings_errors():
+    with pytest.raises(ValueError, match="whole number of volumes"):
+        DataSettings(clip_seconds=4.2).n_volumes
+    with pytest.raises(DatasetError, match="4.0-s clip is 1000.4 EEG samples"):
+        DataSettings().n_samples(250.1)
+
+
+def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
+    import torch
+
+    from cinebrain.captions import caption_episode
+    from cinebrain.features import embed_episode, encode_latents, read_features
+
+    caps = tmp_path / "ep01.parquet"
+    caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar", "n": 2}],
+                    {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli", out=caps,
+                    out_categories=tmp_path / "ep01_categories.parquet")  # fmt: skip
+    embed_episode(clips / "clips.parquet", caps, "ep01", model=str(tiny_models / "clip"), out=tmp_path / "e.safetensors")
+    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox_vae"), out=tmp_path / "l.safetensors")
+    runs = [1]
+    out = tmp_path / "ds"
+    build_split("01", "train", inventory=inputs["inventory"], clips=clips / "clips.parquet",
+                fmri_runs={r: inputs["fmri"][("01", r)] for r in runs}, eeg_runs={r: inputs["eeg"][("01", r)] for r in runs},
+                settings=DataSettings(), captions={"ep01": caps}, categories={"ep01": tmp_path / "ep01_categories.parquet"},
+                features={"embed": {"ep01": tmp_path / "e.safetensors"}, "latents": {"ep01": tmp_path / "l.safetensors"}},
+                out=out)  # fmt: skip
+    emb, _ = read_features(tmp_path / "e.safetensors")
+    lat, _ = read_features(tmp_path / "l.safetensors")
+    ds = ClipDataset(out, targets=("frames", "text", "latents", "categories"), text_index=1)
+    item = ds[3]
+    assert len(ds) == 10 and item["fmri"].shape == (5, len(inputs["sel"].indices)) and item["eeg"].shape == (64, 4000)
+    np.testing.assert_array_equal(item["fmri"].numpy(), np.load(out / "fmri.npy")[3])
+    np.testing.assert_array_equal(item["frames"].numpy(), emb["frames"][3])
+    rows = np.flatnonzero(emb["text_clip"] == 3)
+    np.testing.assert_array_equal(item["text"].numpy(), emb["text"][rows[1 % len(rows)]])
+    np.testing.assert_array_equal(item["latents_mean"].numpy(), lat["mean"][3])
+    assert item["categories"].shape == (15,) and item["categories"].dtype == torch.float32
+    assert item["categories"].sum() >= 1  # every synthetic caption names a shape ("others")
+    every = ClipDataset(out, modalities=("eeg",), targets=("text",))[3]
+    assert "fmri" not in every and every["text"].shape == (len(rows), 16)
+    with pytest.raises(ValueError, match="modality 'meg'"):
+        ClipDataset(out, modalities=("meg",))
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert batch["eeg"].shape == (4, 64, 4000) and batch["latents_mean"].shape[0] == 4
+
+
+def test_multi_subject_sampler():
+    s = MultiSubjectSampler([10, 7], batch_size=3, seed=1)
+    batches = list(s)
+    assert len(batches) == len(s) == 4 + 3
+    assert sorted(i for b in batches for i in b) == list(range(17))  # every clip once per epoch
+    assert all(max(b) < 10 or min(b) >= 10 for b in batches)  # one subject per batch
+    assert batches == list(MultiSubjectSampler([10, 7], batch_size=3, seed=1))
+    s.set_epoch(1)
+    assert list(s) != batches
+    dl = MultiSubjectSampler([10, 7], batch_size=3, drop_last=True)
+    assert all(len(b) == 3 for b in dl) and len(dl) == 3 + 2
+    with pytest.raises(ValueError, match="weights"):
+        MultiSubjectSampler([3], 2, weights="equal")

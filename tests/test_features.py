@@ -1,0 +1,62 @@
+"""Target features (cinebrain.features) from tiny CLIP and CogVideoX-VAE models, through from_pretrained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cinebrain.captions import caption_episode
+from cinebrain.features import Embedder, embed_episode, encode_latents, read_features, video_tensor
+from cinebrain.stimuli import read_video
+
+from .conftest import SMALL
+
+
+@pytest.fixture(scope="module")
+def captions(synth, clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("captions")
+    caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar", "n": 2}],
+                    {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli",
+                    out=out / "ep01.parquet", out_categories=out / "ep01_categories.parquet")  # fmt: skip
+    return out / "ep01.parquet"
+
+
+def test_frame_and_caption_embeddings(clips, captions, tiny_models, tmp_path):
+    out = tmp_path / "clip/ep01.safetensors"
+    embed_episode(clips / "clips.parquet", captions, "ep01", model=str(tiny_models / "clip"), out=out, batch_size=7)
+    t, meta = read_features(out)
+    caps = pd.read_parquet(captions)
+    assert t["frames"].shape == (10, 33, 16) and t["text"].shape == (len(caps), 16)
+    assert t["text_clip"].tolist() == caps["clip_index"].tolist() and meta["kind"] == "clip"
+    assert meta["clips"][3] == "ep01_clip-0003"
+    # reference: the same model run directly on one frame and one caption, unbatched
+    emb = Embedder(str(tiny_models / "clip"), batch_size=1)
+    frame = read_video(pd.read_parquet(clips / "clips.parquet")["video"].iloc[3])[17]
+    np.testing.assert_allclose(t["frames"][3, 17], emb.images(frame[None])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(t["text"][5], emb.texts([caps["text"].iloc[5]])[0], rtol=1e-4, atol=1e-5)
+    # different scenes give different frame embeddings
+    assert np.abs(t["frames"][0, 0] - t["frames"][5, 0]).max() > 1e-3
+
+
+def test_vae_latents(clips, tiny_models, tmp_path):
+    import torch
+    from diffusers import AutoencoderKLCogVideoX
+
+    out = tmp_path / "vae/ep01.safetensors"
+    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox_vae"), out=out, batch_size=3)
+    t, meta = read_features(out)
+    # CogVideoX: 4x temporal (33 -> 9 latent frames, the first kept), 8x spatial, latent_channels 4
+    assert t["mean"].shape == (10, 4, 9, SMALL.height // 8, SMALL.width // 8) == t["std"].shape
+    assert (t["std"] > 0).all() and meta["scaling_factor"] == pytest.approx(1.15258426)
+    vae = AutoencoderKLCogVideoX.from_pretrained(tiny_models / "cogvideox_vae").eval()
+    frames = read_video(pd.read_parquet(clips / "clips.parquet")["video"].iloc[4])
+    with torch.no_grad():
+        ref = vae.encode(video_tensor(frames)[None]).latent_dist.mean[0].numpy()
+    np.testing.assert_allclose(t["mean"][4], ref, rtol=1e-3, atol=1e-4)
+
+
+def test_video_tensor_range():
+    x = video_tensor(np.array([[[[0, 255, 127]]]], np.uint8))
+    assert tuple(x.shape) == (3, 1, 1, 1)
+    assert x.flatten().tolist() == pytest.approx([-1.0, 1.0, 127 / 127.5 - 1])
