@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_fmri_extract.py
 	$(BIN)/python benchmarks/bench_eeg.py
+	$(BIN)/python benchmarks/bench_stimuli.py
+	$(BIN)/python benchmarks/bench_data.py
 
 lint: $(STAMP)
 	$(SMK) --lint

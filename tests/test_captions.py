@@ -7,8 +7,15 @@ import json
 import pandas as pd
 import pytest
 
-from cinebrain.captions import (CaptionError, Source, WordListCategorizer, caption_episode, load_superclasses,
-                                parse_category_answer, sidecar_captions)  # fmt: skip
+from cinebrain.captions import (
+    CaptionError,
+    Source,
+    WordListCategorizer,
+    caption_episode,
+    load_superclasses,
+    parse_category_answer,  # fmt: skip
+    sidecar_captions,
+)
 
 
 def _clips(clips, episode="ep01"):

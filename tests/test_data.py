@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cinebrain.data import ClipDataset, DataSettings, DatasetError, LeakageError, MultiSubjectSampler, build_split
+from cinebrain.data import (
+    ClipDataset,
+    DatasetError,
+    DataSettings,
+    LeakageError,
+    MultiSubjectSampler,
+    build_split,
+)
 from cinebrain.fmri.normalise import alignment, column_stats, write_roi_timeseries, zscore
 
 from .conftest import SMALL
@@ -156,7 +162,7 @@ def test_leakage_guard(inputs, clips, tmp_path):
 
 def test_settings_errors():
     with pytest.raises(ValueError, match="whole number of volumes"):
-        DataSettings(clip_seconds=4.2).n_volumes
+        _ = DataSettings(clip_seconds=4.2).n_volumes
     with pytest.raises(DatasetError, match="4.0-s clip is 1000.4 EEG samples"):
         DataSettings().n_samples(250.1)
 

@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cinebrain.stimuli import (ClipSettings, StimulusError, check_timing, cut_episode, decode_episode,
-                               read_video, read_wav)  # fmt: skip
+from cinebrain.stimuli import (
+    ClipSettings,
+    StimulusError,
+    check_timing,
+    cut_episode,
+    decode_episode,
+    read_video,  # fmt: skip
+    read_wav,
+)
 from cinebrain.synth.stimuli import PITCH
 
 from .conftest import CLIPS, SMALL
@@ -60,7 +67,7 @@ def test_shot_boundaries_match_the_truth(synth, clips):
     assert len(found) == len(true_cuts)
     assert np.abs(found - true_cuts).max() <= 1 / SMALL.fps + 1e-6  # within one source frame
     table = pd.read_parquet(clips / "clips.parquet").query("episode == 'ep02'")
-    expected = [bool(((true_cuts > s) & (true_cuts < e)).any()) for s, e in zip(table["start"], table["end"])]
+    expected = [bool(((true_cuts > s) & (true_cuts < e)).any()) for s, e in zip(table["start"], table["end"], strict=True)]
     assert table["has_cut"].tolist() == expected and any(expected) and not all(expected)
 
 

@@ -17,7 +17,7 @@ def cmd_synth(args) -> int:
 
     cfg = SynthConfig(subjects=args.subjects, episodes=args.episodes, episode_seconds=args.episode_seconds,
                       eeg_sfreq=args.eeg_sfreq, seed=args.seed, height=args.height, width=args.width,
-                      fps=args.fps)  # fmt: skip
+                      fps=args.fps, tail_seconds=args.tail_seconds)  # fmt: skip
     t0 = time.perf_counter()
     manifest = generate(args.out, cfg, progress=not args.quiet)
     dt = time.perf_counter() - t0
@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--height", type=int, default=120, help="video height in pixels")
     p.add_argument("--width", type=int, default=160, help="video width in pixels")
     p.add_argument("--fps", type=float, default=24.0, help="video frame rate")
+    p.add_argument("--tail-seconds", type=float, default=4.0, help="scanning after the film ends (s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_synth)
 

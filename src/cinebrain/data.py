@@ -262,6 +262,10 @@ class ClipDataset:
         for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", "latents_file")):
             if t in self.targets and col not in self.manifest:
                 raise ValueError(f"{self.root}: target '{t}' needs features ('{col}' not in the manifest)")
+        # Plain arrays of what __getitem__ reads (a pandas row lookup costs more than the memory-mapped read).
+        self._columns = {c: self.manifest[c].to_numpy() for c in ("clip_index", "embed_file", "embed_row",
+                                                                   "latents_file", "latents_row") if c in self.manifest}  # fmt: skip
+        self._categories = self.manifest[self.cat_columns].to_numpy(np.float32)
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -286,19 +290,19 @@ class ClipDataset:
     def __getitem__(self, i: int) -> dict:
         import torch
 
-        row = self.manifest.iloc[i]
+        i = int(i)
         out = {m: torch.from_numpy(np.array(a[i])) for m, a in self.arrays.items()}  # one read, a writable copy
         out["index"] = i
+        col = self._columns
         if "frames" in self.targets:
-            out["frames"] = self._handle(row["embed_file"]).get_slice("frames")[int(row["embed_row"])]
+            out["frames"] = self._handle(col["embed_file"][i]).get_slice("frames")[int(col["embed_row"][i])]
         if "text" in self.targets:
-            out["text"] = self._text(row["embed_file"], int(row["clip_index"]))
+            out["text"] = self._text(col["embed_file"][i], int(col["clip_index"][i]))
         if "latents" in self.targets:
-            h = self._handle(row["latents_file"])
-            k = int(row["latents_row"])
+            h, k = self._handle(col["latents_file"][i]), int(col["latents_row"][i])
             out["latents_mean"], out["latents_std"] = h.get_slice("mean")[k], h.get_slice("std")[k]
         if "categories" in self.targets:
-            out["categories"] = torch.tensor(row[self.cat_columns].to_numpy(np.float32))
+            out["categories"] = torch.from_numpy(self._categories[i].copy())
         return out
 
 
@@ -324,7 +328,7 @@ class MultiSubjectSampler:
     def _batches(self):
         rng = np.random.default_rng([self.seed, self.epoch])
         per = []
-        for s, (n, off) in enumerate(zip(self.sizes, self.offsets, strict=True)):
+        for n, off in zip(self.sizes, self.offsets, strict=True):
             idx = off + rng.permutation(n)
             cut = range(0, n - (self.batch_size - 1 if self.drop_last else 0), self.batch_size)
             per.append([idx[b : b + self.batch_size].tolist() for b in cut if b < n])

@@ -152,88 +152,112 @@ class _ShotDetector:
             self.cuts.append(tc.frame_num / self.fps)
 
 
-def decode_episode(path, settings: ClipSettings, progress: bool = False) -> dict:
-    """Decode a film once: the clip frames, the audio at each rate, and the detected cuts.
+class EpisodeDecoder:
+    """Decode a film once, streaming its clips: ``for k, frames in dec.clips(): ...``.
 
-    Returns ``{"frames": uint8 (n_clips, frames, H, W, 3), "audio": {rate: float32 (n,)}, "cuts": [s],
-    "duration": s, "source_fps": fps, "n_source_frames": n}``.
+    ``frames`` is uint8 ``(frames, H, W, 3)``; a clip is yielded as soon as its last frame is decoded, so
+    memory holds one clip, not the episode (a CineBrain episode's clips are 9 GB of pixels).  After the
+    loop: ``audio`` ({rate: float32 (n,)}, sample 0 = film time 0), ``cuts`` (s), ``duration``,
+    ``source_fps``, ``n_source_frames``.
     """
-    import av
-    from tqdm.auto import tqdm
 
-    settings.check()
-    container = _open(path)
-    try:
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        duration = media_duration(path)
-        src_fps = float(vs.average_rate or vs.guessed_rate or 24)
-        n_clips = int(math.floor(duration / settings.clip_seconds + 1e-6))
-        if n_clips < 1:
+    def __init__(self, path, settings: ClipSettings, progress: bool = False):
+        settings.check()
+        self.path, self.settings, self.progress = Path(path), settings, progress
+        _open(path).close()  # fail early, before the caller creates anything
+        self.duration = media_duration(path)
+        self.n_clips = int(math.floor(self.duration / settings.clip_seconds + 1e-6))
+        if self.n_clips < 1:
             raise StimulusError(
-                f"{path}: the film lasts {duration:.2f} s, shorter than one {settings.clip_seconds}-s clip; "
+                f"{path}: the film lasts {self.duration:.2f} s, shorter than one {settings.clip_seconds}-s clip; "
                 "fix: check the file, or shorten stimuli.clip_seconds"
             )
-        # Target times of every clip frame, consecutive clips sharing their boundary frame.
-        step = 1.0 / settings.fps
-        times = np.array([k * settings.clip_seconds + i * step for k in range(n_clips) for i in range(settings.frames)])
-        uniq, inverse = np.unique(np.round(times, 9), return_inverse=True)
-        picked = np.zeros((len(uniq), settings.height, settings.width, 3), np.uint8)
-        filled = np.zeros(len(uniq), bool)
-        streams = [vs]
-        audio_stream = container.streams.audio[0] if container.streams.audio else None
-        resamplers = {}
-        if audio_stream is not None:
-            streams.append(audio_stream)
-            resamplers = {r: av.AudioResampler(format="flt", layout="mono", rate=r) for r in settings.audio_rates}
-        chunks = {r: [] for r in resamplers}
-        detector = _ShotDetector(src_fps, settings.shot_threshold, settings.shot_min_seconds, settings.detector_width)
-        start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
-        nxt, index, last, audio_t0 = 0, 0, None, None
-        half = 0.5 / src_fps
-        bar = tqdm(total=int(round(duration * src_fps)), unit="frame", desc=f"decode {Path(path).name}",
-                   disable=not progress)  # fmt: skip
-        for packet in container.demux(*streams):
-            for frame in packet.decode():
-                if isinstance(frame, av.AudioFrame):
-                    if audio_t0 is None and frame.time is not None:
-                        audio_t0 = float(frame.time) - start
-                    for r, res in resamplers.items():
-                        chunks[r] += [f.to_ndarray()[0] for f in res.resample(frame)]
-                    continue
-                t = float(frame.time) - start if frame.time is not None else index / src_fps
-                detector(frame, t, index)
-                while nxt < len(uniq) and t >= uniq[nxt] - half:
-                    picked[nxt] = _cover_crop(frame, settings.height, settings.width)
-                    filled[nxt] = True
-                    nxt += 1
-                last = frame
-                index += 1
-                bar.update(1)
-        bar.close()
-        for r, res in resamplers.items():
-            chunks[r] += [f.to_ndarray()[0] for f in res.resample(None)]
-    except av.error.FFmpegError as e:
-        raise StimulusError(
-            f"{path}: decoding failed part-way ({e}); fix: re-encode the file (ffmpeg -i in -c:v libx264 out.mp4)"
-        ) from None
-    finally:
-        container.close()
-    if index == 0:
-        raise StimulusError(f"{path}: no video frame could be decoded; fix: re-encode the file")
-    # Target times within the last source frame's display period take that frame.
-    while nxt < len(uniq) and last is not None and uniq[nxt] <= index / src_fps + 1e-6:
-        picked[nxt] = _cover_crop(last, settings.height, settings.width)
-        filled[nxt] = True
-        nxt += 1
-    if not filled.all():
-        raise StimulusError(
-            f"{path}: the container says {duration:.2f} s but frames stop at {index / src_fps:.2f} s; fix: re-encode it"
-        )
-    audio = {r: _place(c, r, audio_t0 or 0.0) for r, c in chunks.items()}
-    frames = picked[inverse].reshape(n_clips, settings.frames, settings.height, settings.width, 3)
-    return {"frames": frames, "audio": audio, "cuts": sorted(detector.cuts), "duration": duration,
-            "source_fps": src_fps, "n_source_frames": index}  # fmt: skip
+        self.audio, self.cuts, self.source_fps, self.n_source_frames = {}, [], None, 0
+
+    def clips(self):
+        import av
+        from tqdm.auto import tqdm
+
+        st = self.settings
+        step, per = 1.0 / st.fps, st.frames
+        # Target time of every clip frame; consecutive clips share their boundary frame.
+        times = [k * st.clip_seconds + i * step for k in range(self.n_clips) for i in range(per)]
+        container = _open(self.path)
+        try:
+            vs = container.streams.video[0]
+            vs.thread_type = "AUTO"
+            src_fps = self.source_fps = float(vs.average_rate or vs.guessed_rate or 24)
+            streams = [vs]
+            resamplers = {}
+            if container.streams.audio:
+                streams.append(container.streams.audio[0])
+                resamplers = {r: av.AudioResampler(format="flt", layout="mono", rate=r) for r in st.audio_rates}
+            chunks = {r: [] for r in resamplers}
+            detector = _ShotDetector(src_fps, st.shot_threshold, st.shot_min_seconds, st.detector_width)
+            start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
+            half = 0.5 / src_fps
+            nxt, index, last, audio_t0 = 0, 0, None, None
+            buf = np.zeros((per, st.height, st.width, 3), np.uint8)
+            bar = tqdm(total=int(round(self.duration * src_fps)), unit="frame", desc=f"decode {self.path.name}",
+                       disable=not self.progress)  # fmt: skip
+
+            def take(frame):
+                nonlocal nxt
+                k, i = divmod(nxt, per)
+                buf[i] = _cover_crop(frame, st.height, st.width)
+                nxt += 1
+                return (k, buf.copy()) if i == per - 1 else None
+
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if isinstance(frame, av.AudioFrame):
+                        if audio_t0 is None and frame.time is not None:
+                            audio_t0 = float(frame.time) - start
+                        for r, res in resamplers.items():
+                            chunks[r] += [f.to_ndarray()[0] for f in res.resample(frame)]
+                        continue
+                    t = float(frame.time) - start if frame.time is not None else index / src_fps
+                    detector(frame, t, index)
+                    while nxt < len(times) and t >= times[nxt] - half:
+                        done = take(frame)
+                        if done:
+                            yield done
+                    last = frame
+                    index += 1
+                    bar.update(1)
+            bar.close()
+            for r, res in resamplers.items():
+                chunks[r] += [f.to_ndarray()[0] for f in res.resample(None)]
+        except av.error.FFmpegError as e:
+            raise StimulusError(
+                f"{self.path}: decoding failed part-way ({e}); fix: re-encode the file (ffmpeg -i in -c:v libx264 out.mp4)"
+            ) from None
+        finally:
+            container.close()
+        if index == 0:
+            raise StimulusError(f"{self.path}: no video frame could be decoded; fix: re-encode the file")
+        # Target times within the last source frame's display period take that frame.
+        while nxt < len(times) and times[nxt] <= index / src_fps + 1e-6:
+            done = take(last)
+            if done:
+                yield done
+        if nxt < len(times):
+            raise StimulusError(
+                f"{self.path}: the container says {self.duration:.2f} s but frames stop at {index / src_fps:.2f} s; "
+                "fix: re-encode it"
+            )
+        self.audio = {r: _place(c, r, audio_t0 or 0.0) for r, c in chunks.items()}
+        self.cuts = sorted(detector.cuts)
+        self.n_source_frames = index
+
+
+def decode_episode(path, settings: ClipSettings, progress: bool = False) -> dict:
+    """The whole film in memory (small films and tests): frames ``(n_clips, frames, H, W, 3)``, audio,
+    cuts, duration, source_fps, n_source_frames.  ``cut_episode`` streams instead."""
+    dec = EpisodeDecoder(path, settings, progress)
+    frames = np.stack([f for _, f in dec.clips()])
+    return {"frames": frames, "audio": dec.audio, "cuts": dec.cuts, "duration": dec.duration,
+            "source_fps": dec.source_fps, "n_source_frames": dec.n_source_frames}  # fmt: skip
 
 
 def _place(chunks: list, rate: int, t0: float) -> np.ndarray:
@@ -246,8 +270,9 @@ def _place(chunks: list, rate: int, t0: float) -> np.ndarray:
 
 def write_video(path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
     """Write uint8 (T, H, W, 3) frames as an H.264 mp4 (PyAV)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
@@ -299,39 +324,42 @@ def cut_episode(path, episode: str, out_dir, settings: ClipSettings, progress: b
     """
     import shutil
 
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
-    dec = decode_episode(path, settings, progress=progress)
+    dec = EpisodeDecoder(path, settings, progress=progress)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    cuts = np.array(dec["cuts"])
-    rows = []
-    for k, frames in enumerate(tqdm(dec["frames"], desc=f"write {episode}", unit="clip", disable=not progress)):
-        start, end = k * settings.clip_seconds, (k + 1) * settings.clip_seconds
-        name = clip_name(episode, k)
-        write_video(tmp / f"{name}.mp4", frames, settings.fps, settings.crf)
-        row = {"episode": episode, "clip": name, "clip_index": k, "start": start, "end": end,
-               "n_frames": settings.frames, "fps": settings.fps, "height": settings.height,
-               "width": settings.width}  # fmt: skip
-        inside = cuts[(cuts > start + 1e-6) & (cuts < end - 1e-6)]
-        row.update(has_cut=bool(len(inside)), n_cuts=int(len(inside)), cut_times=[float(c) for c in inside - start],
-                   video=str(out_dir / f"{name}.mp4"))  # fmt: skip
-        for rate, audio in dec["audio"].items():
-            a, b = int(round(start * rate)), int(round(end * rate))
-            seg = audio[a:b]
-            if len(seg) < b - a:  # the audio track ends early: pad with silence, and say so
-                seg = np.pad(seg, (0, b - a - len(seg)))
-                row[f"audio_padded_{rate}"] = True
-            write_wav(tmp / f"{name}_sr-{rate}.wav", seg, rate)
-            row[f"audio_{rate}"] = str(out_dir / f"{name}_sr-{rate}.wav")
-        rows.append(row)
+    try:
+        rows = []
+        for k, frames in dec.clips():
+            start, end = k * settings.clip_seconds, (k + 1) * settings.clip_seconds
+            name = clip_name(episode, k)
+            write_video(tmp / f"{name}.mp4", frames, settings.fps, settings.crf)
+            rows.append({"episode": episode, "clip": name, "clip_index": k, "start": start, "end": end,
+                         "n_frames": settings.frames, "fps": settings.fps, "height": settings.height,
+                         "width": settings.width, "video": str(out_dir / f"{name}.mp4")})  # fmt: skip
+        # Cuts and audio are known once the whole film is decoded.
+        cuts = np.array(dec.cuts)
+        for row in rows:
+            start, end, name = row["start"], row["end"], row["clip"]
+            inside = cuts[(cuts > start + 1e-6) & (cuts < end - 1e-6)]
+            row.update(has_cut=bool(len(inside)), n_cuts=int(len(inside)), cut_times=[float(c) for c in inside - start])
+            for rate, audio in dec.audio.items():
+                a, b = int(round(start * rate)), int(round(end * rate))
+                seg = audio[a:b]
+                if len(seg) < b - a:  # the audio track ends early: pad with silence, and say so
+                    seg = np.pad(seg, (0, b - a - len(seg)))
+                    row[f"audio_padded_{rate}"] = True
+                write_wav(tmp / f"{name}_sr-{rate}.wav", seg, rate)
+                row[f"audio_{rate}"] = str(out_dir / f"{name}_sr-{rate}.wav")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     table = pd.DataFrame(rows)
     (tmp / "episode.json").write_text(json.dumps({
-        "Episode": episode, "Source": str(path), "Duration": dec["duration"], "SourceFrameRate": dec["source_fps"],
-        "SourceFrames": dec["n_source_frames"], "Cuts": dec["cuts"], "ShotDetector": {
+        "Episode": episode, "Source": str(path), "Duration": dec.duration, "SourceFrameRate": dec.source_fps,
+        "SourceFrames": dec.n_source_frames, "Cuts": dec.cuts, "ShotDetector": {
             "Name": "PySceneDetect ContentDetector", "Threshold": settings.shot_threshold,
             "MinSceneSeconds": settings.shot_min_seconds, "Width": settings.detector_width},
         "Clips": len(table), "AudioRates": list(settings.audio_rates),

@@ -73,8 +73,14 @@ def save_tiny_clip(folder, image_size: int = 32, seed: int = 0) -> Path:
 def save_tiny_whisper(folder, seed: int = 0, languages=("en", "zh", "de", "fr", "es")) -> Path:
     """A Whisper model + processor with Whisper's special and timestamp tokens and generation config."""
     import torch
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizer)  # fmt: skip
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,  # fmt: skip
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
 
     folder = Path(folder)
     vocab, merges = _byte_bpe(folder)
@@ -108,8 +114,13 @@ def save_tiny_whisper(folder, seed: int = 0, languages=("en", "zh", "de", "fr", 
 def save_tiny_llava(folder, seed: int = 0) -> Path:
     """A LLaVA image-text-to-text model (CLIP vision tower, Qwen2 language model) + processor + chat template."""
     import torch
-    from transformers import (CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
-                              Qwen2Tokenizer)  # fmt: skip
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        Qwen2Tokenizer,  # fmt: skip
+    )
 
     folder = Path(folder)
     vocab, merges = _byte_bpe(folder)
