@@ -132,8 +132,9 @@ def key_frames(frames: np.ndarray, n: int) -> list[np.ndarray]:
     return [frames[i] for i in idx]
 
 
-def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]] | None, source: Source,
-              sample: bool, device: str) -> list[str]:  # fmt: skip
+def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]] | None, *, max_new_tokens: int,
+              temperature: float | None, device: str) -> list[str]:  # fmt: skip
+    """Greedy (``temperature`` None) or sampled answers of a chat model to one prompt per row."""
     import torch
 
     msgs = [
@@ -147,9 +148,9 @@ def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]]
         kwargs["images"] = [f for im in images for f in im]
     processor.tokenizer.padding_side = "left"  # decoder-only generation continues every row at its end
     inputs = processor(**kwargs).to(device)
-    gen = {"max_new_tokens": source.max_new_tokens, "do_sample": sample}
-    if sample:
-        gen["temperature"] = source.temperature
+    gen = {"max_new_tokens": max_new_tokens, "do_sample": temperature is not None}
+    if temperature is not None:
+        gen["temperature"] = temperature
     with torch.no_grad():
         out = net.generate(**inputs, **gen)
     return processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -167,7 +168,8 @@ def vlm_captions(clips: pd.DataFrame, source: Source, device: str = "cpu", progr
         batch = [key_frames(read_video(v), source.frames) for v in videos[b : b + source.batch_size]]
         for j in range(source.n):
             torch.manual_seed(source.seed + j)
-            answers = _generate(processor, net, [prompt] * len(batch), batch, source, sample=j > 0, device=device)
+            answers = _generate(processor, net, [prompt] * len(batch), batch, max_new_tokens=source.max_new_tokens,
+                                temperature=source.temperature if j > 0 else None, device=device)  # fmt: skip
             for i, a in enumerate(answers):
                 texts[b + i].append(a)
     return texts
@@ -284,12 +286,11 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings: dict, devi
     elif settings["backend"] == "vlm":
         processor, net = load_vlm(settings["model"], device)
         tmpl = resolve_resource(settings.get("prompt") or "categories.txt", PROMPT_DIR).read_text()
-        src_cfg = Source(name="categories", backend="vlm", model=settings["model"], prompt="-",
-                         max_new_tokens=settings.get("max_new_tokens", 64))  # fmt: skip
         found = []
         for t in texts:
             prompt = tmpl.format(caption=t, superclasses=", ".join(superclasses))
-            answer = _generate(processor, net, [prompt], None, src_cfg, sample=False, device=device)[0]
+            answer = _generate(processor, net, [prompt], None, max_new_tokens=settings.get("max_new_tokens", 64),
+                               temperature=None, device=device)[0]  # fmt: skip
             found.append(parse_category_answer(answer, superclasses))
     else:
         raise CaptionError(f"captions.categories.backend '{settings['backend']}' is not wordlist or vlm")

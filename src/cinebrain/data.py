@@ -122,7 +122,6 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     import shutil
 
     import mne
-    from tqdm.auto import tqdm
 
     inv = pd.read_parquet(inventory) if not isinstance(inventory, pd.DataFrame) else inventory
     clips = pd.read_parquet(clips) if not isinstance(clips, pd.DataFrame) else clips
@@ -177,40 +176,53 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     n = len(manifest)
-    first_fmri = np.load(plan[0][1], mmap_mode="r")
-    fmri = np.lib.format.open_memmap(tmp / "fmri.npy", "w+", np.float32, (n, n_vol, first_fmri.shape[1]))
-    raw_cache: dict = {}
-    eeg = None
-    for i, (row, fpath, epath) in enumerate(tqdm(plan, desc=f"sub-{subject} {split}", disable=not progress)):
-        fmri[i] = np.load(fpath, mmap_mode="r")[row["fmri_start"] : row["fmri_stop"]]
-        if epath not in raw_cache:
-            raw_cache.clear()
-            r = mne.io.read_raw_fif(epath, preload=True, verbose="error").pick("eeg")
-            raw_cache[epath] = r.get_data().astype(np.float32)
-            if eeg is None:
-                n_samp = row["eeg_stop"] - row["eeg_start"]
-                eeg = np.lib.format.open_memmap(tmp / "eeg.npy", "w+", np.float32, (n, len(r.ch_names), n_samp))
-                ch_names = r.ch_names
-            elif r.ch_names != ch_names:
-                raise DatasetError(f"{epath}: EEG channels differ from the subject's other runs; fix: one montage per subject")
-        eeg[i] = raw_cache[epath][:, row["eeg_start"] : row["eeg_stop"]]
-    fmri.flush()
-    eeg.flush()
-    del fmri, eeg
+    try:
+        n_columns, ch_names, n_samp = _write_arrays(tmp, plan, n_vol, f"sub-{subject} {split}", progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     manifest.insert(0, "row", np.arange(n))
     manifest.to_parquet(tmp / "manifest.parquet")
     (tmp / "dataset.json").write_text(json.dumps({
         "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
-        "fmri": {"Shape": [n, n_vol, int(first_fmri.shape[1])], "Units": "z-scored BOLD", "Volumes": n_vol,
+        "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
                  "RepetitionTime": settings.tr},
-        "eeg": {"Shape": [n, len(ch_names), int(manifest["eeg_stop"].iloc[0] - manifest["eeg_start"].iloc[0])],
-                "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
+        "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
         "ClipSeconds": settings.clip_seconds, "TestEpisodes": sorted(split_test_episodes(inv)),
     }, indent=1))  # fmt: skip
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     return manifest
+
+
+def _write_arrays(tmp: Path, plan: list, n_vol: int, label: str, progress: bool) -> tuple[int, list, int]:
+    """Fill ``tmp/fmri.npy`` and ``tmp/eeg.npy`` row by row from the runs (one run's EEG in memory at a time)."""
+    import mne
+    from tqdm.auto import tqdm
+
+    first = np.load(plan[0][1], mmap_mode="r")
+    fmri = np.lib.format.open_memmap(tmp / "fmri.npy", "w+", np.float32, (len(plan), n_vol, first.shape[1]))
+    eeg, ch_names, current, run_eeg = None, None, None, None
+    for i, (row, fpath, epath) in enumerate(tqdm(plan, desc=label, disable=not progress)):
+        run_data = np.load(fpath, mmap_mode="r")
+        if run_data.shape[1] != fmri.shape[2]:
+            raise DatasetError(f"{fpath}: {run_data.shape[1]} ROI columns, but {plan[0][1]} has {fmri.shape[2]}; "
+                               "fix: extract every run with the same fmri.roi_sets (re-run fmri_extract)")  # fmt: skip
+        fmri[i] = run_data[row["fmri_start"] : row["fmri_stop"]]
+        if epath != current:
+            raw = mne.io.read_raw_fif(epath, preload=True, verbose="error").pick("eeg")
+            current, run_eeg = epath, raw.get_data().astype(np.float32)
+            if eeg is None:
+                ch_names = raw.ch_names
+                shape = (len(plan), len(ch_names), row["eeg_stop"] - row["eeg_start"])
+                eeg = np.lib.format.open_memmap(tmp / "eeg.npy", "w+", np.float32, shape)
+            elif raw.ch_names != ch_names:
+                raise DatasetError(f"{epath}: EEG channels differ from the subject's other runs; fix: one montage per subject")
+        eeg[i] = run_eeg[:, row["eeg_start"] : row["eeg_stop"]]
+    fmri.flush()
+    eeg.flush()
+    return int(fmri.shape[2]), ch_names, int(eeg.shape[2])
 
 
 def _attach_text(manifest: pd.DataFrame, captions, categories) -> None:

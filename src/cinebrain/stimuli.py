@@ -28,12 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: Columns of ``clips.parquet`` (one row per clip).
-CLIP_COLUMNS = [
-    "episode", "clip", "clip_index", "start", "end", "n_frames", "fps", "height", "width",
-    "has_cut", "n_cuts", "cut_times", "video",
-]  # fmt: skip  (then audio_<rate>: the wav of each audio rate)
-
 
 class StimulusError(ValueError):
     """A stimulus file cannot be decoded or cut as configured."""
