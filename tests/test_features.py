@@ -39,6 +39,18 @@ def test_frame_and_caption_embeddings(clips, captions, tiny_models, tmp_path):
     assert np.abs(t["frames"][0, 0] - t["frames"][5, 0]).max() > 1e-3
 
 
+def test_siglip_embeddings(clips, captions, tiny_models, tmp_path):
+    """SigLIP through the same code (AutoModel/AutoProcessor; its texts padded to max_length)."""
+    out = tmp_path / "siglip/ep01.safetensors"
+    embed_episode(clips / "clips.parquet", captions, "ep01", model=str(tiny_models / "siglip"), out=out)
+    t, meta = read_features(out)
+    assert meta["kind"] == "siglip" and t["frames"].shape == (10, 33, 32)
+    emb = Embedder(str(tiny_models / "siglip"))
+    caps = pd.read_parquet(captions)["text"].tolist()
+    # max_length padding: a caption's embedding does not depend on the batch it is in
+    np.testing.assert_allclose(t["text"][2], emb.texts(caps[2:3])[0], rtol=1e-4, atol=1e-5)
+
+
 def test_vae_latents(clips, tiny_models, tmp_path):
     import torch
     from diffusers import AutoencoderKLCogVideoX

@@ -1,8 +1,8 @@
 """Tiny random models of the real classes, saved with ``save_pretrained`` so that the real loading code runs.
 
 Pretrained weights cannot be downloaded in the demo or the tests, so ``models_tiny`` writes small
-randomly initialised models of exactly the classes the configuration names for the paper (CLIP for
-frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, CogVideoX's
+randomly initialised models of exactly the classes the configuration names for the paper (CLIP or
+SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, CogVideoX's
 3-D causal VAE for decoder latents) into folders that the stages load with ``from_pretrained``, just as
 they load the real checkpoints.  Their outputs are meaningless; their shapes and code paths are real.
 
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
-TINY_MODELS = ("clip", "whisper", "llava", "cogvideox_vae")
+TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox_vae")
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
@@ -66,6 +66,37 @@ def save_tiny_clip(folder, image_size: int = 32, seed: int = 0) -> Path:
     size = {"height": image_size, "width": image_size}
     CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size=size),
                   tokenizer=tok).save_pretrained(folder)  # fmt: skip
+    _tidy(folder)
+    return folder
+
+
+def save_tiny_siglip(folder, image_size: int = 32, seed: int = 0) -> Path:
+    """A SigLIP model + processor (32-dimensional embeddings; texts padded to 16 tokens, as SigLIP is)."""
+    import torch
+    from transformers import (
+        GPT2TokenizerFast,
+        SiglipConfig,
+        SiglipImageProcessor,
+        SiglipModel,
+        SiglipProcessor,
+    )
+
+    folder = Path(folder)
+    vocab, merges = _byte_bpe(folder)
+    # SigLIP's own tokenizer is a SentencePiece model; a byte-level BPE of the same interface stands in.
+    tok = GPT2TokenizerFast(vocab_file=str(vocab), merges_file=str(merges), model_max_length=16)
+    tok.add_special_tokens({"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>", "bos_token": "</s>"})
+    special = dict(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    cfg = SiglipConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=16, projection_size=32, **special),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=image_size, patch_size=8),
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    SiglipModel(cfg).save_pretrained(folder)
+    size = {"height": image_size, "width": image_size}
+    SiglipProcessor(image_processor=SiglipImageProcessor(size=size), tokenizer=tok).save_pretrained(folder)
     _tidy(folder)
     return folder
 
@@ -168,7 +199,7 @@ def save_tiny_cogvideox_vae(folder, seed: int = 0) -> Path:
 
 def write_tiny_models(out, models=TINY_MODELS) -> dict:
     """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}."""
-    writers = {"clip": save_tiny_clip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
+    writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
                "cogvideox_vae": save_tiny_cogvideox_vae}  # fmt: skip
     out = Path(out)
     done = {}
