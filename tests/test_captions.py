@@ -108,3 +108,11 @@ def test_vlm_prompt_file_must_exist(clips, tiny_models, tmp_path):
         caption_episode(clips / "clips.parquet", "ep01", src, {"backend": "wordlist", "source": "q"},
                         out=tmp_path / "c.parquet", out_categories=tmp_path / "k.parquet")  # fmt: skip
     assert not (tmp_path / "c.parquet").exists()
+
+
+def test_categories_must_name_a_caption_source(clips, tmp_path):
+    with pytest.raises(CaptionError, match=r"captions.categories.source is 'qwen'.*\['truth'\]"):
+        caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar"}],
+                        {"backend": "wordlist", "source": "qwen"}, out=tmp_path / "c.parquet",
+                        out_categories=tmp_path / "k.parquet")  # fmt: skip
+    assert not (tmp_path / "c.parquet").exists()

@@ -276,10 +276,6 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings: dict, devi
     superclasses = load_superclasses(settings.get("wordlist") or SUPERCLASSES_FILE)
     src = captions[(captions["source"] == settings["source"]) & (captions["caption_index"] == 0)]
     text = dict(zip(src["clip"], src["text"], strict=True))
-    missing = [c for c in clips["clip"] if c not in text]
-    if missing and settings["source"] not in set(captions["source"]):
-        raise CaptionError(f"captions.categories.source is '{settings['source']}', which is not one of the caption "
-                           f"sources {sorted(set(captions['source']))}; fix: name one of them")  # fmt: skip
     texts = [text.get(c, "") for c in clips["clip"]]
     if settings["backend"] == "wordlist":
         found = [WordListCategorizer(superclasses)(t) for t in texts]
@@ -308,11 +304,18 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings: dict, devi
 def caption_episode(clips_table, episode: str, sources: list[dict], categories: dict, *, sidecar_dir=None,
                     out, out_categories, device: str = "cpu", progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """Rule ``captions_generate``: every configured source on one episode's clips, then the categories."""
+    # Every setting is checked before any model runs.
+    srcs = [Source(**spec) for spec in sources]
+    for src in srcs:
+        if src.backend == "vlm":
+            resolve_resource(src.prompt, PROMPT_DIR)
+    if categories["source"] not in {src.name for src in srcs}:
+        raise CaptionError(f"captions.categories.source is '{categories['source']}', which is not one of the caption "
+                           f"sources {[src.name for src in srcs]}; fix: name one of them")  # fmt: skip
     clips = pd.read_parquet(clips_table)
     clips = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
     rows = []
-    for spec in sources:
-        src = Source(**spec)
+    for src in srcs:
         if src.backend == "sidecar":
             texts = sidecar_captions(clips, Path(sidecar_dir) / f"{episode}_captions.tsv", src.n)
             rows += _rows(clips, src, "sidecar", texts)

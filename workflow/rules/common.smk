@@ -25,7 +25,6 @@ CAPTIONS = config["captions"]
 FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
-EEG_SFREQ = config["eeg"]["sfreq"]
 
 # Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
 from cinebrain.stimuli import ClipSettings, check_timing
@@ -159,8 +158,8 @@ def caption_inputs(wildcards=None):
     cat = CAPTIONS["categories"]
     if cat["backend"] == "vlm":
         out += [model_input(cat["model"]), str(PROMPT_DIR / cat["prompt"])]
-    if cat.get("wordlist"):
-        out.append(cat["wordlist"])
+    else:  # the word list (editing it reruns the categories)
+        out.append(cat.get("wordlist") or str(Path(workflow.basedir) / "resources" / "categories" / "superclasses.yaml"))
     return [o for o in out if o]
 
 
