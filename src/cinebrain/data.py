@@ -89,8 +89,8 @@ def check_leakage(manifest: pd.DataFrame, test: set[str], split: str, where: str
         )
 
 
-def fmri_windows(first: int, n_clips: int, n: int, n_volumes: int):
-    """(start, stop) volume of every clip; stop may exceed ``n_volumes`` (checked by the caller)."""
+def fmri_windows(first: int, n_clips: int, n: int):
+    """(start, stop) volume of every clip (stop may exceed the run; the caller checks)."""
     starts = first + n * np.arange(n_clips)
     return starts, starts + n
 
@@ -138,7 +138,7 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
         sfreq = raw.info["sfreq"]
         n_samp = settings.n_samples(sfreq)
         s0 = volume_marker_sample(raw, settings.volume_marker)
-        v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol, int(side["NumberOfVolumes"]))
+        v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol)
         e0 = s0 + np.round((float(r["onset"]) + settings.eeg_lag + c["start"].to_numpy()) * sfreq).astype(int)
         for i, clip in c.iterrows():
             ok_f, ok_e = v1[i] <= side["NumberOfVolumes"], e0[i] >= 0 and e0[i] + n_samp <= raw.n_times
