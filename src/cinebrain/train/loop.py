@@ -1,0 +1,288 @@
+"""One training loop for every encoder, written to be read (after diffusers' training examples).
+
+``Trainer(model, loss_fn, dataset, settings, out_dir).fit()`` runs ``settings.steps`` optimiser steps:
+
+- AdamW; learning rate warm-up then cosine decay (``schedule: cosine``), OneCycle, or constant;
+- ``grad_accum`` micro-batches per step, gradient clipping, bf16 autocast on CUDA;
+- data order drawn from ``seed`` and the epoch only, so it is the same after a restart;
+- a checkpoint (model, optimiser, scheduler, step, data position, every RNG state) every
+  ``checkpoint_every`` steps, at the end, and when SIGTERM or SIGUSR1 arrives (cluster pre-emption or
+  the scheduler's warning before a time limit): the loop finishes its step, saves, and raises
+  :class:`TrainingInterrupted`.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint
+  and, on the CPU, ends with exactly the weights of an uninterrupted run;
+- per-step metrics appended to ``metrics.csv`` (rows after the checkpoint are dropped on resume);
+- under torch.distributed (see :mod:`cinebrain.train.distributed`) the model is wrapped in DDP, each
+  rank takes its share of every batch, and only rank 0 writes.
+
+``loss_fn(model, batch) -> (loss, {name: float})`` is the only model-specific piece.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEDULES = ("cosine", "onecycle", "constant")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on a signal after saving a checkpoint; run again to resume."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    betas: tuple = (0.9, 0.999)
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.0
+    grad_accum: int = 1
+    clip_grad: float | None = 1.0
+    precision: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 100
+    drop_last: bool = True
+
+    def check(self, n_samples: int | None = None, world_size: int = 1) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule '{self.schedule}' is not one of {SCHEDULES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision '{self.precision}' is not one of {PRECISIONS}")
+        if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("steps, batch_size and grad_accum must be at least 1")
+        if self.batch_size % world_size:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by the {world_size} processes; "
+                             "fix: make it a multiple of the number of GPUs")  # fmt: skip
+        if n_samples is not None and self.drop_last and self.batch_size > n_samples:
+            raise ValueError(f"batch_size {self.batch_size} is larger than the training set ({n_samples} clips); "
+                             "fix: lower the batch size (or set drop_last: false)")  # fmt: skip
+
+
+def batch_order(n: int, batch_size: int, seed: int, epoch: int, drop_last: bool) -> list[np.ndarray]:
+    """The batches of one epoch: a permutation drawn from (seed, epoch) only."""
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    return [perm[b : b + batch_size] for b in range(0, stop, batch_size)]
+
+
+def lr_lambda(settings: TrainSettings):
+    """Multiplier of the base learning rate at each step (warm-up, then cosine or constant)."""
+
+    def f(step: int) -> float:
+        if step < settings.warmup_steps:
+            return (step + 1) / settings.warmup_steps
+        if settings.schedule == "constant":
+            return 1.0
+        t = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
+        return settings.min_lr_ratio + (1 - settings.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return f
+
+
+class Trainer:
+    """See the module docstring."""
+
+    def __init__(self, model, loss_fn, dataset, settings: TrainSettings, out_dir, *, collate=None, device="cpu",
+                 dist=None, progress: bool = False, on_step=None):  # fmt: skip
+        import torch
+
+        from .distributed import DistState
+
+        self.dist = dist or DistState()
+        self.settings = settings
+        settings.check(len(dataset), self.dist.world_size)
+        self.dataset, self.loss_fn, self.device = dataset, loss_fn, torch.device(device)
+        self.collate = collate or torch.utils.data.default_collate
+        self.out_dir = Path(out_dir)
+        self.progress, self.on_step = progress, on_step
+        torch.manual_seed(settings.seed)
+        self.model = model.to(self.device)
+        self.ddp = self.model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
+        no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=settings.lr, betas=tuple(settings.betas),
+        )  # fmt: skip
+        if settings.schedule == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=settings.lr, total_steps=settings.steps,
+                pct_start=max(settings.warmup_steps, 1) / settings.steps,
+            )  # fmt: skip
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(settings))
+        self.step, self.epoch, self.position = 0, 0, 0
+        self._signal = None
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    def state(self) -> dict:
+        import torch
+
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
+            "position": self.position, "settings": asdict(self.settings),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }  # fmt: skip
+
+    def save_checkpoint(self) -> None:
+        import torch
+
+        if not self.dist.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_name("checkpoint.pt.tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(self.checkpoint_path)
+
+    def load_checkpoint(self) -> bool:
+        import torch
+
+        if not self.checkpoint_path.exists():
+            return False
+        st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.step, self.epoch, self.position = st["step"], st["epoch"], st["position"]
+        torch.set_rng_state(st["rng"]["torch"])
+        np.random.set_state(st["rng"]["numpy"])
+        random.setstate(st["rng"]["python"])
+        if st["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["rng"]["cuda"])
+        self._truncate_metrics()
+        return True
+
+    # --- metrics -------------------------------------------------------------------------------
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.csv"
+
+    def _truncate_metrics(self) -> None:
+        """Drop metric rows written after the checkpoint (they will be written again)."""
+        if not (self.dist.is_main and self.metrics_path.exists()):
+            return
+        with open(self.metrics_path) as f:
+            rows = list(csv.DictReader(f))
+        keep = [r for r in rows if int(r["step"]) <= self.step]
+        if len(keep) < len(rows):
+            with open(self.metrics_path, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(keep)
+
+    def _log(self, row: dict) -> None:
+        if not self.dist.is_main:
+            return
+        new = not self.metrics_path.exists()
+        with open(self.metrics_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signal = signum
+
+    def _batches(self):
+        """Micro-batches from the saved data position on, across epochs; this rank's share of each."""
+        s = self.settings
+        while True:
+            order = batch_order(len(self.dataset), s.batch_size, s.seed, self.epoch, s.drop_last)
+            while self.position < len(order):
+                idx = order[self.position][self.dist.rank :: self.dist.world_size]
+                self.position += 1
+                yield self.collate([self.dataset[int(i)] for i in idx])
+            self.epoch, self.position = self.epoch + 1, 0
+
+    def _to_device(self, batch):
+        import torch
+
+        if isinstance(batch, dict):
+            return {k: self._to_device(v) for k, v in batch.items()}
+        return batch.to(self.device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
+
+    def fit(self):
+        """Train to ``settings.steps`` (resuming from a checkpoint if there is one); returns the model."""
+        import contextlib
+
+        import torch
+        from tqdm.auto import tqdm
+
+        s = self.settings
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self.load_checkpoint()
+        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+        amp = self.device.type == "cuda" and s.precision in ("auto", "bf16")
+        bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (self.progress and self.dist.is_main))
+        batches = self._batches()
+        self.ddp.train()
+        try:
+            while self.step < s.steps:
+                t0 = time.perf_counter()
+                parts: dict = {}
+                total = 0.0
+                n = 0
+                for micro in range(s.grad_accum):
+                    batch = self._to_device(next(batches))
+                    sync = micro == s.grad_accum - 1 or self.dist.world_size == 1
+                    ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
+                    with ctx, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                        loss, logs = self.loss_fn(self.ddp, batch)
+                        (loss / s.grad_accum).backward()
+                    total += float(loss.detach()) / s.grad_accum
+                    for k, v in logs.items():
+                        parts[k] = parts.get(k, 0.0) + float(v) / s.grad_accum
+                    n += len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
+                norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad) if s.clip_grad
+                        else torch.tensor(float("nan")))  # fmt: skip
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                lr = self.scheduler.get_last_lr()[0]
+                self.scheduler.step()
+                self.step += 1
+                self._log({"step": self.step, "epoch": self.epoch, "loss": total, "lr": lr,
+                           "grad_norm": float(norm), "samples_per_s": n * self.dist.world_size / (time.perf_counter() - t0),
+                           **parts})  # fmt: skip
+                bar.update(1)
+                bar.set_postfix(loss=f"{total:.4f}")
+                if self.on_step is not None:
+                    self.on_step(self)
+                stop = self._signal is not None
+                if stop or self.step % s.checkpoint_every == 0 or self.step == s.steps:
+                    self.save_checkpoint()
+                if stop:
+                    raise TrainingInterrupted(
+                        f"training stopped by signal {signal.Signals(self._signal).name} after step {self.step} of "
+                        f"{s.steps}; the checkpoint {self.checkpoint_path} holds it: run again to resume"
+                    )
+        finally:
+            bar.close()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        self.resumed = resumed
+        return self.model

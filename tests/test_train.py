@@ -1,0 +1,126 @@
+"""The training machinery (cinebrain.train): exact resume after an interruption, schedules, DDP on CPU."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from cinebrain.train import Trainer, TrainingInterrupted, TrainSettings
+from cinebrain.train.loop import batch_order, lr_lambda
+
+
+class Regression(torch.utils.data.Dataset):
+    def __init__(self, n=40, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, 8, generator=g)
+        self.y = self.x @ torch.randn(8, 1, generator=g) + 0.1 * torch.randn(n, 1, generator=g)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}
+
+
+def model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Dropout(0.2), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+
+
+def mse(net, batch):
+    loss = torch.nn.functional.mse_loss(net(batch["x"]), batch["y"])
+    return loss, {"mse": loss.detach()}
+
+
+SETTINGS = TrainSettings(steps=12, batch_size=8, lr=1e-2, warmup_steps=3, grad_accum=2, checkpoint_every=5, seed=3)
+
+
+def _weights(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_resume_after_a_signal_gives_the_same_weights(tmp_path):
+    full = Trainer(model(), mse, Regression(), SETTINGS, tmp_path / "a").fit()
+
+    def stop_at_7(trainer):
+        if trainer.step == 7:
+            os.kill(os.getpid(), signal.SIGUSR1)  # what SLURM sends before a time limit
+
+    with pytest.raises(TrainingInterrupted, match=r"signal SIGUSR1 after step 7 of 12.*run again to resume"):
+        Trainer(model(), mse, Regression(), SETTINGS, tmp_path / "b", on_step=stop_at_7).fit()
+    assert torch.load(tmp_path / "b/checkpoint.pt", weights_only=False)["step"] == 7
+    # a new process would build a fresh model; the checkpoint restores weights, optimiser, RNG and data position
+    resumed = Trainer(model(seed=99), mse, Regression(), SETTINGS, tmp_path / "b")
+    out = resumed.fit()
+    assert resumed.resumed
+    for a, b in zip(_weights(full), _weights(out), strict=True):
+        assert torch.equal(a, b)  # exact on the CPU (dropout and data order included)
+    with open(tmp_path / "b/metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == list(range(1, 13))
+    with open(tmp_path / "a/metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) and set(rows[0]) >= {"lr", "grad_norm", "mse"}
+
+
+def test_checkpoint_every_n_steps_and_restart_after_the_end(tmp_path):
+    seen = []
+    Trainer(model(), mse, Regression(), SETTINGS, tmp_path, on_step=lambda t: seen.append(t.checkpoint_path.exists())).fit()
+    assert seen[:5] == [False] * 5 and all(seen[5:])  # first written after step 5
+    again = Trainer(model(), mse, Regression(), SETTINGS, tmp_path)
+    again.fit()  # nothing left to do
+    assert again.step == 12
+
+
+def test_schedule_and_data_order():
+    f = lr_lambda(TrainSettings(steps=12, warmup_steps=2, schedule="cosine"))
+    assert [round(f(s), 4) for s in (0, 1, 2, 7, 12)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+    assert lr_lambda(TrainSettings(steps=11, warmup_steps=2, schedule="constant"))(9) == 1.0
+    a = batch_order(10, 4, seed=1, epoch=0, drop_last=True)
+    assert len(a) == 2 and len(set(np.concatenate(a))) == 8
+    assert all((x == y).all() for x, y in zip(a, batch_order(10, 4, 1, 0, True), strict=True))
+    assert not all((x == y).all() for x, y in zip(a, batch_order(10, 4, 1, 1, True), strict=True))
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match=r"batch_size 64 is larger than the training set \(40 clips\)"):
+        Trainer(model(), mse, Regression(), TrainSettings(batch_size=64), "unused")
+    with pytest.raises(ValueError, match="schedule 'linear'"):
+        TrainSettings(schedule="linear").check()
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        TrainSettings(batch_size=8).check(world_size=3)
+
+
+def _ddp_worker(rank, world, port, out, settings):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))  # fmt: skip
+    from cinebrain.train.distributed import setup, teardown
+
+    torch.set_num_threads(1)
+    state = setup("gloo")
+    net = Trainer(model(), mse, Regression(), settings, out / "run", dist=state).fit()
+    torch.save(_weights(net), out / f"rank{rank}.pt")
+    teardown()
+
+
+def test_ddp_two_processes_stay_in_sync(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    settings = TrainSettings(steps=6, batch_size=8, lr=1e-2, warmup_steps=2, seed=5, checkpoint_every=100)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, tmp_path, settings), nprocs=2, join=True)
+    w0, w1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for a, b in zip(w0, w1, strict=True):
+        assert torch.equal(a, b)  # DDP keeps the replicas identical
+    assert (tmp_path / "run/checkpoint.pt").exists() and not (tmp_path / "run/rank1").exists()
+    with open(tmp_path / "run/metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 7))  # written once, by rank 0
