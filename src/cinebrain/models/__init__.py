@@ -1,0 +1,1 @@
+"""Brain encoders and decoders (CineSync first; the sibling papers' models as variants)."""

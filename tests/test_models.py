@@ -1,0 +1,71 @@
+"""CineSync's encoder (cinebrain.models.cinesync) and the retrieval scores (cinebrain.models.retrieval)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder
+from cinebrain.models.losses import clip_loss, siglip_loss
+from cinebrain.models.retrieval import retrieval_scores, topk, two_way
+
+TINY = dict(fmri_shape=(5, 300), eeg_shape=(64, 400), n_tokens=10, width=32, depth=1, heads=4, embed_dim=8, cond_dim=12)
+
+
+def _batch(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"fmri": torch.randn(n, 5, 300, generator=g), "eeg": torch.randn(n, 64, 400, generator=g) * 1e-5,
+            "frames": torch.randn(n, 33, 8, generator=g), "text": torch.randn(n, 8, generator=g)}  # fmt: skip
+
+
+def test_retrieval_scores_known_answers():
+    eye = np.eye(5)
+    assert topk(eye, 1) == 1.0 and two_way(eye) == 1.0
+    anti = eye[::-1] + 0.0
+    np.fill_diagonal(anti, -1)  # every match is the least similar
+    assert topk(anti, 1) == 0.0 and topk(anti, 5) == 1.0 and two_way(anti) == 0.0
+    s = np.array([[0.9, 0.8, 0.1], [0.95, 0.5, 0.2], [0.0, 0.1, 0.3]])  # matches rank 1, 2, 1
+    assert topk(s, 1) == pytest.approx(2 / 3) and topk(s, 2) == 1.0 and two_way(s) == pytest.approx(5 / 6)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    perfect = retrieval_scores(x, x, repeats=3)
+    assert perfect["n_candidates"] == 300 and perfect["scores"]["brain_to_video_top1"] == 1.0
+    assert perfect["chance"] == {"brain_to_video_top1": 1 / 300, "brain_to_video_top5": 5 / 300,
+                                 "video_to_brain_top1": 1 / 300, "video_to_brain_top5": 5 / 300, "two_way": 0.5}  # fmt: skip
+    y = rng.normal(size=(400, 16))
+    rand = retrieval_scores(x, y / np.linalg.norm(y, axis=1, keepdims=True), repeats=5)["scores"]
+    assert abs(rand["two_way"] - 0.5) < 0.03 and rand["brain_to_video_top5"] < 0.05
+
+
+def test_losses_prefer_matching_pairs():
+    a = torch.nn.functional.normalize(torch.randn(8, 4), dim=-1)
+    scale, bias = torch.tensor(np.log(10.0)), torch.tensor(-1.0)
+    assert clip_loss(a, a, scale) < clip_loss(a, a.roll(1, 0), scale)
+    assert siglip_loss(a, a, scale, bias) < siglip_loss(a, a.roll(1, 0), scale, bias)
+
+
+@pytest.mark.parametrize("variant", ["cinesync", "cinesync_fmri", "cinesync_eeg"])
+def test_variants_shapes_and_learning(variant):
+    torch.manual_seed(0)
+    model = CineSyncEncoder(CineSyncConfig(variant=variant, **TINY))
+    batch = _batch()
+    out = model(batch)
+    assert out["fused"].shape == (6, 10, 12) and out["z"].shape == (6, 8)
+    assert torch.allclose(out["z"].norm(dim=-1), torch.ones(6))
+    assert set(k for k in out if k.startswith("z_")) == {f"z_{m}" for m in model.cfg.modalities}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    first = None
+    for _ in range(30):  # memorise 6 pairs
+        loss, logs = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss.detach())
+    assert float(loss.detach()) < 0.5 * first and all(k.split("_")[0] in model.cfg.modalities for k in logs)
+
+
+def test_bad_variant():
+    with pytest.raises(ValueError, match="encoder variant 'cinesink' does not exist; fix: one of"):
+        CineSyncConfig(variant="cinesink")
