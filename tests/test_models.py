@@ -69,3 +69,42 @@ def test_variants_shapes_and_learning(variant):
 def test_bad_variant():
     with pytest.raises(ValueError, match="encoder variant 'cinesink' does not exist; fix: one of"):
         CineSyncConfig(variant="cinesink")
+
+
+def _split(root, n, seed):
+    """A clip-dataset split in data_build's layout, with random arrays and CLIP-like features."""
+    import json
+
+    import pandas as pd
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    np.save(root / "fmri.npy", rng.standard_normal((n, 5, 300), np.float32))
+    np.save(root / "eeg.npy", rng.standard_normal((n, 64, 400), np.float32) * 1e-5)
+    save_file({"frames": rng.standard_normal((n, 33, 8), np.float32), "text": rng.standard_normal((2 * n, 8), np.float32),
+               "text_clip": np.repeat(np.arange(n), 2)}, str(root / "ep.safetensors"))  # fmt: skip
+    pd.DataFrame({"row": np.arange(n), "clip": [f"c{i}" for i in range(n)], "clip_index": np.arange(n),
+                  "embed_file": str(root / "ep.safetensors"), "embed_row": np.arange(n)}).to_parquet(root / "manifest.parquet")  # fmt: skip
+    (root / "dataset.json").write_text(json.dumps({"Subject": "01", "fmri": {"Shape": [n, 5, 300]},
+                                                   "eeg": {"Shape": [n, 64, 400]}}))  # fmt: skip
+
+
+def test_train_encoder_writes_its_outputs(tmp_path):
+    import json
+
+    from cinebrain.models.encoder import train_encoder
+
+    _split(tmp_path / "ds/train", 12, 0)
+    _split(tmp_path / "ds/test", 6, 1)
+    kwargs = dict(variant="cinesync", train_dir=tmp_path / "ds/train", test_dir=tmp_path / "ds/test",
+                  model={k: v for k, v in TINY.items() if not k.endswith("_shape") and k != "embed_dim"},
+                  train={"steps": 4, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2},
+                  evaluation={"repeats": 1}, out_dir=tmp_path / "out", progress=False)  # fmt: skip
+    m = train_encoder(**kwargs)
+    assert m["train_clips"] == 12 and m["test_clips"] == 6 and m["n_candidates"] == 6
+    assert m["chance"]["brain_to_video_top1"] == pytest.approx(1 / 6) and 0 <= m["scores"]["two_way"] <= 1
+    for f in ["model.safetensors", "config.json", "metrics.json", "metrics.csv", "test_embeddings.npz", "checkpoint.pt"]:
+        assert (tmp_path / "out" / f).exists(), f
+    assert json.loads((tmp_path / "out/config.json").read_text())["model"]["fmri_shape"] == [5, 300]
+    assert np.load(tmp_path / "out/test_embeddings.npz")["brain"].shape == (6, 8)

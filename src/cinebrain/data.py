@@ -252,12 +252,19 @@ class ClipDataset:
         ``frames``: per-frame image embeddings ``(F, D)``; ``text``: the embeddings of every caption of the
         clip ``(n_captions, D)`` (use ``text_index`` to pick one); ``latents``: VAE posterior mean and std;
         ``categories``: the multi-hot superclass vector.
-    text_index : int or None
-        Which caption's embedding to return (None: all of them).
+    text_index : int, "random" or None
+        Which caption's embedding to return: that index, one drawn at random at every access (caption
+        augmentation; numpy's global generator, which the training loop seeds and checkpoints), or all.
+    base_dir : path or None
+        What relative feature paths in the manifest are relative to (default: the folder holding
+        ``results/``; absolute paths are used as they are).
     """
 
-    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | None = None):
+    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, base_dir=None):
         self.root = Path(root)
+        # Relative file names in the manifest are relative to the workflow's directory (the folder that
+        # holds results/), three levels above results/dataset/sub-XX/<split>.
+        self.base = Path(base_dir) if base_dir is not None else self.root.resolve().parents[3]
         for m in modalities:
             if m not in MODALITIES:
                 raise ValueError(f"modality '{m}' is not one of {MODALITIES}")
@@ -286,7 +293,7 @@ class ClipDataset:
         from safetensors import safe_open
 
         if path not in self._files:  # one open (memory-mapped) file per episode and worker
-            self._files[path] = safe_open(path, framework="pt")
+            self._files[path] = safe_open(str(self.base / path), framework="pt")
         return self._files[path]
 
     def _text(self, path, clip_index: int):
@@ -296,7 +303,8 @@ class ClipDataset:
         rows = self._text_rows[path].get(clip_index, np.zeros(0, int))
         sl = self._handle(path).get_slice("text")
         if self.text_index is not None:
-            return sl[int(rows[self.text_index % len(rows)]) : int(rows[self.text_index % len(rows)]) + 1][0]
+            k = np.random.randint(len(rows)) if self.text_index == "random" else self.text_index % len(rows)
+            return sl[int(rows[k]) : int(rows[k]) + 1][0]
         return sl[int(rows[0]) : int(rows[-1]) + 1] if len(rows) else None
 
     def __getitem__(self, i: int) -> dict:

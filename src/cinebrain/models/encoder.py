@@ -1,0 +1,83 @@
+"""Train and evaluate a CineSync encoder variant on one subject (the task of rule ``encoder_train``).
+
+``train_encoder`` is what the launcher runs (in this process, a subprocess or a SLURM job, see
+:mod:`cinebrain.launch`): it trains on the subject's training split with :class:`cinebrain.train.Trainer`
+(resuming from ``out_dir/checkpoint.pt`` if a previous attempt was pre-empted), then embeds the test
+split and scores brain -> video and video -> brain retrieval and 2-way identification against chance
+(:mod:`cinebrain.models.retrieval`).  Outputs in ``out_dir``: ``model.safetensors``, ``config.json``,
+``metrics.json``, ``metrics.csv`` (the training curve), ``test_embeddings.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
+    """Brain and video embeddings of every clip of a ClipDataset (eval mode, no gradients)."""
+    import torch
+
+    model.eval()
+    out = {"z": [], "video": [], "fused_norm": []}
+    with torch.no_grad():
+        for b in range(0, len(dataset), batch_size):
+            batch = torch.utils.data.default_collate([dataset[i] for i in range(b, min(b + batch_size, len(dataset)))])
+            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            res = model(batch)
+            out["z"].append(res["z"].float().cpu().numpy())
+            out["video"].append(model.video_embedding(batch["frames"]).float().cpu().numpy())
+            out["fused_norm"].append(res["fused"].float().norm(dim=-1).mean(-1).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir,
+                  device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
+    """Train one variant on one subject, evaluate it on the test split; returns the metrics."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ..data import ClipDataset
+    from ..train import Trainer, TrainSettings
+    from ..train.distributed import setup
+    from .cinesync import CineSyncConfig, CineSyncEncoder, loss_fn
+    from .retrieval import retrieval_scores
+
+    out_dir = Path(out_dir)
+    dev = _device(device)
+    state = setup()
+    mods = CineSyncConfig(variant=variant).modalities
+    train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random")
+    test_ds = ClipDataset(test_dir, modalities=mods, targets=("frames", "text"), text_index=0)
+    info = train_ds.info
+    frames = train_ds[0]["frames"]
+    cfg = CineSyncConfig(variant=variant, fmri_shape=tuple(info["fmri"]["Shape"][1:]),
+                         eeg_shape=tuple(info["eeg"]["Shape"][1:]), embed_dim=int(frames.shape[-1]), **model)  # fmt: skip
+    settings = TrainSettings(**{**train, "betas": tuple(train.get("betas", (0.9, 0.999)))})
+    torch.manual_seed(settings.seed)
+    net = CineSyncEncoder(cfg)
+    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress)
+    trainer.fit()
+    if not state.is_main:
+        return {}
+    emb = embed(net, test_ds, device=dev)
+    scores = retrieval_scores(emb["z"], emb["video"], n_candidates=evaluation.get("n_candidates", 300),
+                              repeats=evaluation.get("repeats", 20), seed=evaluation.get("seed", 0))  # fmt: skip
+    metrics = {"variant": variant, "subject": info.get("Subject"), "train_clips": len(train_ds),
+               "test_clips": len(test_ds), "steps": settings.steps, **scores}  # fmt: skip
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
+    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": {**train}}, indent=1, default=list))
+    np.savez(out_dir / "test_embeddings.npz", brain=emb["z"], video=emb["video"],
+             clips=test_ds.manifest["clip"].to_numpy())  # fmt: skip
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
