@@ -236,7 +236,12 @@ class Trainer:
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
-        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+        old = {}
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            try:
+                old[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: the launcher handles signals there
+                pass
         amp = self.device.type == "cuda" and s.precision in ("auto", "bf16")
         bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (self.progress and self.dist.is_main))
         batches = self._batches()
