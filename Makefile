@@ -11,12 +11,13 @@ SMK := $(BIN)/snakemake
 # Debian packages the workflow uses: graphviz renders the rule graph (snakemake --rulegraph | dot).
 APT_PACKAGES := graphviz
 
-.PHONY: help demo test bench lint profiles rulegraph sysdeps clean
+.PHONY: help demo test bench bench-gpu lint profiles rulegraph sysdeps clean
 
 help:
 	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
 	@echo "make test      install into .venv and run the test suite"
 	@echo "make bench     print performance figures"
+	@echo "make bench-gpu the paper-size encoder on a GPU (samples/s, memory, MFU)"
 	@echo "make lint      snakemake --lint and ruff"
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
@@ -58,6 +59,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eeg.py
 	$(BIN)/python benchmarks/bench_stimuli.py
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_encoder.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/bench_encoder.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

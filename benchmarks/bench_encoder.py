@@ -1,0 +1,82 @@
+"""Print CineSync encoder training throughput: the demo-size model on this CPU, or the paper's size on a GPU.
+
+    python benchmarks/bench_encoder.py                 # demo size on the CPU (width 64, depth 2)
+    python benchmarks/bench_encoder.py --paper         # CineSync: 24 layers, width 2048, batch 16, bf16 (GPU)
+
+Random fMRI (5 x 18,946: visual + auditory_release) and EEG (64 x 4,000) windows and 768-d targets,
+through the real model, loss and training loop (cinebrain.train.Trainer). Prints samples/s, peak memory
+and, on a GPU, the model FLOPs utilisation (MFU: about 6 x parameters x 227 tokens per sample, against the
+device's dense bf16 peak given with --peak-tflops, 989 for an H100 SXM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+import torch
+
+
+class Random(torch.utils.data.Dataset):
+    def __init__(self, n, v, d):
+        g = torch.Generator().manual_seed(0)
+        self.f = torch.randn(n, 5, v, generator=g)
+        self.e = torch.randn(n, 64, 4000, generator=g) * 1e-5
+        self.fr = torch.randn(n, 33, d, generator=g)
+        self.t = torch.randn(n, d, generator=g)
+
+    def __len__(self):
+        return len(self.f)
+
+    def __getitem__(self, i):
+        return {"fmri": self.f[i], "eeg": self.e[i], "frames": self.fr[i], "text": self.t[i]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--paper", action="store_true", help="the paper's encoder size (needs a GPU)")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--peak-tflops", type=float, default=989.0)
+    args = ap.parse_args()
+
+    from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder, loss_fn
+    from cinebrain.train import Trainer, TrainSettings
+
+    cuda = torch.cuda.is_available()
+    if args.paper and not cuda:
+        print("bench_encoder --paper: no GPU on this machine; the paper-size encoder (24 layers, width 2048, "
+              "batch 16, bf16) needs one. Nothing measured.")  # fmt: skip
+        return
+    size = dict(width=2048, depth=24, heads=16, cond_dim=4096) if args.paper else dict(width=64, depth=2, heads=4, cond_dim=64)
+    batch = 16 if args.paper else 8
+    steps = args.steps or (20 if args.paper else 10)
+    cfg = CineSyncConfig(fmri_shape=(5, 18946), eeg_shape=(64, 4000), embed_dim=768, **size)
+    model = CineSyncEncoder(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    data = Random(batch * (steps + 2), 18946, 768)
+    settings = TrainSettings(steps=steps, batch_size=batch, warmup_steps=1, checkpoint_every=10**9, precision="bf16")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, loss_fn, data, settings, tmp, device="cuda" if cuda else "cpu")
+        times = []
+        trainer.on_step = lambda t: times.append(time.perf_counter())
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        trainer.fit()
+    per_step = (times[-1] - times[1]) / (len(times) - 2)  # the first steps warm up
+    sps = batch / per_step
+    where = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    mem = torch.cuda.max_memory_allocated() / 1e9 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    line = (f"CineSync encoder ({'paper' if args.paper else 'demo'} size: {n_params / 1e6:.1f} M parameters, width "
+            f"{cfg.width}, depth {cfg.depth}, 2 x {cfg.n_tokens + 1} tokens) on {where}: {sps:.1f} samples/s at batch "
+            f"{batch}, peak memory {mem:.2f} GB")  # fmt: skip
+    if cuda:
+        # forward + backward = 6 FLOPs per parameter per token; each token passes one of the two backbones
+        flops = 6 * n_params * (cfg.n_tokens + 1) * sps
+        line += f", MFU {100 * flops / (args.peak_tflops * 1e12):.1f}% of {args.peak_tflops:g} TFLOP/s"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
