@@ -77,6 +77,16 @@ def test_checkpoint_every_n_steps_and_restart_after_the_end(tmp_path):
     assert again.step == 12
 
 
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    Trainer(model(), mse, Regression(), SETTINGS, tmp_path).fit()
+    other = TrainSettings(**{**SETTINGS.__dict__, "lr": 5e-3})
+    t = Trainer(model(), mse, Regression(), other, tmp_path)
+    t.fit()
+    assert not t.resumed and (tmp_path / "checkpoint.stale.pt").exists()
+    with open(tmp_path / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 13))
+
+
 def test_schedule_and_data_order():
     f = lr_lambda(TrainSettings(steps=12, warmup_steps=2, schedule="cosine"))
     assert [round(f(s), 4) for s in (0, 1, 2, 7, 12)] == [0.5, 1.0, 1.0, 0.5, 0.0]

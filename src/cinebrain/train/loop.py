@@ -161,6 +161,17 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return False
         st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        shapes = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        if st.get("settings") != asdict(self.settings) or {k: tuple(v.shape) for k, v in st["model"].items()} != shapes:
+            # a checkpoint of other settings or another model: not this run's; keep it aside, start afresh
+            stale = self.checkpoint_path.with_name("checkpoint.stale.pt")
+            if self.dist.is_main:
+                self.checkpoint_path.replace(stale)
+                print(f"{self.checkpoint_path}: written with other settings or another model; moved to {stale.name}, "
+                      "training starts afresh", flush=True)  # fmt: skip
+            if self.metrics_path.exists() and self.dist.is_main:
+                self.metrics_path.unlink()
+            return False
         self.model.load_state_dict(st["model"])
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
