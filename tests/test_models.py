@@ -104,7 +104,8 @@ def test_train_encoder_writes_its_outputs(tmp_path):
     m = train_encoder(**kwargs)
     assert m["train_clips"] == 12 and m["test_clips"] == 6 and m["n_candidates"] == 6
     assert m["chance"]["brain_to_video_top1"] == pytest.approx(1 / 6) and 0 <= m["scores"]["two_way"] <= 1
-    for f in ["model.safetensors", "config.json", "metrics.json", "metrics.csv", "test_embeddings.npz", "checkpoint.pt"]:
+    for f in ["model.safetensors", "config.json", "metrics.json", "metrics.csv", "test_embeddings.npz"]:
         assert (tmp_path / "out" / f).exists(), f
+    assert not (tmp_path / "out/checkpoint.pt").exists()  # only kept while a run is incomplete
     assert json.loads((tmp_path / "out/config.json").read_text())["model"]["fmri_shape"] == [5, 300]
     assert np.load(tmp_path / "out/test_embeddings.npz")["brain"].shape == (6, 8)

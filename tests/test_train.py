@@ -87,6 +87,20 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 13))
 
 
+def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
+    def stop_at_3(trainer):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted):
+        Trainer(model(), mse, Regression(), SETTINGS, tmp_path, fingerprint="data-a", on_step=stop_at_3).fit()
+    t = Trainer(model(), mse, Regression(seed=1), SETTINGS, tmp_path, fingerprint="data-b")
+    t.fit()
+    assert not t.resumed
+    with open(tmp_path / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 13))  # a fresh curve
+
+
 def test_schedule_and_data_order():
     f = lr_lambda(TrainSettings(steps=12, warmup_steps=2, schedule="cosine"))
     assert [round(f(s), 4) for s in (0, 1, 2, 7, 12)] == [0.5, 1.0, 1.0, 0.5, 0.0]

@@ -30,6 +30,9 @@ TINY = {
     "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
     "features": {"embedder": {"model": "results/models/tiny/clip"},
                  "vae": {"model": "results/models/tiny/cogvideox_vae", "subfolder": None, "dtype": "float32"}},
+    # 2 training clips per subject: batches of 2, a few steps
+    "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
+                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
 }  # fmt: skip
 
 
@@ -96,6 +99,14 @@ def test_demo_workflow_outputs(workdir):
             assert set(man["episode"]) == ({"ep03"} if split == "test" else {f"ep0{int(sub)}"})
         assert (workdir / f"results/report/data/sub-{sub}_windows.png").stat().st_size > 0
     assert (workdir / "results/report/stimuli/clips.png").stat().st_size > 0
+    # the encoders: every variant of every subject, trained through the launcher (profile debug)
+    summary = pd.read_csv(workdir / "results/encoder/summary.csv")
+    assert sorted(zip(summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
+        (v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2])
+    assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
+    m = json.loads((workdir / "results/encoder/cinesync/sub-01/metrics.json").read_text())
+    assert m["train_clips"] == 2 and m["test_clips"] == 2 and m["chance"]["brain_to_video_top1"] == 0.5
+    assert (workdir / "results/report/encoder/retrieval.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -164,6 +175,16 @@ def test_clip_length_not_whole_trs_stops_before_any_job(tmp_path):
     res = smk(tmp_path, "-n", "--cores", "1", check=False)
     assert res.returncode != 0
     assert "stimuli.clip_seconds is 4.2 s, which is 5.25 TRs of 0.8 s" in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_unknown_launch_profile_or_variant_stops_before_any_job(tmp_path):
+    for enc, msg in [({"launch": "h100"}, "launch profile 'h100' does not exist"),
+                     ({"variants": ["cinesink"]}, "key 'encoder.variants[0]'")]:  # fmt: skip
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "encoder": {**TINY["encoder"], **enc}}))
+        res = smk(tmp_path, "-n", "--cores", "1", check=False)
+        assert res.returncode != 0 and msg in res.stdout + res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
     assert not (tmp_path / "results").exists()
 
 

@@ -25,6 +25,7 @@ CAPTIONS = config["captions"]
 FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
+ENCODER = config["encoder"]
 
 # Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
 from cinebrain.stimuli import ClipSettings, check_timing
@@ -32,12 +33,18 @@ from cinebrain.stimuli import ClipSettings, check_timing
 check_timing(STIMULI["clip_seconds"], config["dataset"]["tr"])
 ClipSettings.from_config(STIMULI).check()
 
+# The encoder's launch profile must exist (config/launch/<name>.yaml, or a path).
+from cinebrain.launch import load_profile
+
+load_profile(ENCODER["launch"], Path(workflow.basedir) / "config" / "launch")
+
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",
     run="[0-9]+",
     episode="[a-zA-Z0-9]+",
     split="train|test",
+    variant="[a-z_]+",
 
 if SYNTH["enabled"]:
     _expected = os.path.join(SYNTH.get("out", "results/synth"), "bids")
@@ -232,6 +239,14 @@ def clip_outputs(wildcards=None):
     return out
 
 
+def encoder_outputs(wildcards=None):
+    """Every variant's encoder of every subject that has both splits, and the report figure."""
+    inv = inventory()
+    subs = [s for s in subjects() if set(inv.loc[inv["subject"] == s, "split"]) >= {"train", "test"}]
+    out = [f"results/encoder/{v}/sub-{s}/metrics.json" for v in ENCODER["variants"] for s in subs]
+    return out + ["results/encoder/summary.csv", "results/report/encoder/retrieval.png"] if out else out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -242,4 +257,5 @@ def final_outputs(wildcards=None):
         *fmri_outputs(),
         *eeg_outputs(),
         *clip_outputs(),
+        *encoder_outputs(),
     ]

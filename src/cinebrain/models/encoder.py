@@ -66,7 +66,8 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     settings = TrainSettings(**{**train, "betas": tuple(train.get("betas", (0.9, 0.999)))})
     torch.manual_seed(settings.seed)
     net = CineSyncEncoder(cfg)
-    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress)
+    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
+                      fingerprint=_fingerprint(train_dir))  # fmt: skip
     trainer.fit()
     if not state.is_main:
         return {}
@@ -80,4 +81,16 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     np.savez(out_dir / "test_embeddings.npz", brain=emb["z"], video=emb["video"],
              clips=test_ds.manifest["clip"].to_numpy())  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    # The run is complete: its checkpoint only served pre-emptions (a paper-size one is tens of GB).
+    trainer.checkpoint_path.unlink(missing_ok=True)
     return metrics
+
+
+def _fingerprint(split_dir) -> str:
+    """Hash of a split's manifest and description: a checkpoint of other data is not resumed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("manifest.parquet", "dataset.json"):
+        h.update((Path(split_dir) / name).read_bytes())
+    return h.hexdigest()

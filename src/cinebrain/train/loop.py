@@ -94,7 +94,7 @@ class Trainer:
     """See the module docstring."""
 
     def __init__(self, model, loss_fn, dataset, settings: TrainSettings, out_dir, *, collate=None, device="cpu",
-                 dist=None, progress: bool = False, on_step=None):  # fmt: skip
+                 dist=None, progress: bool = False, on_step=None, fingerprint: str | None = None):  # fmt: skip
         import torch
 
         from .distributed import DistState
@@ -106,6 +106,7 @@ class Trainer:
         self.collate = collate or torch.utils.data.default_collate
         self.out_dir = Path(out_dir)
         self.progress, self.on_step = progress, on_step
+        self.fingerprint = fingerprint  # of the training data: a checkpoint of other data is not resumed
         torch.manual_seed(settings.seed)
         self.model = model.to(self.device)
         self.ddp = self.model
@@ -140,7 +141,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
-            "position": self.position, "settings": asdict(self.settings),
+            "position": self.position, "settings": asdict(self.settings), "fingerprint": self.fingerprint,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }  # fmt: skip
@@ -162,12 +163,14 @@ class Trainer:
             return False
         st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         shapes = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
-        if st.get("settings") != asdict(self.settings) or {k: tuple(v.shape) for k, v in st["model"].items()} != shapes:
-            # a checkpoint of other settings or another model: not this run's; keep it aside, start afresh
+        same = (st.get("settings") == asdict(self.settings) and st.get("fingerprint") == self.fingerprint
+                and {k: tuple(v.shape) for k, v in st["model"].items()} == shapes)  # fmt: skip
+        if not same:
+            # a checkpoint of other settings, data or model: not this run's; keep it aside, start afresh
             stale = self.checkpoint_path.with_name("checkpoint.stale.pt")
             if self.dist.is_main:
                 self.checkpoint_path.replace(stale)
-                print(f"{self.checkpoint_path}: written with other settings or another model; moved to {stale.name}, "
+                print(f"{self.checkpoint_path}: written with other settings, data or model; moved to {stale.name}, "
                       "training starts afresh", flush=True)  # fmt: skip
             if self.metrics_path.exists() and self.dist.is_main:
                 self.metrics_path.unlink()
@@ -247,6 +250,8 @@ class Trainer:
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
+        if not resumed and self.dist.is_main and self.metrics_path.exists():
+            self.metrics_path.unlink()  # a fresh run writes a fresh curve
         old = {}
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             try:
