@@ -41,11 +41,12 @@ sysdeps:
 	fi
 
 demo: $(STAMP) sysdeps
-	@start=$$(date +%s); \
+	@set -e; start=$$(date +%s); \
 	$(SMK) --profile profiles/default; \
 	$(SMK) --profile profiles/default --report results/report.html; \
 	if command -v dot >/dev/null; then $(SMK) --rulegraph 2>/dev/null | dot -Tsvg > results/rulegraph.svg; fi; \
 	$(BIN)/python -c 'import pandas as pd; print(pd.read_parquet("results/bids/inventory.parquet").drop(columns=["eeg","events"]).to_string())'; \
+	echo; $(BIN)/python -c 'import pandas as pd; d = pd.read_csv("results/encoder/summary.csv"); print("encoder retrieval on the test clips (chance in brackets):"); print(pd.DataFrame({"variant": d.variant, "subject": d.subject, "top-1": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top1, d.chance_brain_to_video_top1)], "top-5": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top5, d.chance_brain_to_video_top5)], "2-way": [f"{a:.3f} (0.5)" for a in d.two_way]}).to_string(index=False))'; \
 	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
