@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .stimuli import read_video, read_wav
+from .stimuli import episode_clips, read_video, read_wav
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 PROMPT_DIR = RESOURCES / "prompts"
@@ -312,8 +312,7 @@ def caption_episode(clips_table, episode: str, sources: list[dict], categories: 
     if categories["source"] not in {src.name for src in srcs}:
         raise CaptionError(f"captions.categories.source is '{categories['source']}', which is not one of the caption "
                            f"sources {[src.name for src in srcs]}; fix: name one of them")  # fmt: skip
-    clips = pd.read_parquet(clips_table)
-    clips = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
+    clips = episode_clips(clips_table, episode)
     rows = []
     for src in srcs:
         if src.backend == "sidecar":

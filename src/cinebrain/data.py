@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .stimuli import check_timing
+from .stimuli import check_timing, episode_clips
 
 MODALITIES = ("fmri", "eeg")
 TARGETS = ("frames", "text", "latents", "categories")
@@ -104,13 +104,6 @@ def volume_marker_sample(raw, marker: str) -> int:
     return int(round((min(hits) - raw.first_time) * raw.info["sfreq"]))
 
 
-def _clip_rows(clips: pd.DataFrame, episode: str) -> pd.DataFrame:
-    c = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
-    if c.empty:
-        raise DatasetError(f"no clip of episode {episode} in clips.parquet; fix: re-run stimuli_cut for it")
-    return c
-
-
 def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, eeg_runs: dict, settings: DataSettings,
                 captions=None, categories=None, features: dict | None = None, out, progress=False) -> pd.DataFrame:  # fmt: skip
     """Rule ``data_build``: the manifest and arrays of one subject's split (see the module docstring).
@@ -133,7 +126,7 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     for _, r in runs.iterrows():
         run = int(r["run"])
         side = json.loads(Path(fmri_runs[run]).with_suffix(".json").read_text())
-        c = _clip_rows(clips, r["episode"])
+        c = episode_clips(clips, r["episode"])
         raw = mne.io.read_raw_fif(eeg_runs[run], preload=False, verbose="error")
         sfreq = raw.info["sfreq"]
         n_samp = settings.n_samples(sfreq)

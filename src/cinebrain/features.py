@@ -25,15 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .stimuli import read_video
-
-
-def _episode_clips(clips_table, episode: str) -> pd.DataFrame:
-    clips = pd.read_parquet(clips_table)
-    clips = clips[clips["episode"] == episode].sort_values("clip_index", ignore_index=True)
-    if clips.empty:
-        raise ValueError(f"{clips_table}: no clip of episode {episode}; fix: re-run stimuli_cut")
-    return clips
+from .stimuli import episode_clips, read_video
 
 
 def _save(tensors: dict, metadata: dict, out) -> None:
@@ -94,7 +86,7 @@ def embed_episode(clips_table, captions, episode: str, *, model: str, out, devic
     """Rule ``features_embed``: frame and caption embeddings of one episode."""
     from tqdm.auto import tqdm
 
-    clips = _episode_clips(clips_table, episode)
+    clips = episode_clips(clips_table, episode)
     caps = pd.read_parquet(captions)
     emb = Embedder(model, device, batch_size)
     frames = [emb.images(read_video(v)) for v in tqdm(clips["video"], desc=f"embed {episode}", disable=not progress)]
@@ -122,7 +114,7 @@ def encode_latents(clips_table, episode: str, *, model: str, out, subfolder=None
     from diffusers import AutoencoderKLCogVideoX
     from tqdm.auto import tqdm
 
-    clips = _episode_clips(clips_table, episode)
+    clips = episode_clips(clips_table, episode)
     vae = AutoencoderKLCogVideoX.from_pretrained(model, **({"subfolder": subfolder} if subfolder else {}))
     vae = vae.to(device).eval()
     means, stds = [], []

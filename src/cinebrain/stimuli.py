@@ -372,6 +372,15 @@ def cut_rule(stimulus, episode: str, out_dir, table, settings: dict) -> None:
     tmp.rename(table)
 
 
+def episode_clips(clips, episode: str) -> pd.DataFrame:
+    """The clips of one episode in clip order, from ``clips.parquet`` (a path or a table)."""
+    table = clips if isinstance(clips, pd.DataFrame) else pd.read_parquet(clips)
+    out = table[table["episode"] == episode].sort_values("clip_index", ignore_index=True)
+    if out.empty:
+        raise StimulusError(f"no clip of episode {episode} in the clip table; fix: re-run stimuli_cut for it")
+    return out
+
+
 def collect_clips(tables, out) -> pd.DataFrame:
     """Rule ``stimuli_table``: every episode's clip table in one ``clips.parquet``."""
     df = pd.concat([pd.read_parquet(t) for t in tables], ignore_index=True)

@@ -188,25 +188,9 @@ def clean_eeg(subject, run):
     return f"results/eeg/sub-{subject}/sub-{subject}_task-{TASK}_run-{run}_desc-clean_eeg.fif"
 
 
-def data_inputs(wildcards):
-    """Everything one subject's split is built from."""
-    runs = split_runs(wildcards.subject, wildcards.split)
-    eps = sorted({e for _, e in runs})
-    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
-    return {
-        "inventory": "results/bids/inventory.parquet",
-        "clips": "results/stimuli/clips.parquet",
-        "fmri": [roi_bold(wildcards.subject, r) for r, _ in runs],
-        "eeg": [clean_eeg(wildcards.subject, r) for r, _ in runs],
-        "captions": [f"results/captions/{e}.parquet" for e in eps],
-        "categories": [f"results/captions/{e}_categories.parquet" for e in eps],
-        "embed": [f"results/features/{emb}/{e}.safetensors" for e in eps],
-        "latents": [f"results/features/{vae}/{e}.safetensors" for e in eps],
-    }
-
-
-def data_params(wildcards):
-    """Run and episode -> file maps for cinebrain.data.build_split."""
+def data_files(wildcards):
+    """The files one subject's split is built from: run -> ROI series / clean EEG, episode -> captions,
+    categories and each kind of features."""
     runs = split_runs(wildcards.subject, wildcards.split)
     eps = sorted({e for _, e in runs})
     emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
@@ -217,6 +201,21 @@ def data_params(wildcards):
         "categories": {e: f"results/captions/{e}_categories.parquet" for e in eps},
         "features": {"embed": {e: f"results/features/{emb}/{e}.safetensors" for e in eps},
                      "latents": {e: f"results/features/{vae}/{e}.safetensors" for e in eps}},
+    }
+
+
+def data_inputs(wildcards):
+    """Everything one subject's split is built from (the values of data_files, as input lists)."""
+    files = data_files(wildcards)
+    return {
+        "inventory": "results/bids/inventory.parquet",
+        "clips": "results/stimuli/clips.parquet",
+        "fmri": list(files["fmri_runs"].values()),
+        "eeg": list(files["eeg_runs"].values()),
+        "captions": list(files["captions"].values()),
+        "categories": list(files["categories"].values()),
+        "embed": list(files["features"]["embed"].values()),
+        "latents": list(files["features"]["latents"].values()),
     }
 
 

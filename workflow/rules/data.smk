@@ -8,7 +8,7 @@ rule data_build:
     output:
         dataset=directory("results/dataset/sub-{subject}/{split}"),
     params:
-        files=data_params,
+        files=data_files,
         settings={
             "clip_seconds": STIMULI["clip_seconds"],
             "tr": config["dataset"]["tr"],

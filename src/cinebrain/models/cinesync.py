@@ -133,8 +133,9 @@ class CineSyncEncoder(nn.Module):
     def _eeg_input(x):
         return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-8)
 
-    def forward(self, batch: dict) -> dict:
-        """``batch``: fmri (B, 5, V) and/or eeg (B, 64, T) -> normalised class embeddings, fused feature."""
+    def forward(self, batch: dict, fused: bool = True) -> dict:
+        """``batch``: fmri (B, 5, V) and/or eeg (B, 64, T) -> normalised class embeddings and (``fused``) the
+        fused brain feature; the contrastive stage does not use the latter, so its loss skips it."""
         F = nn.functional
         out, seqs, zs = {}, [], []
         for m in self.cfg.modalities:
@@ -145,7 +146,8 @@ class CineSyncEncoder(nn.Module):
             out[f"z_{m}"] = z
             zs.append(z)
         out["z"] = F.normalize(torch.stack(zs).mean(0), dim=-1)
-        out["fused"] = self.fusion(torch.cat(seqs, -1))  # (B, n_tokens, cond_dim)
+        if fused:
+            out["fused"] = self.fusion(torch.cat(seqs, -1))  # (B, n_tokens, cond_dim)
         return out
 
     def video_embedding(self, frames):
@@ -159,7 +161,7 @@ class CineSyncEncoder(nn.Module):
     def loss(self, batch: dict) -> tuple:
         """Contrastive loss of every modality's class embedding against video and text (+ EEG-fMRI)."""
         F = nn.functional
-        out = self(batch)
+        out = self(batch, fused=False)
         video = self.video_embedding(batch["frames"])
         text = F.normalize(batch["text"].float(), dim=-1)
         logs, total = {}, 0.0

@@ -29,15 +29,13 @@ def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
     import torch
 
     model.eval()
-    out = {"z": [], "video": [], "fused_norm": []}
+    out = {"z": [], "video": []}
     with torch.no_grad():
         for b in range(0, len(dataset), batch_size):
             batch = torch.utils.data.default_collate([dataset[i] for i in range(b, min(b + batch_size, len(dataset)))])
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-            res = model(batch)
-            out["z"].append(res["z"].float().cpu().numpy())
+            out["z"].append(model(batch, fused=False)["z"].float().cpu().numpy())
             out["video"].append(model.video_embedding(batch["frames"]).float().cpu().numpy())
-            out["fused_norm"].append(res["fused"].float().norm(dim=-1).mean(-1).cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
