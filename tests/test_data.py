@@ -202,6 +202,10 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     assert "fmri" not in every and every["text"].shape == (len(rows), 16)
     with pytest.raises(ValueError, match="modality 'meg'"):
         ClipDataset(out, modalities=("meg",))
+    part = ClipDataset(out, modalities=("fmri",), fmri_columns=[5, 0, 7])[3]["fmri"]
+    np.testing.assert_array_equal(part.numpy(), np.load(out / "fmri.npy")[3][:, [5, 0, 7]])
+    with pytest.raises(ValueError, match="fmri_columns must be a non-empty selection of the"):
+        ClipDataset(out, fmri_columns=[10**7])
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
     assert batch["eeg"].shape == (4, 64, 4000) and batch["latents_mean"].shape[0] == 4
 

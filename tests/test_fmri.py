@@ -78,6 +78,18 @@ def test_columns_map_back_to_the_brain():
     assert len(side["grayordinate"]) == len(side["label"]) == len(side["structure"]) == sel.n_columns
 
 
+def test_column_subset_picks_one_set_of_the_extracted_columns(tmp_path):
+    from cinebrain.fmri.rois import column_subset, write_columns
+
+    sel = write_columns(["visual", "hippocampus"], tmp_path / "roi_columns.json")
+    hip = column_subset(tmp_path / "roi_columns.json", ["hippocampus"])
+    assert np.array_equal(hip, np.flatnonzero(sel.table["roi_sets"] == "hippocampus")) and len(hip) == 1559
+    assert len(column_subset(tmp_path / "roi_columns.json", ["visual"])) == 8405
+    with pytest.raises(RoiError, match=r"roi_columns.json: \d+ grayordinates of the ROI set\(s\) auditory were not "
+                                       r"extracted \(the columns hold visual, hippocampus\); fix: add"):
+        column_subset(tmp_path / "roi_columns.json", ["auditory"])
+
+
 def test_unknown_label_is_a_clear_error(tmp_path):
     bad = tmp_path / "mine.yaml"
     bad.write_text("name: mine\nsource: a test\nleft: [V1, V9]\nright: [V1]\n")

@@ -63,7 +63,11 @@ def test_variants_shapes_and_learning(variant):
         loss.backward()
         opt.step()
         first = first if first is not None else float(loss.detach())
-    assert float(loss.detach()) < 0.5 * first and all(k.split("_")[0] in model.cfg.modalities for k in logs)
+    assert float(loss.detach()) < 0.5 * first
+    assert set(logs) == {f"{m}_{t}" for m in model.cfg.modalities for t in ("video", "text")}
+    # the brain embedding: the normalised mean of the modalities' embeddings
+    mean = torch.stack([out[f"z_{m}"] for m in model.cfg.modalities]).mean(0)
+    assert torch.allclose(out["z"], torch.nn.functional.normalize(mean, dim=-1))
 
 
 def test_bad_variant():

@@ -68,6 +68,28 @@ def test_resume_after_a_signal_gives_the_same_weights(tmp_path):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) and set(rows[0]) >= {"lr", "grad_norm", "mse"}
 
 
+class NoisyRegression(Regression):
+    """Augmentation from numpy's and Python's global generators, as ClipDataset's caption draws are."""
+
+    def __getitem__(self, i):
+        import random
+
+        noise = np.random.normal(0, 0.1, 8).astype(np.float32) * random.random()
+        return {"x": self.x[i] + torch.from_numpy(noise), "y": self.y[i]}
+
+
+def test_two_runs_with_the_same_seed_are_identical(tmp_path):
+    # whatever the global generators were left at before, the Trainer seeds them
+    np.random.seed(123)
+    a = Trainer(model(), mse, NoisyRegression(), SETTINGS, tmp_path / "a").fit()
+    np.random.rand(7)
+    b = Trainer(model(), mse, NoisyRegression(), SETTINGS, tmp_path / "b").fit()
+    for x, y in zip(_weights(a), _weights(b), strict=True):
+        assert torch.equal(x, y)
+    c = Trainer(model(), mse, NoisyRegression(), TrainSettings(**{**SETTINGS.__dict__, "seed": 4}), tmp_path / "c").fit()
+    assert not torch.equal(_weights(a)[0], _weights(c)[0])
+
+
 def test_checkpoint_every_n_steps_and_restart_after_the_end(tmp_path):
     seen = []
     Trainer(model(), mse, Regression(), SETTINGS, tmp_path, on_step=lambda t: seen.append(t.checkpoint_path.exists())).fit()

@@ -251,9 +251,13 @@ class ClipDataset:
     base_dir : path or None
         What relative feature paths in the manifest are relative to (default: the folder holding
         ``results/``; absolute paths are used as they are).
+    fmri_columns : array of int or None
+        The columns of the fMRI window to return (e.g. one ROI set's, from
+        :func:`cinebrain.fmri.rois.column_subset`); all of them by default.
     """
 
-    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, base_dir=None):
+    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, base_dir=None,
+                 fmri_columns=None):  # fmt: skip
         self.root = Path(root)
         # Relative file names in the manifest are relative to the workflow's directory (the folder that
         # holds results/), three levels above results/dataset/sub-XX/<split>.
@@ -268,6 +272,11 @@ class ClipDataset:
         self.manifest = pd.read_parquet(self.root / "manifest.parquet")
         self.info = json.loads((self.root / "dataset.json").read_text())
         self.arrays = {m: np.load(self.root / f"{m}.npy", mmap_mode="r") for m in self.modalities}
+        self.fmri_columns = None if fmri_columns is None else np.asarray(fmri_columns, dtype=np.int64)
+        if self.fmri_columns is not None and "fmri" in self.arrays:
+            n = self.arrays["fmri"].shape[-1]
+            if len(self.fmri_columns) == 0 or self.fmri_columns.min() < 0 or self.fmri_columns.max() >= n:
+                raise ValueError(f"{self.root}: fmri_columns must be a non-empty selection of the {n} fMRI columns")
         self.cat_columns = [c for c in self.manifest if c.startswith("cat_")]
         self._files: dict = {}
         self._text_rows: dict = {}
@@ -305,6 +314,8 @@ class ClipDataset:
 
         i = int(i)
         out = {m: torch.from_numpy(np.array(a[i])) for m, a in self.arrays.items()}  # one read, a writable copy
+        if self.fmri_columns is not None and "fmri" in out:
+            out["fmri"] = out["fmri"][:, self.fmri_columns]
         out["index"] = i
         col = self._columns
         if "frames" in self.targets:

@@ -419,7 +419,8 @@ def plot_encoders(metrics_files, summary_out, out) -> pd.DataFrame:
     for f in metrics_files:
         m = json.loads(Path(f).read_text())
         row = {"variant": m["variant"], "subject": m["subject"], "train_clips": m["train_clips"],
-               "test_clips": m["test_clips"], "n_candidates": m["n_candidates"], "steps": m["steps"]}  # fmt: skip
+               "test_clips": m["test_clips"], "n_candidates": m["n_candidates"], "steps": m["steps"],
+               "fmri_columns": m.get("fmri_columns"), "roi_sets": "+".join(m.get("roi_sets") or ["all"])}  # fmt: skip
         row.update({k: v for k, v in m["scores"].items()})
         row.update({f"chance_{k}": v for k, v in m["chance"].items()})
         row["curve"] = str(Path(f).with_name("metrics.csv"))

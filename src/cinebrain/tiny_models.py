@@ -4,7 +4,11 @@ Pretrained weights cannot be downloaded in the demo or the tests, so ``models_ti
 randomly initialised models of exactly the classes the configuration names for the paper (CLIP or
 SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, CogVideoX's
 3-D causal VAE for decoder latents) into folders that the stages load with ``from_pretrained``, just as
-they load the real checkpoints.  Their outputs are meaningless; their shapes and code paths are real.
+they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
+except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
+encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
+trains it contrastively on frames and captions of freshly rendered synthetic scenes (its own random
+scripts, never the dataset's episodes) — the demo's stand-in for CLIP's web-scale pre-training.
 
 Tokenizers are byte-level BPE with the 256 byte symbols and no merges (every byte a token), written as
 ``vocab.json`` + ``merges.txt``: the smallest vocabulary the real tokenizer classes accept.
@@ -197,16 +201,76 @@ def save_tiny_cogvideox_vae(folder, seed: int = 0) -> Path:
     return Path(folder)
 
 
-def write_tiny_models(out, models=TINY_MODELS) -> dict:
-    """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}."""
+def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: float = 2.0, batch_size: int = 64,
+                       lr: float = 1e-3, seed: int = 1234, progress: bool = False) -> dict:
+    """Train the CLIP in ``folder`` (in place) with its contrastive loss on synthetic frames and captions.
+
+    The corpus is ``seconds`` of film from :mod:`cinebrain.synth.stimuli` scene scripts drawn with ``seed``
+    (not the dataset's: the synthetic dataset uses its own seeds, and a random script shares no clip with
+    it), sampled at ``fps`` frames per second, each frame paired with its scene's caption (colour, shape,
+    direction, background).  Returns the loss before and after training and the corpus size.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoProcessor, CLIPModel
+
+    from .synth.stimuli import make_scenes, render_frames
+
+    folder = Path(folder)
+    rng = np.random.default_rng(seed)
+    scenes = make_scenes(seconds, rng)
+    frames, captions = [], []
+    for frame, feats in render_frames(scenes, seconds, fps, 64, 96):
+        frames.append(frame)
+        captions.append(scenes[feats["scene"]].caption)
+    processor = AutoProcessor.from_pretrained(folder)
+    model = CLIPModel.from_pretrained(folder)
+    pixels = processor(images=frames, return_tensors="pt")["pixel_values"]
+    text = processor(text=captions, return_tensors="pt", padding=True)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
+    losses = []
+    model.train()
+    for _ in tqdm(range(steps), desc="pretrain tiny CLIP", disable=not progress):
+        # Frames of one scene share a caption: draw batches of distinct scenes so no pair is a false negative.
+        idx = torch.randperm(len(frames), generator=gen)[: batch_size * 2]
+        _, first = np.unique([captions[i] for i in idx.tolist()], return_index=True)
+        idx = idx[np.sort(first)][:batch_size]
+        out = model(input_ids=text["input_ids"][idx], attention_mask=text["attention_mask"][idx],
+                    pixel_values=pixels[idx], return_loss=True)  # fmt: skip
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(out.loss.detach()))
+    model.eval()
+    model.save_pretrained(folder)
+    k = max(1, min(20, steps // 10))
+    info = {"steps": steps, "frames": len(frames), "scenes": len(scenes), "seed": seed,
+            "loss_first": float(np.mean(losses[:k])) if losses else None,
+            "loss_last": float(np.mean(losses[-k:])) if losses else None}  # fmt: skip
+    (folder / "pretraining.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, progress: bool = False) -> dict:
+    """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}.
+
+    ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`)."""
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
                "cogvideox_vae": save_tiny_cogvideox_vae}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:
         done[name] = str(writers[name](out / name))
+        if name == "clip" and clip_pretrain_steps > 0:
+            pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
     (out / "README.md").write_text(
         "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
-        "They have the real classes and file layout; their outputs carry no meaning.\n"
+        "They have the real classes and file layout; their outputs carry no meaning, except the CLIP's when\n"
+        "clip/pretraining.json exists: it was trained on synthetic scenes and their captions.\n"
     )
     return done

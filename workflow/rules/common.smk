@@ -38,6 +38,14 @@ from cinebrain.launch import load_profile
 
 load_profile(ENCODER["launch"], Path(workflow.basedir) / "config" / "launch")
 
+# The encoder takes its fMRI columns by ROI set, among the sets the fMRI stage extracts.
+_not_extracted = [s for s in ENCODER["roi_sets"] or [] if s not in FMRI["roi_sets"]]
+if _not_extracted:
+    raise ValueError(
+        f"config: encoder.roi_sets names {', '.join(_not_extracted)}, which fmri.roi_sets "
+        f"({', '.join(FMRI['roi_sets'])}) does not extract; fix: add it to fmri.roi_sets, or choose among those"
+    )
+
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",

@@ -7,6 +7,7 @@ rule encoder_train:
     input:
         train="results/dataset/sub-{subject}/train",
         test="results/dataset/sub-{subject}/test",
+        columns="results/fmri/roi_columns.json",
     output:
         model="results/encoder/{variant}/sub-{subject}/model.safetensors",
         config="results/encoder/{variant}/sub-{subject}/config.json",
@@ -19,6 +20,7 @@ rule encoder_train:
         evaluation=ENCODER["evaluation"],
         launch=ENCODER["launch"],
         device=ENCODER["device"],
+        roi_sets=ENCODER["roi_sets"],
         submitit="logs/encoder/submitit/{variant}_sub-{subject}",
     localrule: True
     log:

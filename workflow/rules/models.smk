@@ -6,6 +6,8 @@ if TINY_MODELS["enabled"]:
     rule models_tiny:
         output:
             models=directory(TINY_MODELS["out"]),
+        params:
+            clip_pretrain_steps=TINY_MODELS["clip_pretrain_steps"],
         log:
             "logs/models/models_tiny.log",
         conda:

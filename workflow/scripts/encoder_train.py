@@ -14,6 +14,7 @@ launch(
     {"variant": snakemake.wildcards.variant, "train_dir": str(snakemake.input.train),  # noqa: F821
      "test_dir": str(snakemake.input.test), "model": dict(p.model), "train": dict(p.train),  # noqa: F821
      "evaluation": dict(p.evaluation), "device": p.device, "progress": False,
+     "roi_sets": list(p.roi_sets) if p.roi_sets else None, "roi_columns": str(snakemake.input.columns),  # noqa: F821
      "out_dir": str(Path(snakemake.output.metrics).parent)},  # noqa: F821
     p.launch,
     p.submitit,

@@ -191,3 +191,20 @@ def read_columns_table(path) -> tuple[dict, pd.DataFrame]:
 
     doc = json.loads(Path(path).read_text())
     return doc, pd.DataFrame(doc["Columns"])
+
+
+def column_subset(columns_json, roi_sets, roi_dir=None) -> np.ndarray:
+    """Indices of the extracted columns (``columns_json``, written by :func:`write_columns`) that belong to
+    any of ``roi_sets``: how a model takes, e.g., only the visual set from data extracted with more sets."""
+    doc, table = read_columns_table(columns_json)
+    chosen = select(roi_sets, roi_dir)
+    have = table["grayordinate"].to_numpy()
+    missing = np.setdiff1d(chosen.indices, have)
+    if len(missing):
+        extracted = ", ".join(s["name"] for s in doc["RoiSets"])
+        raise RoiError(
+            f"{columns_json}: {len(missing)} grayordinates of the ROI set(s) {', '.join(s.name for s in chosen.sets)} "
+            f"were not extracted (the columns hold {extracted}); fix: add the set(s) to fmri.roi_sets, or choose "
+            "sets among the extracted ones"
+        )
+    return np.flatnonzero(np.isin(have, chosen.indices))

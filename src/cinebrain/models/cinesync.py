@@ -131,7 +131,9 @@ class CineSyncEncoder(nn.Module):
 
     @staticmethod
     def _eeg_input(x):
-        return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-8)
+        # One scale per clip, not per channel: per-channel standardisation would erase the relative
+        # amplitudes across the scalp and the sustained potentials within the window.
+        return x / (x.flatten(1).std(-1)[:, None, None] + 1e-12)
 
     def forward(self, batch: dict, fused: bool = True) -> dict:
         """``batch``: fmri (B, 5, V) and/or eeg (B, 64, T) -> normalised class embeddings and (``fused``) the
@@ -145,6 +147,8 @@ class CineSyncEncoder(nn.Module):
             z = F.normalize(self.heads[m](tok[:, 0]), dim=-1)
             out[f"z_{m}"] = z
             zs.append(z)
+        # The brain embedding: the mean of the modalities' aligned embeddings, so that each contributes
+        # what it knows (on the demo data a joint head on the concatenated class tokens did worse).
         out["z"] = F.normalize(torch.stack(zs).mean(0), dim=-1)
         if fused:
             out["fused"] = self.fusion(torch.cat(seqs, -1))  # (B, n_tokens, cond_dim)

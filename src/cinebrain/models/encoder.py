@@ -40,8 +40,11 @@ def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
 
 
 def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir,
-                  device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
-    """Train one variant on one subject, evaluate it on the test split; returns the metrics."""
+                  device: str = "auto", progress: bool = True, roi_sets=None, roi_columns=None) -> dict:  # fmt: skip
+    """Train one variant on one subject, evaluate it on the test split; returns the metrics.
+
+    ``roi_sets`` (with ``roi_columns``, the fMRI stage's ``roi_columns.json``): take only the fMRI columns of
+    these ROI sets (CineSync: visual; CineSync*: visual + auditory_release); None: every extracted column."""
     import torch
     from safetensors.torch import save_file
 
@@ -55,11 +58,13 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     dev = _device(device)
     state = setup()
     mods = CineSyncConfig(variant=variant).modalities
-    train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random")
-    test_ds = ClipDataset(test_dir, modalities=mods, targets=("frames", "text"), text_index=0)
+    columns = _roi_columns(roi_sets, roi_columns, train_dir)
+    train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random", fmri_columns=columns)
+    test_ds = ClipDataset(test_dir, modalities=mods, targets=("frames", "text"), text_index=0, fmri_columns=columns)
     info = train_ds.info
     frames = train_ds[0]["frames"]
-    cfg = CineSyncConfig(variant=variant, fmri_shape=tuple(info["fmri"]["Shape"][1:]),
+    fmri_shape = (info["fmri"]["Shape"][1], len(columns) if columns is not None else info["fmri"]["Shape"][2])
+    cfg = CineSyncConfig(variant=variant, fmri_shape=fmri_shape,
                          eeg_shape=tuple(info["eeg"]["Shape"][1:]), embed_dim=int(frames.shape[-1]), **model)  # fmt: skip
     settings = TrainSettings(**{**train, "betas": tuple(train.get("betas", (0.9, 0.999)))})
     torch.manual_seed(settings.seed)
@@ -73,7 +78,8 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     scores = retrieval_scores(emb["z"], emb["video"], n_candidates=evaluation.get("n_candidates", 300),
                               repeats=evaluation.get("repeats", 20), seed=evaluation.get("seed", 0))  # fmt: skip
     metrics = {"variant": variant, "subject": info.get("Subject"), "train_clips": len(train_ds),
-               "test_clips": len(test_ds), "steps": settings.steps, **scores}  # fmt: skip
+               "test_clips": len(test_ds), "steps": settings.steps, "roi_sets": list(roi_sets) if roi_sets else None,
+               "fmri_columns": int(fmri_shape[1]), **scores}  # fmt: skip
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
     (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": {**train}}, indent=1, default=list))
     np.savez(out_dir / "test_embeddings.npz", brain=emb["z"], video=emb["video"],
@@ -82,6 +88,22 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     # The run is complete: its checkpoint only served pre-emptions (a paper-size one is tens of GB).
     trainer.checkpoint_path.unlink(missing_ok=True)
     return metrics
+
+
+def _roi_columns(roi_sets, roi_columns, split_dir):
+    """Column indices of ``roi_sets`` in a split's fMRI windows (None: all), checked against the split."""
+    if not roi_sets:
+        return None
+    if roi_columns is None:
+        raise ValueError("encoder.roi_sets needs the fMRI stage's roi_columns.json (argument roi_columns)")
+    from ..fmri.rois import column_subset, read_columns_table
+
+    doc, _ = read_columns_table(roi_columns)
+    n = json.loads((Path(split_dir) / "dataset.json").read_text())["fmri"]["Shape"][-1]
+    if int(doc["NumberOfColumns"]) != n:
+        raise ValueError(f"{roi_columns}: describes {doc['NumberOfColumns']} columns but {split_dir} has {n}; "
+                         "fix: rebuild the dataset after re-extracting the fMRI (data_build)")  # fmt: skip
+    return column_subset(roi_columns, roi_sets)
 
 
 def _fingerprint(split_dir) -> str:

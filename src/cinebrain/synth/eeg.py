@@ -7,6 +7,9 @@ topographies on the GSN-HydroCel-64 layout, of:
 - occipital alpha (10 Hz) whose amplitude falls with screen luminance;
 - fronto-central activity following the sound's loudness envelope through a temporal response function;
 - parietal beta (20 Hz) whose amplitude follows the speed of motion on screen;
+- frame-locked visual responses (a steady-state response at the film's frame rate, locked to the frames)
+  whose topography depends on the colour of the shape on screen, one occipito-parietal source per colour;
+  the fMRI forward model does not carry the shape's colour, so this is what EEG knows that fMRI does not;
 - 1/f background sources and sensor noise.
 
 On top of it the recording carries what a scanner adds: MR gradient artifacts locked to every volume
@@ -23,7 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
+from .stimuli import COLOUR_FEATURES
+
 UV = 1e-6
+COLOUR_UV = 5.0  # amplitude (uV) of a colour's frame-locked response while that colour is on screen
 
 
 @dataclass
@@ -164,6 +170,16 @@ def simulate_run(
     speed = per_sample("speed")
     beta_amp = 1.0 + 20.0 * speed
     clean += (topo_par[:, None] * (beta_amp * _oscillation(20.0, n, sfreq, rng))[None, :] * UV).astype(np.float32)
+    # frame-locked colour responses: every new video frame evokes a brief visual response (a steady-state
+    # response at the frame rate, locked to the frames), whose topography depends on the colour of the shape
+    # on screen: one occipito-parietal source per colour, driven while that colour is shown
+    centres = ([-0.045, -0.075, 0.03], [0.045, -0.075, 0.03], [0.0, -0.085, 0.05], [-0.04, -0.055, 0.08],
+               [0.04, -0.055, 0.08])  # fmt: skip
+    since_frame = (t - stim_start) * fps - np.floor((t - stim_start) * fps)  # phase within the frame (0-1)
+    vep = np.sin(2 * np.pi * since_frame)  # one cycle per frame: the frame-rate response
+    for centre, col in zip(centres, COLOUR_FEATURES, strict=True):
+        drive = np.where(on, features[col].to_numpy(float)[fi], 0.0)
+        clean += (_topography(pos, np.array(centre), 0.03)[:, None] * (COLOUR_UV * drive * vep)[None, :] * UV).astype(np.float32)
     # background 1/f sources and sensor noise
     n_bg = 16
     mix = np.stack([_topography(pos, pos[rng.integers(n_ch)], 0.05) for _ in range(n_bg)], 1)

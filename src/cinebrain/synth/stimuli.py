@@ -36,11 +36,13 @@ BACKGROUNDS = {
 PITCH = {"circle": 262.0, "square": 330.0, "triangle": 392.0, "star": 523.0, "cross": 659.0}
 
 #: Per-frame feature columns (besides time/scene/cut) in the order the forward models use them.
+#: What the fMRI forward model's visual regions encode: the shape's category, the background, position and
+#: motion, global luminance and contrast.
 VISUAL_FEATURES = [
     *(f"cat_{c}" for c in CATEGORIES),
-    "colour_r",
-    "colour_g",
-    "colour_b",
+    "background_r",
+    "background_g",
+    "background_b",
     "x",
     "y",
     "vx",
@@ -50,6 +52,9 @@ VISUAL_FEATURES = [
     "contrast",
 ]
 AUDIO_FEATURES = ["audio_rms", "audio_pitch"]
+#: The shape's colour, one indicator per colour: carried by the EEG forward model only (fMRI lacks it), so
+#: that each modality has information about the picture that the other lacks.
+COLOUR_FEATURES = [f"colour_{c}" for c in COLOURS]
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,10 @@ def render_frames(scenes: list[Scene], duration: float, fps: float, height: int,
             "colour_r": COLOURS[s.colour][0] / 255.0,
             "colour_g": COLOURS[s.colour][1] / 255.0,
             "colour_b": COLOURS[s.colour][2] / 255.0,
+            **{f"colour_{c}": float(c == s.colour) for c in COLOURS},
+            "background_r": BACKGROUNDS[s.background][0] / 255.0,
+            "background_g": BACKGROUNDS[s.background][1] / 255.0,
+            "background_b": BACKGROUNDS[s.background][2] / 255.0,
             "x": x,
             "y": y,
             "vx": dx * s.speed * sx,

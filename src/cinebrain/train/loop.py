@@ -108,6 +108,10 @@ class Trainer:
         self.progress, self.on_step = progress, on_step
         self.fingerprint = fingerprint  # of the training data: a checkpoint of other data is not resumed
         torch.manual_seed(settings.seed)
+        # numpy's and Python's global generators drive data augmentation (e.g. ClipDataset's caption draws):
+        # seeded too, per process, so that a run is repeatable (and resumable: they are checkpointed).
+        np.random.seed((settings.seed * 1000 + self.dist.rank) % 2**32)
+        random.seed(settings.seed * 1000 + self.dist.rank)
         self.model = model.to(self.device)
         self.ddp = self.model
         if self.dist.world_size > 1:
