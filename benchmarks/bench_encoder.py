@@ -1,10 +1,11 @@
 """Print CineSync encoder training throughput: the demo-size model on this CPU, or the paper's size on a GPU.
 
-    python benchmarks/bench_encoder.py                 # demo size on the CPU (width 64, depth 2)
+    python benchmarks/bench_encoder.py                 # the demo's encoder (config/config.yaml) on the CPU
     python benchmarks/bench_encoder.py --paper         # CineSync: 24 layers, width 2048, batch 16, bf16 (GPU)
 
-Random fMRI (5 x 18,946: visual + auditory_release) and EEG (64 x 4,000) windows and 768-d targets,
-through the real model, loss and training loop (cinebrain.train.Trainer). Prints samples/s, peak memory
+Random fMRI (paper: 5 x 18,946, visual + auditory_release; demo: 5 x 8,405, visual) and EEG (64 x 4,000)
+windows and targets (768-d; the demo's tiny CLIP: 16-d), through the real model, loss and training loop
+(cinebrain.train.Trainer). Prints samples/s, peak memory
 and, on a GPU, the model FLOPs utilisation (MFU: about 6 x parameters x 227 tokens per sample, against the
 device's dense bf16 peak given with --peak-tflops, 989 for an H100 SXM).
 """
@@ -15,6 +16,7 @@ import argparse
 import resource
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -49,13 +51,19 @@ def main() -> None:
         print("bench_encoder --paper: no GPU on this machine; the paper-size encoder (24 layers, width 2048, "
               "batch 16, bf16) needs one. Nothing measured.")  # fmt: skip
         return
-    size = dict(width=2048, depth=24, heads=16, cond_dim=4096) if args.paper else dict(width=64, depth=2, heads=4, cond_dim=64)
-    batch = 16 if args.paper else 8
+    if args.paper:  # CineSync* input (visual + auditory_release, 18,946 columns), CLIP ViT-L/14 targets
+        size, batch, v, d = dict(width=2048, depth=24, heads=16, cond_dim=4096), 16, 18946, 768
+    else:  # the demo's encoder, as config/config.yaml sets it (visual columns, the tiny CLIP's 16-d targets)
+        import yaml
+
+        enc = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["encoder"]
+        size = {k: v for k, v in enc["model"].items() if k not in ("loss", "align_modalities")}
+        batch, v, d = enc["train"]["batch_size"], 8405, 16
     steps = args.steps or (20 if args.paper else 10)
-    cfg = CineSyncConfig(fmri_shape=(5, 18946), eeg_shape=(64, 4000), embed_dim=768, **size)
+    cfg = CineSyncConfig(fmri_shape=(5, v), eeg_shape=(64, 4000), embed_dim=d, **size)
     model = CineSyncEncoder(cfg)
     n_params = sum(p.numel() for p in model.parameters())
-    data = Random(batch * (steps + 2), 18946, 768)
+    data = Random(batch * (steps + 2), v, d)
     settings = TrainSettings(steps=steps, batch_size=batch, warmup_steps=1, checkpoint_every=10**9, precision="bf16")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(model, loss_fn, data, settings, tmp, device="cuda" if cuda else "cpu")
