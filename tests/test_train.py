@@ -90,6 +90,27 @@ def test_two_runs_with_the_same_seed_are_identical(tmp_path):
     assert not torch.equal(_weights(a)[0], _weights(c)[0])
 
 
+def test_tensorboard_scalars_match_metrics_csv_after_a_resume(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def crash_at_7(trainer):
+        if trainer.step == 7:
+            raise RuntimeError("node failure")  # no checkpoint at step 7: steps 6-7 are trained again
+
+    with pytest.raises(RuntimeError, match="node failure"):
+        Trainer(model(), mse, Regression(), SETTINGS, tmp_path, on_step=crash_at_7).fit()
+    Trainer(model(), mse, Regression(), SETTINGS, tmp_path).fit()  # resumes from step 5's checkpoint
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    events = acc.Scalars("train/loss")
+    # one value per step (steps 6-7 of the crashed run purged), equal to the CSV's
+    assert [e.step for e in events] == [int(r["step"]) for r in rows] == list(range(1, 13))
+    np.testing.assert_allclose([e.value for e in events], [float(r["loss"]) for r in rows], rtol=1e-6)
+    assert {"train/lr", "train/mse", "train/grad_norm"} <= set(acc.Tags()["scalars"])
+
+
 def test_checkpoint_every_n_steps_and_restart_after_the_end(tmp_path):
     seen = []
     Trainer(model(), mse, Regression(), SETTINGS, tmp_path, on_step=lambda t: seen.append(t.checkpoint_path.exists())).fit()

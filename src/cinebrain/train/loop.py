@@ -10,7 +10,9 @@
   the scheduler's warning before a time limit): the loop finishes its step, saves, and raises
   :class:`TrainingInterrupted`.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint
   and, on the CPU, ends with exactly the weights of an uninterrupted run;
-- per-step metrics appended to ``metrics.csv`` (rows after the checkpoint are dropped on resume);
+- per-step metrics appended to ``metrics.csv`` (rows after the checkpoint are dropped on resume) and,
+  when the ``tensorboard`` package is installed (extra ``cinebrain[tensorboard]``), written as TensorBoard
+  scalars to ``out_dir/tensorboard`` (events after the checkpoint are purged on resume);
 - under torch.distributed (see :mod:`cinebrain.train.distributed`) the model is wrapped in DDP, each
   rank takes its share of every batch, and only rank 0 writes.
 
@@ -107,6 +109,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.progress, self.on_step = progress, on_step
         self.fingerprint = fingerprint  # of the training data: a checkpoint of other data is not resumed
+        self._tensorboard = None
         torch.manual_seed(settings.seed)
         # numpy's and Python's global generators drive data augmentation (e.g. ClipDataset's caption draws):
         # seeded too, per process, so that a run is repeatable (and resumable: they are checkpointed).
@@ -219,6 +222,21 @@ class Trainer:
             if new:
                 w.writeheader()
             w.writerow(row)
+        if self._tensorboard is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self._tensorboard.add_scalar(f"train/{k}", v, row["step"])
+
+    def _open_tensorboard(self):
+        """A SummaryWriter on ``out_dir/tensorboard`` if TensorBoard is installed (rank 0 only), else None."""
+        if not self.dist.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # torch's writer needs the tensorboard package: optional
+            return None
+        # purge_step: a resumed run rewrites the steps after its checkpoint, as in metrics.csv
+        return SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=self.step + 1 if self.step else None)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -256,6 +274,11 @@ class Trainer:
         resumed = self.load_checkpoint()
         if not resumed and self.dist.is_main and self.metrics_path.exists():
             self.metrics_path.unlink()  # a fresh run writes a fresh curve
+        if not resumed and self.dist.is_main:
+            import shutil
+
+            shutil.rmtree(self.out_dir / "tensorboard", ignore_errors=True)
+        self._tensorboard = self._open_tensorboard()
         old = {}
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             try:
@@ -307,6 +330,8 @@ class Trainer:
                     )
         finally:
             bar.close()
+            if self._tensorboard is not None:
+                self._tensorboard.close()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         self.resumed = resumed
