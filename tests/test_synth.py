@@ -231,6 +231,31 @@ def test_clean_eeg_has_evoked_responses_at_cuts(synth):
     assert n1 < -1e-6 and p2 > 2e-6
 
 
+def test_clean_eeg_frame_rate_topography_follows_the_colour(synth):
+    """The EEG's colour code: the response at the frame rate (12 Hz here) has one topography per colour."""
+    from cinebrain.synth.stimuli import COLOURS
+
+    r = _run(synth)
+    t = np.load(r["truth_eeg"])
+    sf, s0 = float(t["sfreq"]), float(t["stim_onset_eeg"])
+    feats = pd.read_parquet(synth / "truth/stimuli/ep01_features.parquet")
+    clean = t["clean"].astype(np.float64)
+    topo, colour = [], []
+    for _, sc in feats.groupby("scene"):  # per scene: the frame-rate Fourier coefficient of every channel
+        a, b = int((s0 + sc["time"].iloc[0]) * sf), int((s0 + sc["time"].iloc[-1]) * sf)
+        tt = np.arange(a, b) / sf - s0
+        topo.append(np.abs(clean[:, a:b] @ np.exp(-2j * np.pi * SMALL.fps * tt)) / (b - a))
+        colour.append([c for c in COLOURS if sc[f"colour_{c}"].iloc[0] == 1][0])
+    topo = np.array(topo) / np.linalg.norm(topo, axis=1, keepdims=True)
+    colour = np.array(colour)
+    # nearest-neighbour across scenes: a scene's topography is closest to one of a scene of the same colour
+    sim = topo @ topo.T
+    np.fill_diagonal(sim, -np.inf)
+    has_pair = np.array([(colour == c).sum() > 1 for c in colour])
+    assert has_pair.sum() >= 3
+    assert (colour[sim.argmax(1)] == colour)[has_pair].mean() > 0.8
+
+
 def test_stimuli_and_captions(synth):
     from cinebrain.stimuli import media_duration
 
