@@ -132,7 +132,7 @@ class CineSyncEncoder(nn.Module):
     @staticmethod
     def _eeg_input(x):
         # One scale per clip, not per channel: per-channel standardisation would erase the relative
-        # amplitudes across the scalp and the sustained potentials within the window.
+        # amplitudes across the scalp (the topography of a response) and each channel's slow potential.
         return x / (x.flatten(1).std(-1)[:, None, None] + 1e-12)
 
     def forward(self, batch: dict, fused: bool = True) -> dict:
