@@ -88,6 +88,8 @@ def test_column_subset_picks_one_set_of_the_extracted_columns(tmp_path):
     with pytest.raises(RoiError, match=r"roi_columns.json: \d+ grayordinates of the ROI set\(s\) auditory were not "
                                        r"extracted \(the columns hold visual, hippocampus\); fix: add"):
         column_subset(tmp_path / "roi_columns.json", ["auditory"])
+    with pytest.raises(RoiError, match=r"describes 9964 columns but the data have 100; fix: rebuild the dataset"):
+        column_subset(tmp_path / "roi_columns.json", ["visual"], n_columns=100)
 
 
 def test_unknown_label_is_a_clear_error(tmp_path):

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, help="output folder (bids/ and truth/ are written inside)")
     p.add_argument("--subjects", type=int, default=2)
     p.add_argument("--episodes", type=int, default=4)
-    p.add_argument("--episode-seconds", type=float, default=60.0)
+    p.add_argument("--episode-seconds", type=float, default=120.0)
     p.add_argument("--eeg-sfreq", type=float, default=1000.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--height", type=int, default=120, help="video height in pixels")

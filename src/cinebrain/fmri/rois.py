@@ -193,10 +193,14 @@ def read_columns_table(path) -> tuple[dict, pd.DataFrame]:
     return doc, pd.DataFrame(doc["Columns"])
 
 
-def column_subset(columns_json, roi_sets, roi_dir=None) -> np.ndarray:
+def column_subset(columns_json, roi_sets, roi_dir=None, n_columns: int | None = None) -> np.ndarray:
     """Indices of the extracted columns (``columns_json``, written by :func:`write_columns`) that belong to
-    any of ``roi_sets``: how a model takes, e.g., only the visual set from data extracted with more sets."""
+    any of ``roi_sets``: how a model takes, e.g., only the visual set from data extracted with more sets.
+    ``n_columns``: the column count of the data the indices are for, checked against the file."""
     doc, table = read_columns_table(columns_json)
+    if n_columns is not None and int(doc["NumberOfColumns"]) != n_columns:
+        raise RoiError(f"{columns_json}: describes {doc['NumberOfColumns']} columns but the data have {n_columns}; "
+                       "fix: rebuild the dataset after re-extracting the fMRI (data_build)")  # fmt: skip
     chosen = select(roi_sets, roi_dir)
     have = table["grayordinate"].to_numpy()
     missing = np.setdiff1d(chosen.indices, have)

@@ -96,14 +96,10 @@ def _roi_columns(roi_sets, roi_columns, split_dir):
         return None
     if roi_columns is None:
         raise ValueError("encoder.roi_sets needs the fMRI stage's roi_columns.json (argument roi_columns)")
-    from ..fmri.rois import column_subset, read_columns_table
+    from ..fmri.rois import column_subset
 
-    doc, _ = read_columns_table(roi_columns)
     n = json.loads((Path(split_dir) / "dataset.json").read_text())["fmri"]["Shape"][-1]
-    if int(doc["NumberOfColumns"]) != n:
-        raise ValueError(f"{roi_columns}: describes {doc['NumberOfColumns']} columns but {split_dir} has {n}; "
-                         "fix: rebuild the dataset after re-extracting the fMRI (data_build)")  # fmt: skip
-    return column_subset(roi_columns, roi_sets)
+    return column_subset(roi_columns, roi_sets, n_columns=n)
 
 
 def _fingerprint(split_dir) -> str:

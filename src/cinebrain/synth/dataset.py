@@ -49,7 +49,7 @@ class SynthConfig:
 
     subjects: int = 2
     episodes: int = 4
-    episode_seconds: float = 60.0
+    episode_seconds: float = 120.0
     eeg_sfreq: float = 1000.0
     seed: int = 0
     tr: float = 0.8

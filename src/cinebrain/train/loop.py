@@ -110,6 +110,7 @@ class Trainer:
         self.progress, self.on_step = progress, on_step
         self.fingerprint = fingerprint  # of the training data: a checkpoint of other data is not resumed
         self._tensorboard = None
+        self._metrics = None  # (file, csv writer) of metrics.csv while fit() runs
         torch.manual_seed(settings.seed)
         # numpy's and Python's global generators drive data augmentation (e.g. ClipDataset's caption draws):
         # seeded too, per process, so that a run is repeatable (and resumable: they are checkpointed).
@@ -216,12 +217,15 @@ class Trainer:
     def _log(self, row: dict) -> None:
         if not self.dist.is_main:
             return
-        new = not self.metrics_path.exists()
-        with open(self.metrics_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+        if self._metrics is None:  # opened once per fit(), closed at its end (and flushed every step)
+            new = not self.metrics_path.exists()
+            fh = open(self.metrics_path, "a", newline="")
+            self._metrics = (fh, csv.DictWriter(fh, fieldnames=list(row)))
             if new:
-                w.writeheader()
-            w.writerow(row)
+                self._metrics[1].writeheader()
+        fh, writer = self._metrics
+        writer.writerow(row)
+        fh.flush()
         if self._tensorboard is not None:
             for k, v in row.items():
                 if k != "step":
@@ -332,6 +336,9 @@ class Trainer:
             bar.close()
             if self._tensorboard is not None:
                 self._tensorboard.close()
+            if self._metrics is not None:
+                self._metrics[0].close()
+                self._metrics = None
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         self.resumed = resumed
