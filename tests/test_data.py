@@ -178,7 +178,7 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
                     {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli", out=caps,
                     out_categories=tmp_path / "ep01_categories.parquet")  # fmt: skip
     embed_episode(clips / "clips.parquet", caps, "ep01", model=str(tiny_models / "clip"), out=tmp_path / "e.safetensors")
-    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox_vae"), out=tmp_path / "l.safetensors")
+    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox"), subfolder="vae", out=tmp_path / "l.safetensors")
     runs = [1]
     out = tmp_path / "ds"
     build_split("01", "train", inventory=inputs["inventory"], clips=clips / "clips.parquet",

@@ -29,7 +29,7 @@ TINY = {
     "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
     "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
     "features": {"embedder": {"model": "results/models/tiny/clip"},
-                 "vae": {"model": "results/models/tiny/cogvideox_vae", "subfolder": None, "dtype": "float32"}},
+                 "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"}},
     # 2 training clips per subject: batches of 2, a few steps
     "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
                 "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},

@@ -457,3 +457,62 @@ def plot_encoders(metrics_files, summary_out, out) -> pd.DataFrame:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return df
+
+
+def plot_reconstructions(clips, out, n_frames: int = 4, title: str = "") -> None:
+    """Every clip's ground truth beside its reconstruction: one row per clip, ``n_frames`` evenly spaced
+    frames of each. ``clips``: [(clip id, ground-truth frames (F, H, W, 3), reconstruction frames)]."""
+    plt = _plt()
+    if not clips:
+        raise ValueError(f"{out}: no clips to show")
+    rows = []
+    for _, gt, rec in clips:
+        idx = np.round(np.linspace(0, len(gt) - 1, n_frames)).astype(int)
+        gap = np.full((gt.shape[1], max(2, gt.shape[2] // 12), 3), 255, np.uint8)
+        rows.append(np.concatenate([*gt[idx], gap, *rec[np.minimum(idx, len(rec) - 1)]], axis=1))
+    h, w = rows[0].shape[:2]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(min(16, 1.6 * 2 * n_frames), 0.9 * len(rows) * h / 64 + 0.6),
+                             squeeze=False)  # fmt: skip
+    for ax, (clip, _, _), row in zip(axes[:, 0], clips, rows, strict=True):
+        ax.imshow(row)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(clip, rotation=0, ha="right", va="center", fontsize=6)
+    axes[0, 0].set_title(f"{title}\n(left: ground truth, right: reconstruction; {n_frames} frames each)", fontsize=8)
+    fig.tight_layout(h_pad=0.2)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_decoders(decoder_files, summary_out, out) -> pd.DataFrame:
+    """Training curves of every decoder (variant x subject) and a summary table."""
+    import json
+
+    plt = _plt()
+    rows = []
+    for f in decoder_files:
+        m = json.loads(Path(f).read_text())
+        rows.append({"variant": m["variant"], "subject": m["subject"], "base": m["base"], "train_clips": m["train_clips"],
+                     "steps": m["train"].get("steps"), "lora_rank": m["decoder"]["lora_rank"],
+                     "train_parts": "+".join(m["decoder"]["train_parts"]), "adapter": m["adapter"],
+                     "trainable_parameters": m["trainable_parameters"], "final_loss": m["final_loss"],
+                     "curve": str(Path(f).with_name("metrics.csv"))})  # fmt: skip
+    df = pd.DataFrame(rows).sort_values(["variant", "subject"], ignore_index=True)
+    df.drop(columns="curve").to_csv(summary_out, index=False)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for _, r in df.iterrows():
+        c = pd.read_csv(r["curve"])
+        k = max(1, len(c) // 20)  # the diffusion loss is noisy (random timesteps): a running mean beside it
+        line = ax.plot(c["step"], c["loss"], lw=0.5, alpha=0.4)[0]
+        ax.plot(c["step"], c["loss"].rolling(k, min_periods=1).mean(), lw=1.5, color=line.get_color(),
+                label=f"{r['variant']} sub-{r['subject']}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("v-prediction loss")
+    ax.legend(fontsize=7)
+    ax.set_title(f"Neuro Latent Decoder (LoRA rank {df['lora_rank'].iloc[0]}, training {df['train_parts'].iloc[0]})",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return df

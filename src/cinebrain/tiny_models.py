@@ -2,8 +2,8 @@
 
 Pretrained weights cannot be downloaded in the demo or the tests, so ``models_tiny`` writes small
 randomly initialised models of exactly the classes the configuration names for the paper (CLIP or
-SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, CogVideoX's
-3-D causal VAE for decoder latents) into folders that the stages load with ``from_pretrained``, just as
+SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, a
+CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder) into folders that the stages load with ``from_pretrained``, just as
 they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
 except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
 encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
-TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox_vae")
+TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox")
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
@@ -186,10 +186,20 @@ def save_tiny_llava(folder, seed: int = 0) -> Path:
     return folder
 
 
-def save_tiny_cogvideox_vae(folder, seed: int = 0) -> Path:
-    """CogVideoX's causal 3-D VAE (diffusers AutoencoderKLCogVideoX): 4x temporal, 8x spatial, 4 channels."""
+def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: int = 32, layers: int = 2) -> Path:
+    """A CogVideoX text-to-video pipeline folder laid out as THUDM/CogVideoX-5b is (``model_index.json``,
+    ``vae/``, ``transformer/``, ``scheduler/``), without the T5 text encoder and tokenizer: the brain
+    feature takes their place.
+
+    - ``vae``: diffusers AutoencoderKLCogVideoX, 4x temporal and 8x spatial compression, 4 channels;
+    - ``transformer``: CogVideoXTransformer3DModel as CogVideoX-5B is built (3-D rotary position
+      embeddings, patch 2, v-prediction), ``layers`` layers of 2 heads x 16, text embeddings ``text_tokens`` x
+      ``text_dim`` (5B: 226 x 4096); sample size 8 x 12 latents = 64 x 96 pixels, the demo's clips;
+    - ``scheduler``: CogVideoXDPMScheduler with CogVideoX-5B's settings (scaled-linear betas rescaled to
+      zero terminal SNR, v-prediction, trailing timesteps).
+    """
     import torch
-    from diffusers import AutoencoderKLCogVideoX
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
 
     torch.manual_seed(seed)
     vae = AutoencoderKLCogVideoX(
@@ -197,7 +207,18 @@ def save_tiny_cogvideox_vae(folder, seed: int = 0) -> Path:
         up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 16, 16), latent_channels=4,
         layers_per_block=1, norm_num_groups=4, temporal_compression_ratio=4,
     )  # fmt: skip
-    vae.save_pretrained(folder)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=32,
+        text_embed_dim=text_dim, num_layers=layers, sample_width=12, sample_height=8, sample_frames=33, patch_size=2,
+        temporal_compression_ratio=4, max_text_seq_length=text_tokens, use_rotary_positional_embeddings=True,
+    )  # fmt: skip
+    scheduler = CogVideoXDPMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, num_train_timesteps=1000,
+        prediction_type="v_prediction", rescale_betas_zero_snr=True, set_alpha_to_one=True, snr_shift_scale=1.0,
+        timestep_spacing="trailing", steps_offset=0,
+    )  # fmt: skip
+    pipe = CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer, scheduler=scheduler)
+    pipe.save_pretrained(folder)
     return Path(folder)
 
 
@@ -261,7 +282,7 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
 
     ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`)."""
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
-               "cogvideox_vae": save_tiny_cogvideox_vae}  # fmt: skip
+               "cogvideox": save_tiny_cogvideox}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:

@@ -5,7 +5,8 @@
 - AdamW; learning rate warm-up then cosine decay (``schedule: cosine``), OneCycle, or constant;
 - ``grad_accum`` micro-batches per step, gradient clipping, bf16 autocast on CUDA;
 - data order drawn from ``seed`` and the epoch only, so it is the same after a restart;
-- a checkpoint (model, optimiser, scheduler, step, data position, every RNG state) every
+- a checkpoint (the model's trainable weights and buffers — frozen parameters, such as a LoRA-tuned
+  base model's, are not copied into it — optimiser, scheduler, step, data position, every RNG state) every
   ``checkpoint_every`` steps, at the end, and when SIGTERM or SIGUSR1 arrives (cluster pre-emption or
   the scheduler's warning before a time limit): the loop finishes its step, saves, and raises
   :class:`TrainingInterrupted`.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint
@@ -147,12 +148,20 @@ class Trainer:
         import torch
 
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self._model_state(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "position": self.position, "settings": asdict(self.settings), "fingerprint": self.fingerprint,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }  # fmt: skip
+
+    def _frozen(self) -> set:
+        return {n for n, p in self.model.named_parameters() if not p.requires_grad}
+
+    def _model_state(self) -> dict:
+        """The model's state without its frozen parameters (they come from the model's own files)."""
+        frozen = self._frozen()
+        return {k: v for k, v in self.model.state_dict().items() if k not in frozen}
 
     def save_checkpoint(self) -> None:
         import torch
@@ -170,7 +179,7 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return False
         st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        shapes = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        shapes = {k: tuple(v.shape) for k, v in self._model_state().items()}
         same = (st.get("settings") == asdict(self.settings) and st.get("fingerprint") == self.fingerprint
                 and {k: tuple(v.shape) for k, v in st["model"].items()} == shapes)  # fmt: skip
         if not same:
@@ -183,7 +192,8 @@ class Trainer:
             if self.metrics_path.exists() and self.dist.is_main:
                 self.metrics_path.unlink()
             return False
-        self.model.load_state_dict(st["model"])
+        missing, unexpected = self.model.load_state_dict(st["model"], strict=False)
+        assert not unexpected and set(missing) <= self._frozen(), (missing, unexpected)
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         self.step, self.epoch, self.position = st["step"], st["epoch"], st["position"]
