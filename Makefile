@@ -17,7 +17,7 @@ help:
 	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
 	@echo "make test      install into .venv and run the test suite"
 	@echo "make bench     print performance figures"
-	@echo "make bench-gpu the paper-size encoder on a GPU (samples/s, memory, MFU)"
+	@echo "make bench-gpu the paper-size encoder and a CogVideoX-5B LoRA step on a GPU (time, memory)"
 	@echo "make lint      snakemake --lint and ruff"
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
@@ -47,6 +47,7 @@ demo: $(STAMP) sysdeps
 	if command -v dot >/dev/null; then $(SMK) --rulegraph 2>/dev/null | dot -Tsvg > results/rulegraph.svg; fi; \
 	$(BIN)/python -c 'import pandas as pd; print(pd.read_parquet("results/bids/inventory.parquet").drop(columns=["eeg","events"]).to_string())'; \
 	echo; $(BIN)/python -c 'import pandas as pd; d = pd.read_csv("results/encoder/summary.csv"); print("encoder retrieval on the test clips (chance in brackets):"); print(pd.DataFrame({"variant": d.variant, "subject": d.subject, "top-1": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top1, d.chance_brain_to_video_top1)], "top-5": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top5, d.chance_brain_to_video_top5)], "2-way": [f"{a:.3f} (0.5)" for a in d.two_way]}).to_string(index=False))'; \
+	echo; $(BIN)/python -c 'import pandas as pd, glob; d = pd.read_csv("results/decoder/summary.csv"); d["reconstructions"] = [len(glob.glob(f"results/recon/{v}/sub-{s:02d}/*.mp4")) for v, s in zip(d.variant, d.subject)]; print("decoders (CogVideoX + LoRA on the brain feature) and their test-clip reconstructions in results/recon/:"); print(d[["variant", "subject", "train_clips", "steps", "trainable_parameters", "final_loss", "reconstructions"]].to_string(index=False))'; \
 	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
@@ -61,9 +62,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stimuli.py
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_encoder.py
+	$(BIN)/python benchmarks/bench_decoder.py
 
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py --paper
+	$(BIN)/python benchmarks/bench_decoder.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

@@ -24,6 +24,7 @@ include: "workflow/rules/captions.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/encoder.smk"
+include: "workflow/rules/decoder.smk"
 include: "workflow/rules/report.smk"
 
 

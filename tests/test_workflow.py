@@ -33,6 +33,9 @@ TINY = {
     # 2 training clips per subject: batches of 2, a few steps
     "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
                 "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+    # the tiny CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
+    "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
+                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2, "batch_size": 2}},
 }  # fmt: skip
 
 
@@ -107,6 +110,21 @@ def test_demo_workflow_outputs(workdir):
     m = json.loads((workdir / "results/encoder/cinesync/sub-01/metrics.json").read_text())
     assert m["train_clips"] == 2 and m["test_clips"] == 2 and m["chance"]["brain_to_video_top1"] == 0.5
     assert (workdir / "results/report/encoder/retrieval.png").stat().st_size > 0
+    # the decoders (cinesync, the default variant) and a reconstruction of every test clip at the clip's size
+    from cinebrain.stimuli import read_video
+
+    dec = pd.read_csv(workdir / "results/decoder/summary.csv")
+    assert list(dec["variant"]) == ["cinesync"] * 2 and (dec["adapter"] == "LinearAdapter").all()  # 226 x 8 -> 32 x 32
+    for sub in ["01", "02"]:
+        d = workdir / f"results/decoder/cinesync/sub-{sub}"
+        assert {p.name for p in d.iterdir()} >= {"pytorch_lora_weights.safetensors", "brain.safetensors", "decoder.json"}
+        recon = pd.read_parquet(workdir / f"results/recon/cinesync/sub-{sub}/reconstructions.parquet")
+        test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
+        assert list(recon["clip"]) == list(test["clip"])
+        for clip in recon["clip"]:
+            assert read_video(workdir / f"results/recon/cinesync/sub-{sub}/{clip}.mp4").shape == (33, 32, 48, 3)
+        assert (workdir / f"results/report/decoder/cinesync_sub-{sub}_recon.png").stat().st_size > 0
+    assert (workdir / "results/report/decoder/training.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -135,6 +153,7 @@ def test_html_report(workdir):
     assert "stimulus_frames.png" in html and "run_traces.png" in html and "inventory.csv" in html
     assert "roi_sets.png" in html and "sub-01_run-1_qc.png" in html
     assert "sub-01_run-1_psd.png" in html and "sub-01_run-1_ica.png" in html
+    assert "cinesync_sub-01_recon.png" in html and "training.png" in html
 
 
 @pytest.mark.workflow
@@ -179,14 +198,21 @@ def test_clip_length_not_whole_trs_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
-def test_unknown_launch_profile_or_variant_stops_before_any_job(tmp_path):
+def test_bad_launch_profile_variant_or_vae_stops_before_any_job(tmp_path):
     for enc, msg in [({"launch": "h100"}, "launch profile 'h100' does not exist"),
                      ({"variants": ["cinesink"]}, "key 'encoder.variants[0]'"),
                      ({"roi_sets": ["auditory"]}, "encoder.roi_sets names auditory, which fmri.roi_sets (visual) does "
-                                                  "not extract; fix:")]:  # fmt: skip
+                                                  "not extract; fix:"),
+                     ({"variants": ["cinesync_fmri"]}, "decoder.variants names cinesync, which encoder.variants "
+                                                       "(cinesync_fmri) does not train; fix:")]:  # fmt: skip
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "encoder": {**TINY["encoder"], **enc}}))
         res = smk(tmp_path, "-n", "--cores", "1", check=False)
         assert res.returncode != 0 and msg in res.stdout + res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
+    # the decoder learns from the latents of its own VAE
+    other = {**TINY, "features": {**TINY["features"], "vae": {**TINY["features"]["vae"], "model": "results/models/vae"}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(other))
+    res = smk(tmp_path, "-n", "--cores", "1", check=False)
+    assert res.returncode != 0 and "is not the VAE of decoder.model.base (results/models/tiny/cogvideox)" in res.stderr
     assert not (tmp_path / "results").exists()
 
 

@@ -471,7 +471,8 @@ def plot_reconstructions(clips, out, n_frames: int = 4, title: str = "") -> None
         gap = np.full((gt.shape[1], max(2, gt.shape[2] // 12), 3), 255, np.uint8)
         rows.append(np.concatenate([*gt[idx], gap, *rec[np.minimum(idx, len(rec) - 1)]], axis=1))
     h, w = rows[0].shape[:2]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(min(16, 1.6 * 2 * n_frames), 0.9 * len(rows) * h / 64 + 0.6),
+    width = min(14.0, 1.4 * 2 * n_frames)  # inches; each row keeps its aspect ratio
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, len(rows) * (0.85 * width * h / w + 0.05) + 0.7),
                              squeeze=False)  # fmt: skip
     for ax, (clip, _, _), row in zip(axes[:, 0], clips, rows, strict=True):
         ax.imshow(row)

@@ -199,7 +199,12 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: 
       zero terminal SNR, v-prediction, trailing timesteps).
     """
     import torch
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDPMScheduler,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
 
     torch.manual_seed(seed)
     vae = AutoencoderKLCogVideoX(

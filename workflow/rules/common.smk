@@ -26,6 +26,7 @@ FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
 ENCODER = config["encoder"]
+DECODER = config["decoder"]
 
 # Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
 from cinebrain.stimuli import ClipSettings, check_timing
@@ -33,10 +34,11 @@ from cinebrain.stimuli import ClipSettings, check_timing
 check_timing(STIMULI["clip_seconds"], config["dataset"]["tr"])
 ClipSettings.from_config(STIMULI).check()
 
-# The encoder's launch profile must exist (config/launch/<name>.yaml, or a path).
+# The encoder's and decoder's launch profiles must exist (config/launch/<name>.yaml, or a path).
 from cinebrain.launch import load_profile
 
-load_profile(ENCODER["launch"], Path(workflow.basedir) / "config" / "launch")
+for _profile in (ENCODER["launch"], DECODER["launch"]):
+    load_profile(_profile, Path(workflow.basedir) / "config" / "launch")
 
 # The encoder takes its fMRI columns by ROI set, among the sets the fMRI stage extracts.
 _not_extracted = [s for s in ENCODER["roi_sets"] or [] if s not in FMRI["roi_sets"]]
@@ -44,6 +46,23 @@ if _not_extracted:
     raise ValueError(
         f"config: encoder.roi_sets names {', '.join(_not_extracted)}, which fmri.roi_sets "
         f"({', '.join(FMRI['roi_sets'])}) does not extract; fix: add it to fmri.roi_sets, or choose among those"
+    )
+
+# A decoder is conditioned on an encoder variant that is trained, and learns from the latents of its own VAE.
+_untrained = [v for v in DECODER["variants"] if v not in ENCODER["variants"]]
+if _untrained:
+    raise ValueError(
+        f"config: decoder.variants names {', '.join(_untrained)}, which encoder.variants "
+        f"({', '.join(ENCODER['variants'])}) does not train; fix: add it to encoder.variants, or remove it"
+    )
+if DECODER["variants"] and (
+    os.path.normpath(FEATURES["vae"]["model"]) != os.path.normpath(DECODER["model"]["base"])
+    or FEATURES["vae"]["subfolder"] != "vae"
+):
+    raise ValueError(
+        f"config: features.vae ({FEATURES['vae']['model']}, subfolder {FEATURES['vae']['subfolder']}) is not the VAE "
+        f"of decoder.model.base ({DECODER['model']['base']}): the decoder learns from those latents; fix: set "
+        f"features.vae.model: {DECODER['model']['base']} and features.vae.subfolder: vae"
     )
 
 
@@ -254,6 +273,17 @@ def encoder_outputs(wildcards=None):
     return out + ["results/encoder/summary.csv", "results/report/encoder/retrieval.png"] if out else out
 
 
+def decoder_outputs(wildcards=None):
+    """Every decoder variant of every subject that has both splits, its reconstructions and report figures."""
+    subs = {Path(f).parent.name for f in encoder_outputs() if f.endswith("metrics.json")}
+    out = []
+    for v in DECODER["variants"]:
+        for s in sorted(subs):
+            out += [f"results/decoder/{v}/{s}/decoder.json", f"results/recon/{v}/{s}",
+                    f"results/report/decoder/{v}_{s}_recon.png"]
+    return out + ["results/decoder/summary.csv", "results/report/decoder/training.png"] if out else out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -265,4 +295,5 @@ def final_outputs(wildcards=None):
         *eeg_outputs(),
         *clip_outputs(),
         *encoder_outputs(),
+        *decoder_outputs(),
     ]

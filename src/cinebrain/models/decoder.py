@@ -40,7 +40,7 @@ import hashlib
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +109,6 @@ class ReconstructSettings:
     batch_size: int = 1
     fps: float = 8.0
     figure_frames: int = 4
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.scheduler not in SCHEDULERS:
@@ -547,7 +546,7 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, 
             noise = torch.cat([dependent_noise(shape, rs.noise_beta, g) for g in gens]).to(dev, pipe.transformer.dtype)
             video = pipe(prompt_embeds=cond, negative_prompt_embeds=torch.zeros_like(cond), num_frames=n_frames,
                          height=height, width=width, num_inference_steps=rs.steps, guidance_scale=rs.guidance_scale,
-                         latents=noise, generator=gens, output_type="np", **rs.extra).frames  # fmt: skip
+                         latents=noise, generator=gens, output_type="np").frames  # fmt: skip
             for i, v in zip(idx, video, strict=True):
                 clip = man["clip"].iloc[i]
                 frames = (np.clip(v, 0, 1) * 255).round().astype(np.uint8)

@@ -1,0 +1,9 @@
+"""Rule decoder_report: the table of every decoder (variant x subject) and their training curves (cinebrain.report)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_decoders  # noqa: E402
+
+plot_decoders(snakemake.input.configs, snakemake.output.summary, snakemake.output.figure)  # noqa: F821
