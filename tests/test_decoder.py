@@ -129,6 +129,16 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch(setup):
     assert losses[1] < losses[0] and losses[-1] < 0.75 * losses[0], losses
 
 
+def test_train_parts_choose_what_trains(setup):
+    for parts, prefixes in [(("lora",), ("transformer.",)), (("encoder",), ("brain.encoder.",))]:
+        net, info = dec.build_decoder(dec.DecoderConfig(base=setup["base"], train_parts=parts, **MODEL), setup["encoder"])
+        names = [n for n, p in net.named_parameters() if p.requires_grad]
+        assert names and all(n.startswith(prefixes) for n in names), (parts, names[:3])
+        assert info["trainable_parameters"] == sum(net.get_parameter(n).numel() for n in names)
+    with pytest.raises(ValueError, match=r"train_parts: \['vae'\] not among"):
+        dec.DecoderConfig(train_parts=("vae",))
+
+
 def test_adapter_maps_a_mismatched_feature_or_says_why_not(setup, tmp_path):
     m = dec.brain_adapter(10, 12, 16, 20)
     assert m(torch.zeros(3, 10, 12)).shape == (3, 16, 20)
@@ -289,3 +299,32 @@ def test_missing_latents_and_other_base_model_are_clear_errors(setup, trained, t
     with pytest.raises(dec.DecoderError, match=r"pytorch_lora_weights.safetensors: this adapter was trained for base "
                                                r"model .*cogvideox .*fix: set decoder.model.base"):  # fmt: skip
         dec.load_decoder(moved, base=str(other))
+
+
+def _ddp_worker(rank, world, port, setup, out):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))  # fmt: skip
+    from cinebrain.train.distributed import teardown
+
+    torch.set_num_threads(1)
+    _train(setup, out)
+    teardown()
+
+
+def test_ddp_two_processes_train_and_rank0_writes(setup, trained, tmp_path):
+    """Under torch.distributed (2 gloo processes, one clip each per step) the frozen base and the encoder's
+    contrastive-only parameters do not upset DDP; rank 0 writes the same files as a one-process run."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, setup, tmp_path / "ddp"), nprocs=2, join=True)
+    ref, _ = trained
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir() if p.name != "tensorboard") == sorted(
+        p.name for p in ref.iterdir() if p.name != "tensorboard")
+    assert len(pd.read_csv(tmp_path / "ddp/metrics.csv")) == 4

@@ -478,10 +478,10 @@ def plot_reconstructions(clips, out, n_frames: int = 4, title: str = "") -> None
         ax.imshow(row)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(clip, rotation=0, ha="right", va="center", fontsize=6)
+        ax.text(-0.01, 0.5, clip, transform=ax.transAxes, ha="right", va="center", fontsize=6)
     axes[0, 0].set_title(f"{title}\n(left: ground truth, right: reconstruction; {n_frames} frames each)", fontsize=8)
     fig.tight_layout(h_pad=0.2)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")  # the clip ids sit left of the axes
     plt.close(fig)
 
 

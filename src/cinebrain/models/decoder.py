@@ -423,9 +423,9 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
     from ..train.distributed import setup
     from .encoder import _device, _fingerprint, _roi_columns
 
-    out_dir, dev = Path(out_dir), _device(device)
     cfg = DecoderConfig(**model)
     state = setup()
+    out_dir, dev = Path(out_dir), _device(device, state)
     enc_cfg = _encoder_config(Path(encoder_dir) / "config.json")
     columns = _roi_columns(roi_sets, roi_columns, train_dir) if "fmri" in enc_cfg.modalities else None
     ds = ClipDataset(train_dir, modalities=enc_cfg.modalities, targets=("latents",), fmri_columns=columns)

@@ -16,11 +16,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _device(name: str):
+def _device(name: str, dist=None):
+    """The torch device of ``name`` ("auto": cuda when there is a GPU, else cpu); under torch.distributed a
+    bare "cuda" becomes this process's GPU (cuda:LOCAL_RANK): SLURM shows every task all of a node's GPUs."""
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist is not None and dist.world_size > 1:
+        name = f"cuda:{dist.local_rank}"
+        torch.cuda.set_device(dist.local_rank)
     return name
 
 
@@ -55,8 +60,8 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     from .retrieval import retrieval_scores
 
     out_dir = Path(out_dir)
-    dev = _device(device)
     state = setup()
+    dev = _device(device, state)
     mods = CineSyncConfig(variant=variant).modalities
     columns = _roi_columns(roi_sets, roi_columns, train_dir)
     train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random", fmri_columns=columns)
