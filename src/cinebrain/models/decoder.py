@@ -335,8 +335,8 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # the signature of the configuration file (as load_decoder checks it), not of the loaded model's config,
     # which may hold defaults the file of an older diffusers does not
-    info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(_transformer_config(cfg.base))), "scaling_factor": scaling,
-            "text_shape": [tc.max_text_seq_length, tc.text_embed_dim], "trainable_parameters": int(trainable),
+    info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(_transformer_config(cfg.base))),
+            "scaling_factor": scaling, "text_shape": [tc.max_text_seq_length, tc.text_embed_dim], "trainable_parameters": int(trainable),
             "adapter": type(adapter).__name__}  # fmt: skip
     return model, info
 
@@ -450,11 +450,13 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
         transformer_lora_adapter_metadata=tr.peft_config["default"].to_dict(), safe_serialization=True,
     )  # fmt: skip
     save_file(net.brain.state_to_save(), str(out_dir / BRAIN_FILE))
-    rows = trainer.metrics_path.read_text().splitlines()
+    import pandas as pd
+
+    curve = pd.read_csv(trainer.metrics_path)
     meta = {"variant": variant, "subject": ds.info.get("Subject"), "base": cfg.base, "decoder": asdict(cfg),
             "train": {**train}, "train_clips": len(ds), "modalities": list(enc_cfg.modalities),
             "fmri_columns": None if columns is None else [int(c) for c in columns],
-            "roi_sets": list(roi_sets) if roi_sets else None, "final_loss": float(rows[-1].split(",")[2]),
+            "roi_sets": list(roi_sets) if roi_sets else None, "final_loss": float(curve["loss"].iloc[-1]),
             **info}  # fmt: skip
     (out_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
