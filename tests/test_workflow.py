@@ -212,7 +212,7 @@ def test_bad_launch_profile_variant_or_vae_stops_before_any_job(tmp_path):
     other = {**TINY, "features": {**TINY["features"], "vae": {**TINY["features"]["vae"], "model": "results/models/vae"}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(other))
     res = smk(tmp_path, "-n", "--cores", "1", check=False)
-    assert res.returncode != 0 and "is not the VAE of decoder.model.base (results/models/tiny/cogvideox)" in res.stderr
+    assert res.returncode != 0 and "is not the VAE of decoder.model.base (results/models/tiny/cogvideox)" in res.stdout + res.stderr
     assert not (tmp_path / "results").exists()
 
 
