@@ -1,0 +1,112 @@
+"""Pixel- and motion-level video metrics of Cine-Benchmark, each under the convention it names.
+
+Every function takes uint8 RGB clips ``(F, H, W, 3)`` — ground truth first, reconstruction second — of
+the same frame count and size, and returns one number per clip (frame-level scores averaged over the
+frames). The conventions differ between papers and change the numbers a lot, so they are separate
+functions, by name:
+
+- ``ssim_rgb``: MinD-Video's convention, which Mind-Animator and CineBrain report: scikit-image SSIM per
+  colour channel with a 7 x 7 uniform window, sample covariance, data range 255, at the clip's size;
+- ``ssim_gray``: NeuroClips' / MindEye2's: on the grayscale image in [0, 1], Gaussian window (sigma
+  1.5), no sample covariance;
+- ``psnr``: 10 log10(255^2 / MSE) over all RGB pixels of a frame (infinite for identical frames);
+- ``hue_cosine``: Mind-Animator's "Hue-pcc" — the cosine of the two frames' hue channels (OpenCV HSV of
+  the RGB frame, H in 0..179); ``hue_pearson``: the Pearson correlation of the same hue channels;
+- ``epe``: end-point error between the Farneback optical flows of ground truth and reconstruction
+  (OpenCV, Mind-Animator's parameters 0.5, 3, 15, 3, 5, 1.2, 0, on grayscale frames), per pixel,
+  averaged over the pixels and the F - 1 frame pairs;
+- ``shuffle_p``: Mind-Animator's shuffle test: the fraction of ``n`` random frame orders of the
+  reconstruction that outperform the original order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FARNEBACK = (0.5, 3, 15, 3, 5, 1.2, 0)  # pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags
+
+
+class MetricInputError(ValueError):
+    """Clips that cannot be compared: the message says which and why."""
+
+
+def check_pair(gt: np.ndarray, rec: np.ndarray, where: str = "") -> None:
+    """Both uint8 (F, H, W, 3) with the same frame count and size; else one clear error."""
+    for name, x in (("ground truth", gt), ("reconstruction", rec)):
+        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+            raise MetricInputError(f"{where}: the {name} is {x.dtype} {x.shape}, not uint8 RGB frames (F, H, W, 3)")
+    if gt.shape != rec.shape:
+        raise MetricInputError(f"{where}: the reconstruction has {rec.shape[0]} frames of {rec.shape[1]} x {rec.shape[2]}"
+                               f" but the ground truth {gt.shape[0]} of {gt.shape[1]} x {gt.shape[2]}; fix: reconstruct at "
+                               "the clip's frame count and size (decoder.reconstruct and stimuli settings)")  # fmt: skip
+
+
+def ssim_rgb(gt: np.ndarray, rec: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    return float(np.mean([structural_similarity(g, r, channel_axis=-1, data_range=255) for g, r in zip(gt, rec)]))
+
+
+def ssim_gray(gt: np.ndarray, rec: np.ndarray) -> float:
+    from skimage.color import rgb2gray
+    from skimage.metrics import structural_similarity
+
+    return float(np.mean([structural_similarity(rgb2gray(g), rgb2gray(r), gaussian_weights=True, sigma=1.5,
+                                                use_sample_covariance=False, data_range=1.0)
+                          for g, r in zip(gt, rec)]))  # fmt: skip
+
+
+def psnr(gt: np.ndarray, rec: np.ndarray) -> float:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    with np.errstate(divide="ignore"):
+        return float(np.mean([peak_signal_noise_ratio(g, r, data_range=255) for g, r in zip(gt, rec)]))
+
+
+def _hue(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2HSV)[..., 0].astype(np.float64).ravel()
+
+
+def hue_cosine(gt: np.ndarray, rec: np.ndarray) -> float:
+    out = []
+    for g, r in zip(gt, rec):
+        a, b = _hue(g), _hue(r)
+        den = np.linalg.norm(a) * np.linalg.norm(b)
+        out.append(float(a @ b / den) if den else float("nan"))
+    return float(np.mean(out))
+
+
+def hue_pearson(gt: np.ndarray, rec: np.ndarray) -> float:
+    out = []
+    for g, r in zip(gt, rec):
+        a, b = _hue(g), _hue(r)
+        out.append(float(np.corrcoef(a, b)[0, 1]) if a.std() and b.std() else float("nan"))
+    return float(np.mean(out))
+
+
+def flows(clip: np.ndarray) -> np.ndarray:
+    """Farneback optical flow (F - 1, H, W, 2) between consecutive grayscale frames."""
+    import cv2
+
+    gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in clip]
+    return np.stack([cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK) for a, b in zip(gray[:-1], gray[1:])])
+
+
+def epe(gt: np.ndarray, rec: np.ndarray, gt_flow: np.ndarray | None = None) -> float:
+    fg = flows(gt) if gt_flow is None else gt_flow
+    return float(np.linalg.norm(fg - flows(rec), axis=-1).mean())
+
+
+def shuffle_p(metric, gt: np.ndarray, rec: np.ndarray, n: int = 100, higher_is_better: bool = False,
+              seed: int = 0) -> float:  # fmt: skip
+    """Mind-Animator's shuffle test: the share of ``n`` random frame orders of ``rec`` that outperform the
+    original order under ``metric(gt, rec)`` (small: the order carries the motion)."""
+    rng = np.random.default_rng(seed)
+    ref = metric(gt, rec)
+    better = 0
+    for _ in range(n):
+        s = metric(gt, rec[rng.permutation(len(rec))])
+        better += s > ref if higher_is_better else s < ref
+    return better / n

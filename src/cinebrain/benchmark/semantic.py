@@ -1,0 +1,109 @@
+"""Semantic and spatiotemporal metrics of Cine-Benchmark: N-way top-K classification with exact chance
+levels, bootstrap confidence intervals, temporal consistency of frame embeddings, and the Fréchet
+distance between feature sets (FVD with a configurable feature network).
+
+N-way top-K, after MinD-Video's evaluation code (which Mind-Animator, CineBrain and others reuse), in two
+conventions, by name:
+
+- ``mindvideo``: the ground truth's top-3 classes (under the classifier's probabilities for the ground
+  truth) all count as correct. Each trial draws n - 1 distractor classes from the other classes; it
+  succeeds if any ground-truth class is within the top K of {that class + the distractors} under the
+  reconstruction's probabilities — i.e. if fewer than K distractors outscore the best-scored
+  ground-truth class. A reconstruction unrelated to its clip succeeds with probability
+  :func:`chance` — 0.75 for 2-way top-1 and 3/52 = 0.058 for 50-way, not 0.5 and 0.02;
+- ``strict``: the ground truth's top-1 class only (chance K / n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CONVENTIONS = {"mindvideo": 3, "strict": 1}  # ground-truth classes that count as correct
+
+
+def _n_correct(convention: str) -> int:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"N-way convention '{convention}' does not exist; fix: one of {sorted(CONVENTIONS)}")
+    return CONVENTIONS[convention]
+
+
+def n_way_top_k(rec_probs, gt_probs, n_way: int, top_k: int = 1, convention: str = "mindvideo",
+                trials: int = 100, seed: int = 0) -> np.ndarray:  # fmt: skip
+    """Per sample (rows of ``rec_probs`` / ``gt_probs``, classifier probabilities or logits over C classes):
+    the share of ``trials`` N-way top-K trials that succeed (see the module docstring)."""
+    rec, gt = np.asarray(rec_probs, float), np.asarray(gt_probs, float)
+    if rec.shape != gt.shape or rec.ndim != 2:
+        raise ValueError(f"n_way_top_k: scores of shape {rec.shape} and {gt.shape}; expected the same (N, classes)")
+    n_gt = _n_correct(convention)
+    c = rec.shape[1]
+    if not 1 <= top_k <= n_way <= c - n_gt + 1:
+        raise ValueError(f"n_way_top_k: {n_way}-way top-{top_k} needs 1 <= k <= n <= {c - n_gt + 1} with {c} classes")
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(rec))
+    for i, (r, g) in enumerate(zip(rec, gt)):
+        correct = np.argsort(g)[-n_gt:]
+        others = np.setdiff1d(np.arange(c), correct)
+        best = r[correct].max()
+        hits = 0
+        for _ in range(trials):
+            d = rng.choice(others, n_way - 1, replace=False)
+            hits += int((r[d] > best).sum() < top_k)
+        out[i] = hits / trials
+    return out
+
+
+def chance(n_way: int, top_k: int = 1, convention: str = "mindvideo") -> float:
+    """The exact success probability of a reconstruction whose class scores are exchangeable with the
+    ground truth's (unrelated to the clip): fewer than K of the n - 1 distractors above the best of the
+    g correct classes, when the g + n - 1 scores are in random order."""
+    g, m = _n_correct(convention), n_way - 1
+    p, total = 1.0, 0.0
+    for j in range(min(top_k, m + 1)):  # P(exactly j distractors above every correct class)
+        total += p * g / (m + g - j)
+        p *= (m - j) / (m + g - j)
+    return float(total)
+
+
+def bootstrap_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean over samples (NaNs left out)."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def temporal_consistency(frame_embeddings) -> float:
+    """CLIP (CTC, "CLIP-pcc") or DINO (DTC) temporal consistency of one clip: the mean cosine similarity
+    of adjacent frames' embeddings ``(F, D)``."""
+    e = np.asarray(frame_embeddings, float)
+    e = e / np.linalg.norm(e, axis=1, keepdims=True)
+    return float((e[1:] * e[:-1]).sum(1).mean())
+
+
+def temporal_consistency_gated(frame_embeddings, video_similarity: float, threshold: float = 0.6) -> float:
+    """Mind-Animator's CLIP-pcc: the temporal consistency, or 0 when the video-level similarity of the
+    reconstruction to its ground truth (VIFI-CLIP cosine) is below ``threshold`` — a clip of noise or
+    blank frames would otherwise score high."""
+    return temporal_consistency(frame_embeddings) if video_similarity >= threshold else 0.0
+
+
+def frechet_distance(a, b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D): FVD when the features come
+    from a video network. |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"frechet_distance: feature sets of shape {a.shape} and {b.shape}; need (N >= 2, D) each")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise, as the usual FID/FVD code does
+        eps = np.eye(len(s_a)) * 1e-6
+        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean))

@@ -1,0 +1,146 @@
+"""Cine-Benchmark metrics (cinebrain.benchmark) against known answers, hand formulas and the libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cinebrain.benchmark import pixel, semantic
+
+
+def _texture(h=64, w=96, seed=0):
+    """A smooth random RGB texture (Farneback needs structure at several scales)."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    x = gaussian_filter(rng.random((h + 40, w + 40, 3)), sigma=(3, 3, 0))
+    x = (x - x.min()) / (x.max() - x.min())
+    return (x * 255).astype(np.uint8)
+
+
+def _moving(frames=6, step=1, seed=0):
+    """A clip whose content moves `step` pixels to the right per frame (crops of one texture)."""
+    t = _texture(seed=seed)
+    return np.stack([t[20:84, 20 - k * step : 116 - k * step] for k in range(frames)])
+
+
+def test_identical_clips():
+    clip = _moving()
+    assert pixel.ssim_rgb(clip, clip) == pytest.approx(1.0)
+    assert pixel.ssim_gray(clip, clip) == pytest.approx(1.0)
+    assert pixel.epe(clip, clip) == 0.0
+    assert pixel.psnr(clip, clip) == np.inf
+    assert pixel.hue_cosine(clip, clip) == pytest.approx(1.0) and pixel.hue_pearson(clip, clip) == pytest.approx(1.0)
+
+
+def test_ssim_of_flat_frames_by_hand():
+    # flat frames: no variance, so SSIM is the luminance term (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
+    a, b = np.full((2, 16, 16, 3), 100, np.uint8), np.full((2, 16, 16, 3), 120, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    assert pixel.ssim_rgb(a, b) == pytest.approx((2 * 100 * 120 + c1) / (100**2 + 120**2 + c1))
+    ga, gb = 100 / 255, 120 / 255  # rgb2gray of a grey pixel is its value in [0, 1]
+    c1 = 0.01**2
+    assert pixel.ssim_gray(a, b) == pytest.approx((2 * ga * gb + c1) / (ga**2 + gb**2 + c1), rel=1e-4)
+
+
+def test_psnr_by_hand_and_conventions_differ():
+    clip = _moving()
+    noisy = np.clip(clip.astype(int) + np.random.default_rng(1).integers(-20, 21, clip.shape), 0, 255).astype(np.uint8)
+    mse = ((clip.astype(float) - noisy) ** 2).reshape(len(clip), -1).mean(1)
+    assert pixel.psnr(clip, noisy) == pytest.approx(np.mean(10 * np.log10(255**2 / mse)))
+    # the two SSIM conventions give different numbers for the same pair (why each is named)
+    assert abs(pixel.ssim_rgb(clip, noisy) - pixel.ssim_gray(clip, noisy)) > 0.01
+
+
+def test_hue_reads_rgb_as_rgb_and_pearson_differs_from_cosine():
+    red, blue = np.zeros((1, 4, 4, 3), np.uint8), np.zeros((1, 4, 4, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    assert pixel._hue(red[0]).max() == 0 and pixel._hue(blue[0]).min() == 120  # OpenCV hue (0..179) of RGB input
+    # frames of saturated colours with hues 10..40 (OpenCV units), and the same shifted by +120: the hue
+    # channels are linearly related, so Pearson is 1 (up to rounding) while the cosine is not
+    import cv2
+
+    h = np.random.default_rng(0).integers(10, 41, (3, 8, 8)).astype(np.uint8)
+    hsv = np.stack([h, np.full_like(h, 255), np.full_like(h, 255)], -1)
+    rgb = np.stack([cv2.cvtColor(f, cv2.COLOR_HSV2RGB) for f in hsv])
+    hsv[..., 0] += 120
+    shifted = np.stack([cv2.cvtColor(f, cv2.COLOR_HSV2RGB) for f in hsv])
+    by_hand = np.mean([(a @ (a + 120)) / (np.linalg.norm(a) * np.linalg.norm(a + 120))
+                       for a in h.reshape(3, -1).astype(float)])  # fmt: skip
+    assert pixel.hue_cosine(rgb, shifted) == pytest.approx(by_hand, abs=1e-3) and by_hand < 0.97
+    assert pixel.hue_pearson(rgb, shifted) > 0.999
+
+
+def test_epe_of_a_known_shift():
+    """Ground truth moving 1 px right per frame, reconstruction still: the end-point error is the GT's flow, ~1 px."""
+    import cv2
+
+    gt = _moving(step=1)
+    still = np.repeat(gt[:1], len(gt), axis=0)
+    flow = pixel.flows(gt)
+    assert np.median(flow[..., 0]) == pytest.approx(1.0, abs=0.1) and abs(np.median(flow[..., 1])) < 0.1
+    assert pixel.epe(gt, still) == pytest.approx(np.linalg.norm(flow, axis=-1).mean(), rel=1e-3)  # still: ~0 flow
+    assert 0.8 < pixel.epe(gt, still) < 1.2
+    # the same as OpenCV directly with Mind-Animator's parameters
+    g = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in gt]
+    ref = cv2.calcOpticalFlowFarneback(g[0], g[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    np.testing.assert_array_equal(flow[0], ref)
+    # twice the motion, twice the error
+    assert pixel.epe(_moving(step=2), np.repeat(_moving(step=2)[:1], 6, axis=0)) == pytest.approx(2.0, abs=0.3)
+
+
+def test_shuffle_test():
+    gt = _moving(frames=8, step=2)
+    assert pixel.shuffle_p(pixel.epe, gt, gt, n=20) == 0.0  # no order of the frames beats the true one
+    # the frames in a scrambled order: about half of the random orders do better (measured 0.45-0.7)
+    scrambled = gt[np.random.default_rng(3).permutation(len(gt))]
+    assert 0.2 < pixel.shuffle_p(pixel.epe, gt, scrambled, n=20) < 0.9
+
+
+def test_mismatched_clips_are_a_clear_error():
+    with pytest.raises(pixel.MetricInputError, match=r"rec.mp4: the reconstruction has 5 frames of 64 x 96 but the "
+                                                     r"ground truth 6 of 64 x 96; fix:"):  # fmt: skip
+        pixel.check_pair(_moving(), _moving()[:5], where="rec.mp4")
+    with pytest.raises(pixel.MetricInputError, match="not uint8 RGB"):
+        pixel.check_pair(_moving(), _moving().astype(float))
+
+
+def test_n_way_perfect_and_random_predictors():
+    rng = np.random.default_rng(0)
+    gt = rng.random((1000, 100))
+    assert (semantic.n_way_top_k(gt, gt, 50, trials=10) == 1).all()
+    assert (semantic.n_way_top_k(gt, gt, 2, convention="strict", trials=10) == 1).all()
+    for n, k, conv, expected in [(2, 1, "mindvideo", 0.75), (50, 1, "mindvideo", 3 / 52), (2, 1, "strict", 0.5),
+                                 (50, 1, "strict", 0.02), (50, 5, "strict", 0.1)]:  # fmt: skip
+        assert semantic.chance(n, k, conv) == pytest.approx(expected)
+        # per clip the trials share the clip's scores, so clips vary a lot: 1,000 clips, a 99% interval
+        scores = semantic.n_way_top_k(rng.random((1000, 100)), gt, n, k, conv, trials=20)
+        lo, hi = semantic.bootstrap_ci(scores, level=0.99)
+        assert lo <= expected <= hi, (n, k, conv, scores.mean(), lo, hi)
+    # top-5 of the mindvideo convention: the exact chance against a simulation of exchangeable scores
+    sim = np.mean([(rng.permutation(3 + 49)[:3].min() < 5) for _ in range(20000)])
+    assert semantic.chance(50, 5, "mindvideo") == pytest.approx(sim, abs=0.01)
+    with pytest.raises(ValueError, match="convention 'mindeye' does not exist"):
+        semantic.chance(2, 1, "mindeye")
+
+
+def test_bootstrap_ci_and_frechet_distance():
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.3, 0.1, 400)
+    lo, hi = semantic.bootstrap_ci(v)
+    se = v.std() / np.sqrt(len(v))
+    assert lo < v.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)
+    a = rng.normal(size=(4000, 3))
+    assert semantic.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    # Gaussians N(0, 1) and N(2, 2^2) in every dimension: (2 - 0)^2 + (2 - 1)^2 per dimension
+    b = rng.normal(2, 2, size=(4000, 3))
+    assert semantic.frechet_distance(a, b) == pytest.approx(3 * (4 + 1), rel=0.1)
+
+
+def test_temporal_consistency():
+    e = np.tile(np.array([[1.0, 2.0, 3.0]]), (5, 1))
+    assert semantic.temporal_consistency(e) == pytest.approx(1.0)
+    alt = np.array([[1, 0], [0, 1], [1, 0]], float)
+    assert semantic.temporal_consistency(alt) == pytest.approx(0.0)
+    assert semantic.temporal_consistency_gated(e, video_similarity=0.5) == 0.0
+    assert semantic.temporal_consistency_gated(e, video_similarity=0.7) == pytest.approx(1.0)
