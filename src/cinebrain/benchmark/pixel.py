@@ -44,7 +44,8 @@ def check_pair(gt: np.ndarray, rec: np.ndarray, where: str = "") -> None:
 def ssim_rgb(gt: np.ndarray, rec: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
-    return float(np.mean([structural_similarity(g, r, channel_axis=-1, data_range=255) for g, r in zip(gt, rec)]))
+    pairs = zip(gt, rec, strict=True)
+    return float(np.mean([structural_similarity(g, r, channel_axis=-1, data_range=255) for g, r in pairs]))
 
 
 def ssim_gray(gt: np.ndarray, rec: np.ndarray) -> float:
@@ -53,14 +54,14 @@ def ssim_gray(gt: np.ndarray, rec: np.ndarray) -> float:
 
     return float(np.mean([structural_similarity(rgb2gray(g), rgb2gray(r), gaussian_weights=True, sigma=1.5,
                                                 use_sample_covariance=False, data_range=1.0)
-                          for g, r in zip(gt, rec)]))  # fmt: skip
+                          for g, r in zip(gt, rec, strict=True)]))  # fmt: skip
 
 
 def psnr(gt: np.ndarray, rec: np.ndarray) -> float:
     from skimage.metrics import peak_signal_noise_ratio
 
     with np.errstate(divide="ignore"):
-        return float(np.mean([peak_signal_noise_ratio(g, r, data_range=255) for g, r in zip(gt, rec)]))
+        return float(np.mean([peak_signal_noise_ratio(g, r, data_range=255) for g, r in zip(gt, rec, strict=True)]))
 
 
 def _hue(frame: np.ndarray) -> np.ndarray:
@@ -71,7 +72,7 @@ def _hue(frame: np.ndarray) -> np.ndarray:
 
 def hue_cosine(gt: np.ndarray, rec: np.ndarray) -> float:
     out = []
-    for g, r in zip(gt, rec):
+    for g, r in zip(gt, rec, strict=True):
         a, b = _hue(g), _hue(r)
         den = np.linalg.norm(a) * np.linalg.norm(b)
         out.append(float(a @ b / den) if den else float("nan"))
@@ -80,7 +81,7 @@ def hue_cosine(gt: np.ndarray, rec: np.ndarray) -> float:
 
 def hue_pearson(gt: np.ndarray, rec: np.ndarray) -> float:
     out = []
-    for g, r in zip(gt, rec):
+    for g, r in zip(gt, rec, strict=True):
         a, b = _hue(g), _hue(r)
         out.append(float(np.corrcoef(a, b)[0, 1]) if a.std() and b.std() else float("nan"))
     return float(np.mean(out))
@@ -91,7 +92,8 @@ def flows(clip: np.ndarray) -> np.ndarray:
     import cv2
 
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in clip]
-    return np.stack([cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK) for a, b in zip(gray[:-1], gray[1:])])
+    pairs = zip(gray[:-1], gray[1:], strict=True)
+    return np.stack([cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK) for a, b in pairs])
 
 
 def epe(gt: np.ndarray, rec: np.ndarray, gt_flow: np.ndarray | None = None) -> float:

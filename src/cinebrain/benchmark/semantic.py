@@ -40,7 +40,7 @@ def n_way_top_k(rec_probs, gt_probs, n_way: int, top_k: int = 1, convention: str
         raise ValueError(f"n_way_top_k: {n_way}-way top-{top_k} needs 1 <= k <= n <= {c - n_gt + 1} with {c} classes")
     rng = np.random.default_rng(seed)
     out = np.empty(len(rec))
-    for i, (r, g) in enumerate(zip(rec, gt)):
+    for i, (r, g) in enumerate(zip(rec, gt, strict=True)):
         correct = np.argsort(g)[-n_gt:]
         others = np.setdiff1d(np.arange(c), correct)
         best = r[correct].max()

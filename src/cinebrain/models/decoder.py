@@ -336,7 +336,8 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
     # the signature of the configuration file (as load_decoder checks it), not of the loaded model's config,
     # which may hold defaults the file of an older diffusers does not
     info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(_transformer_config(cfg.base))),
-            "scaling_factor": scaling, "text_shape": [tc.max_text_seq_length, tc.text_embed_dim], "trainable_parameters": int(trainable),
+            "scaling_factor": scaling, "text_shape": [tc.max_text_seq_length, tc.text_embed_dim],
+            "trainable_parameters": int(trainable),
             "adapter": type(adapter).__name__}  # fmt: skip
     return model, info
 
@@ -524,10 +525,11 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, 
     first = read_video(ds.base / man["video"].iloc[0])
     n_frames, height, width = first.shape[:3]
     sf, tf = pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
-    if height % (sf * pipe.transformer.config.patch_size) or width % (sf * pipe.transformer.config.patch_size) or (n_frames - 1) % tf:
+    px = sf * pipe.transformer.config.patch_size  # pixels per transformer patch
+    if height % px or width % px or (n_frames - 1) % tf:
         raise DecoderError(f"{ds.base / man['video'].iloc[0]}: clips of {n_frames} frames at {height} x {width} cannot be "
-                           f"generated (frames must be 1 + {tf}k, sizes multiples of {sf * pipe.transformer.config.patch_size}); "
-                           "fix: set stimuli.frames / height / width accordingly")  # fmt: skip
+                           f"generated (frames must be 1 + {tf}k, sizes multiples of {px}); fix: set stimuli.frames / "
+                           "height / width accordingly")  # fmt: skip
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
