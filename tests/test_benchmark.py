@@ -144,3 +144,99 @@ def test_temporal_consistency():
     assert semantic.temporal_consistency(alt) == pytest.approx(0.0)
     assert semantic.temporal_consistency_gated(e, video_similarity=0.5) == 0.0
     assert semantic.temporal_consistency_gated(e, video_similarity=0.7) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """4 test clips (moving textures, 9 frames at 32 x 48); reconstructions: copies of clips 0-1, a
+    static clip 2 and noise for clip 3; tiny metric networks of the real classes."""
+    import shutil
+
+    import pandas as pd
+
+    from cinebrain.stimuli import write_video
+    from cinebrain.tiny_models import save_tiny_clip, save_tiny_dino, save_tiny_videomae, save_tiny_vit
+
+    root = tmp_path_factory.mktemp("bench")
+    nets = {"video_classifier": str(save_tiny_videomae(root / "videomae")), "image_classifier": str(save_tiny_vit(root / "vit")),
+            "clip": str(save_tiny_clip(root / "clip")), "dino": str(save_tiny_dino(root / "dino")),
+            "fvd": str(root / "videomae")}  # fmt: skip
+    (root / "gt").mkdir()
+    (root / "recon/cinesync/sub-01").mkdir(parents=True)
+    rows = []
+    for i in range(4):
+        clip = _moving(frames=9, step=1, seed=i)[:, :32, :48]
+        write_video(root / f"gt/c{i}.mp4", clip, 8)
+        rec = root / f"recon/cinesync/sub-01/c{i}.mp4"
+        if i < 2:
+            shutil.copy(root / f"gt/c{i}.mp4", rec)
+        else:
+            frames = np.repeat(clip[:1], 9, 0) if i == 2 else np.random.default_rng(i).integers(0, 256, clip.shape).astype(np.uint8)
+            write_video(rec, frames, 8)
+        rows.append({"clip": f"c{i}", "episode": "ep9", "has_cut": i == 3, "video": str(rec), "ground_truth": f"gt/c{i}.mp4"})
+    pd.DataFrame(rows).to_parquet(root / "recon/cinesync/sub-01/reconstructions.parquet")
+    (root / "test").mkdir()
+    pd.DataFrame({"clip": [f"c{i}" for i in range(4)]}).to_parquet(root / "test/manifest.parquet")
+    settings = {"n_way": [2, 50], "conventions": ["mindvideo", "strict"], "trials": 20, "shuffle_n": 5,
+                "bootstrap": 200, "fvd_bootstrap": 20}  # fmt: skip
+    from cinebrain.benchmark.score import score_reconstructions
+
+    df = score_reconstructions(root / "recon/cinesync/sub-01", root / "test", networks=nets, settings=settings,
+                               out_dir=root / "benchmark/cinesync/sub-01", base_dir=root)  # fmt: skip
+    return root, df, settings, nets
+
+
+def test_scores_per_clip(scored):
+    from cinebrain.benchmark.score import metric_names
+
+    root, df, settings, _ = scored
+    assert list(df.columns) == ["clip", "episode", "has_cut", *metric_names(settings)]
+    perfect = df[df["clip"].isin(["c0", "c1"])]
+    assert (perfect["ssim_rgb"] == 1).all() and (perfect["epe"] == 0).all() and np.isinf(perfect["psnr"]).all()
+    # identical clips: the classifiers' probabilities coincide, every N-way trial succeeds
+    assert (perfect.filter(like="way_") == 1).all().all()
+    assert df.loc[2, "epe"] > 0.5 and df.loc[3, "ssim_rgb"] < 0.2  # static and noise
+    assert (df["ctc"].between(-1, 1)).all() and (df.loc[:1, "dtc"] > 0.9).all()
+    assert df.loc[0, "epe_shuffle_p"] == 0.0
+    import json
+
+    s = json.loads((root / "benchmark/cinesync/sub-01/set.json").read_text())
+    assert s["clips"] == 4 and np.isfinite(s["fvd"]) and s["fvd"] >= 0
+
+
+def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
+    from cinebrain.benchmark.score import summarise
+
+    root, _, settings, _ = scored
+    out = summarise([root / "benchmark/cinesync/sub-01"], settings, tmp_path / "summary.csv", tmp_path / "summary.md")
+    row = out[(out["metric"] == "video_2way_mindvideo") & (out["clips"] == "all")].iloc[0]
+    assert row["chance"] == pytest.approx(0.75) and row["n"] == 4 and row["ci_low"] <= row["mean"] <= row["ci_high"]
+    assert out[(out["metric"] == "frame_50way_strict")]["chance"].iloc[0] == pytest.approx(0.02)
+    assert set(out["clips"]) == {"all", "with_cut", "without_cut"}
+    assert out[(out["clips"] == "with_cut") & (out["metric"] == "ssim_rgb")]["n"].iloc[0] == 1
+    assert np.isnan(out[out["metric"] == "ssim_rgb"]["chance"]).all() and "fvd" in set(out["metric"])
+    md = (tmp_path / "summary.md").read_text()
+    assert md.startswith("| variant | subject | video_2way_mindvideo") and "(0.750)" in md
+
+
+def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from cinebrain.benchmark.score import score_reconstructions
+    from cinebrain.stimuli import write_video
+
+    root, _, settings, nets = scored
+    recon = tmp_path / "recon"
+    shutil.copytree(root / "recon/cinesync/sub-01", recon)
+    man = pd.DataFrame({"clip": ["c0", "c1", "c2", "c3", "c4"]})
+    (tmp_path / "test").mkdir()
+    man.to_parquet(tmp_path / "test/manifest.parquet")
+    kw = dict(networks=nets, settings=settings, out_dir=tmp_path / "out", base_dir=root)
+    with pytest.raises(pixel.MetricInputError, match=r"no reconstruction of 1 test clips \(c4\); fix: rerun rule decoder_reconstruct"):
+        score_reconstructions(recon, tmp_path / "test", **kw)
+    write_video(recon / "c1.mp4", np.zeros((7, 32, 48, 3), np.uint8), 8)
+    with pytest.raises(pixel.MetricInputError, match=r"c1.mp4: the reconstruction has 7 frames of 32 x 48 but the ground truth 9"):
+        score_reconstructions(recon, root / "test", **kw)
+    assert not (tmp_path / "out").exists()

@@ -3,7 +3,8 @@
 Pretrained weights cannot be downloaded in the demo or the tests, so ``models_tiny`` writes small
 randomly initialised models of exactly the classes the configuration names for the paper (CLIP or
 SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, a
-CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder) into folders that the stages load with ``from_pretrained``, just as
+CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder,
+and the benchmark's networks: a VideoMAE Kinetics-400 classifier, an ImageNet ViT classifier, a DINO ViT) into folders that the stages load with ``from_pretrained``, just as
 they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
 except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
 encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
@@ -20,7 +21,7 @@ import json
 from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
-TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox")
+TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox", "videomae", "vit", "dino")
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
@@ -227,6 +228,49 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: 
     return Path(folder)
 
 
+def save_tiny_videomae(folder, image_size: int = 32, frames: int = 16, labels: int = 400, seed: int = 0) -> Path:
+    """A VideoMAE video classifier (VideoMAEForVideoClassification) with Kinetics-400's 400 classes, as
+    MCG-NJU/videomae-base-finetuned-kinetics is, + its image processor (16 frames)."""
+    import torch
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
+
+    torch.manual_seed(seed)
+    cfg = VideoMAEConfig(image_size=image_size, patch_size=8, num_frames=frames, tubelet_size=2, hidden_size=32,
+                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=labels,
+                         id2label={i: f"class_{i}" for i in range(labels)},
+                         label2id={f"class_{i}": i for i in range(labels)})  # fmt: skip
+    VideoMAEForVideoClassification(cfg).save_pretrained(folder)
+    VideoMAEImageProcessor(size={"shortest_edge": image_size},
+                           crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)  # fmt: skip
+    return Path(folder)
+
+
+def save_tiny_vit(folder, image_size: int = 32, labels: int = 1000, seed: int = 0) -> Path:
+    """An ImageNet-style ViT classifier (ViTForImageClassification, 1,000 classes) + image processor."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(seed)
+    cfg = ViTConfig(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=64, num_labels=labels)  # fmt: skip
+    ViTForImageClassification(cfg).save_pretrained(folder)
+    ViTImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    return Path(folder)
+
+
+def save_tiny_dino(folder, image_size: int = 32, seed: int = 0) -> Path:
+    """A DINO ViT backbone (ViTModel, as facebook/dino-vitb16 is; its CLS token is the embedding)."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(seed)
+    cfg = ViTConfig(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=64)  # fmt: skip
+    ViTModel(cfg, add_pooling_layer=False).save_pretrained(folder)
+    ViTImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    return Path(folder)
+
+
 def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: float = 2.0, batch_size: int = 64,
                        lr: float = 1e-3, seed: int = 1234, progress: bool = False) -> dict:
     """Train the CLIP in ``folder`` (in place) with its contrastive loss on synthetic frames and captions.
@@ -287,7 +331,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
 
     ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`)."""
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
-               "cogvideox": save_tiny_cogvideox}  # fmt: skip
+               "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
+               "dino": save_tiny_dino}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:

@@ -101,9 +101,15 @@ def frechet_distance(a, b) -> float:
         raise ValueError(f"frechet_distance: feature sets of shape {a.shape} and {b.shape}; need (N >= 2, D) each")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
+    import warnings
+
+    with warnings.catch_warnings():  # fewer clips than feature dimensions: singular, handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s_a @ s_b)
     if not np.isfinite(covmean).all():  # near-singular product: regularise, as the usual FID/FVD code does
         eps = np.eye(len(s_a)) * 1e-6
-        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
     covmean = covmean.real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean))

@@ -1,0 +1,174 @@
+"""Score every reconstruction of one decoder variant and subject against its ground-truth clip (rule
+``benchmark_score``), and summarise all of them (rule ``benchmark_summary``).
+
+Per clip (``metrics.parquet``): clip id, episode, scene-cut flag, and every metric —
+``video_{n}way_{convention}`` / ``frame_{n}way_{convention}`` (top-``top_k``; frame-based: each frame
+scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (0 below
+the video-level CLIP similarity threshold), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
+``hue_cosine``, ``hue_pearson``, ``epe`` and, when enabled, ``epe_shuffle_p``. Set-level (``set.json``):
+FVD with a bootstrap interval over clips.
+
+The summary (``summary.csv`` and a Markdown table) has per variant, subject, metric and clip group (all
+clips, clips with a scene cut, clips without) the mean, the 95% bootstrap interval over clips, the chance
+level where one is defined, and the number of clips.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import pixel, semantic
+
+PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
+                 "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson}  # fmt: skip
+LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "fvd"}
+
+
+def metric_names(settings: dict) -> list[str]:
+    """Every per-clip metric the settings produce, in table order."""
+    names = [f"{level}_{n}way_{c}" for level in ("video", "frame") for n in settings.get("n_way", [2, 50])
+             for c in settings.get("conventions", ["mindvideo", "strict"])]  # fmt: skip
+    names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe"]
+    if settings.get("shuffle_n", 0):
+        names.append("epe_shuffle_p")
+    return names
+
+
+def chance_level(metric: str, settings: dict) -> float:
+    """The chance level of an N-way metric (exact, see :func:`semantic.chance`); NaN for the others."""
+    parts = metric.split("_")
+    if len(parts) == 3 and parts[1].endswith("way"):
+        return semantic.chance(int(parts[1][:-3]), settings.get("top_k", 1), parts[2])
+    return float("nan")
+
+
+def _read(path, base: Path):
+    from ..stimuli import read_video
+
+    p = Path(path)
+    return read_video(p if p.is_absolute() else base / p)
+
+
+def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict, out_dir, device: str = "cpu",
+                          base_dir=None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Rule ``benchmark_score``: ``out_dir/metrics.parquet`` (one row per test clip) and ``out_dir/set.json``."""
+    from tqdm.auto import tqdm
+
+    from .networks import MetricNetworks
+
+    recon_dir, out_dir = Path(recon_dir), Path(out_dir)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    table = pd.read_parquet(recon_dir / "reconstructions.parquet")
+    test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
+    missing = sorted(set(test["clip"]) - set(table["clip"]))
+    if missing:
+        raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
+                                     f"{', ...' if len(missing) > 3 else ''}); fix: rerun rule decoder_reconstruct")  # fmt: skip
+    nets = MetricNetworks(**networks, device=device, batch_size=settings.get("batch_size", 16))
+    n_ways, convs = settings.get("n_way", [2, 50]), settings.get("conventions", ["mindvideo", "strict"])
+    top_k, trials, seed = settings.get("top_k", 1), settings.get("trials", 100), settings.get("seed", 0)
+    rows, gts, recs = [], [], []
+    for r in tqdm(table.itertuples(), total=len(table), desc="pixel metrics", disable=not progress):
+        rec_path = recon_dir / f"{r.clip}.mp4"  # the folder is the authority (it may have been moved)
+        if not rec_path.exists():
+            raise pixel.MetricInputError(f"{rec_path}: the reconstruction of clip {r.clip} is missing; fix: rerun rule "
+                                         "decoder_reconstruct")  # fmt: skip
+        gt, rec = _read(r.ground_truth, base), _read(rec_path, base)
+        pixel.check_pair(gt, rec, where=str(rec_path))
+        row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut)}
+        row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
+        gt_flow = pixel.flows(gt)
+        row["epe"] = pixel.epe(gt, rec, gt_flow)
+        if settings.get("shuffle_n", 0):
+            row["epe_shuffle_p"] = pixel.shuffle_p(lambda g, x, f=gt_flow: pixel.epe(g, x, f), gt, rec,
+                                                   n=settings["shuffle_n"], seed=seed)  # fmt: skip
+        rows.append(row)
+        gts.append(gt)
+        recs.append(rec)
+    df = pd.DataFrame(rows)
+    # semantic level: video-based on whole clips, frame-based on every frame against its GT frame
+    vg, vr = nets.video_probs(gts), nets.video_probs(recs)
+    n_f = gts[0].shape[0]
+    fg, fr = nets.frame_probs(np.concatenate(gts)), nets.frame_probs(np.concatenate(recs))
+    for n in n_ways:
+        for c in convs:
+            df[f"video_{n}way_{c}"] = semantic.n_way_top_k(vr, vg, n, top_k, c, trials, seed)
+            per_frame = semantic.n_way_top_k(fr, fg, n, top_k, c, trials, seed).reshape(len(df), n_f)
+            df[f"frame_{n}way_{c}"] = per_frame.mean(1)  # = per frame index over clips, then over indices
+    # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant
+    threshold = settings.get("ctc_threshold", 0.6)
+    ce_r = nets.clip_embeddings(np.concatenate(recs)).reshape(len(df), n_f, -1)
+    ce_g = nets.clip_embeddings(np.concatenate(gts)).reshape(len(df), n_f, -1)
+    de_r = nets.dino_embeddings(np.concatenate(recs)).reshape(len(df), n_f, -1)
+    df["ctc"] = [semantic.temporal_consistency(e) for e in ce_r]
+    sim = [_cos(a.mean(0), b.mean(0)) for a, b in zip(ce_g, ce_r, strict=True)]
+    df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(e, v, threshold)
+                              for e, v in zip(ce_r, sim, strict=True)]  # fmt: skip
+    df["dtc"] = [semantic.temporal_consistency(e) for e in de_r]
+    df = df[["clip", "episode", "has_cut", *metric_names(settings)]]
+    fa, fb = nets.video_features(gts), nets.video_features(recs)
+    fvd = semantic.frechet_distance(fa, fb) if len(df) >= 2 else float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(df), (settings.get("fvd_bootstrap", 200), len(df)))
+    boots = [semantic.frechet_distance(fa[i], fb[i]) for i in draws if len(np.unique(i)) >= 2]
+    ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
+    set_level = {"fvd": fvd, "fvd_ci": ci, "clips": len(df), "fvd_network": networks.get("fvd")}
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    df.to_parquet(tmp / "metrics.parquet")
+    (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.replace(out_dir)
+    return df
+
+
+def _cos(a, b) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def summarise(score_dirs, settings: dict, out_csv, out_md=None) -> pd.DataFrame:
+    """Rule ``benchmark_summary``: mean, 95% bootstrap CI and chance per variant, subject, metric and clip
+    group (all / with a scene cut / without); ``score_dirs`` are ``results/benchmark/<variant>/sub-XX``."""
+    rows = []
+    for d in map(Path, score_dirs):
+        variant, subject = d.parent.name, d.name.removeprefix("sub-")
+        df = pd.read_parquet(d / "metrics.parquet")
+        for group, sel in (("all", df), ("with_cut", df[df["has_cut"]]), ("without_cut", df[~df["has_cut"]])):
+            for m in metric_names(settings):
+                v = sel[m].to_numpy(float)
+                v = v[np.isfinite(v)]
+                lo, hi = semantic.bootstrap_ci(v, n_boot=settings.get("bootstrap", 1000), seed=settings.get("seed", 0))
+                rows.append({"variant": variant, "subject": subject, "clips": group, "metric": m, "n": len(v),
+                             "mean": float(v.mean()) if len(v) else float("nan"), "ci_low": lo, "ci_high": hi,
+                             "chance": chance_level(m, settings)})  # fmt: skip
+        s = json.loads((d / "set.json").read_text())
+        lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
+        rows.append({"variant": variant, "subject": subject, "clips": "all", "metric": "fvd", "n": s["clips"],
+                     "mean": s["fvd"], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out.to_csv(out_csv, index=False)
+    if out_md is not None:
+        Path(out_md).write_text(markdown_table(out))
+    return out
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The all-clips rows as one Markdown table: a row per variant and subject, "mean [lo, hi] (chance)"."""
+    s = summary[summary["clips"] == "all"]
+    metrics = list(dict.fromkeys(s["metric"]))
+    head = "| variant | subject | " + " | ".join(metrics) + " |\n|---|---|" + "---|" * len(metrics) + "\n"
+    lines = []
+    for (v, sub), g in s.groupby(["variant", "subject"], sort=True):
+        cells = []
+        for m in metrics:
+            r = g[g["metric"] == m].iloc[0]
+            c = "" if np.isnan(r["chance"]) else f" ({r['chance']:.3f})"
+            cells.append(f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{c}")
+        lines.append(f"| {v} | {sub} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n\nmean [95% bootstrap CI over clips] (chance level); FVD: VideoMAE features.\n"
