@@ -25,6 +25,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/encoder.smk"
 include: "workflow/rules/decoder.smk"
+include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
 
 

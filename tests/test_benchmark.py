@@ -240,3 +240,30 @@ def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path)
     with pytest.raises(pixel.MetricInputError, match=r"c1.mp4: the reconstruction has 7 frames of 32 x 48 but the ground truth 9"):
         score_reconstructions(recon, root / "test", **kw)
     assert not (tmp_path / "out").exists()
+
+
+def test_report_figures(scored, tmp_path, monkeypatch):
+    from cinebrain.report import plot_benchmark
+
+    from .conftest import REPO
+
+    root, _, settings, _ = scored
+    monkeypatch.chdir(root)  # ground-truth paths are relative to the workflow's folder
+    s = plot_benchmark([root / "benchmark/cinesync/sub-01"], settings, REPO / "resources/published_results.csv",
+                       tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "b.png", tmp_path / "c.png")  # fmt: skip
+    assert (tmp_path / "b.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
+    import pandas as pd
+
+    assert len(s) == len(pd.read_csv(tmp_path / "s.csv"))
+
+
+def test_published_results_table():
+    import pandas as pd
+
+    from .conftest import REPO
+
+    pub = pd.read_csv(REPO / "resources/published_results.csv")
+    assert {"source", "dataset", "method", "metric", "value"} <= set(pub.columns)
+    cs = pub[(pub["source"].str.startswith("CineBrain")) & (pub["method"] == "CineSync")].set_index("metric")["value"]
+    assert cs["video_2way_mindvideo"] == 0.909 and cs["ssim_rgb"] == 0.262 and cs["fvd"] == 52.78
+    assert set(pub["dataset"]) == {"CineBrain", "cc2017"}

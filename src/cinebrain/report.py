@@ -517,3 +517,66 @@ def plot_decoders(decoder_files, summary_out, out) -> pd.DataFrame:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return df
+
+
+_PAPER_NAMES = {"cinesync": "CineSync", "cinesync_fmri": "CineSync-fMRI", "cinesync_eeg": "CineSync-EEG"}
+
+
+def plot_benchmark(score_dirs, settings: dict, published, summary_out, table_out, out, clips_out) -> pd.DataFrame:
+    """Rule ``benchmark_summary``: the summary table (CSV and Markdown), a figure with one panel per metric
+    — every clip's score (dots; orange: clips with a scene cut), the mean and 95% interval per variant and
+    subject, the chance level (grey) and the CineBrain paper's value for the same variant (cross) — and a
+    figure of each variant's best, median and worst reconstruction by ``ssim_rgb``."""
+    from .benchmark.score import summarise
+    from .stimuli import read_video
+
+    plt = _plt()
+    summary = summarise(score_dirs, settings, summary_out, table_out)
+    pub = pd.read_csv(published)
+    pub = pub[pub["dataset"] == "CineBrain"]
+    metrics = list(dict.fromkeys(summary["metric"]))
+    runs = [(Path(d).parent.name, Path(d).name) for d in score_dirs]
+    per_clip = {r: pd.read_parquet(Path(d) / "metrics.parquet") for r, d in zip(runs, score_dirs, strict=True)}
+    cols = 5
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False)
+    for ax, m in zip(axes.flat, metrics, strict=False):
+        for x, (v, sub) in enumerate(runs):
+            s = summary[(summary["variant"] == v) & (summary["subject"] == sub.removeprefix("sub-"))
+                        & (summary["metric"] == m) & (summary["clips"] == "all")].iloc[0]  # fmt: skip
+            if m in per_clip[(v, sub)]:
+                d = per_clip[(v, sub)]
+                vals = d[m].to_numpy(float)
+                jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(vals))
+                ax.scatter(x + jitter, vals, s=4, alpha=0.4, c=np.where(d["has_cut"], "tab:orange", "tab:blue"))
+            ax.errorbar(x, s["mean"], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]], fmt="o", color="k",
+                        ms=4, capsize=3)  # fmt: skip
+            if np.isfinite(s["chance"]):
+                ax.plot([x - 0.35, x + 0.35], [s["chance"]] * 2, color="0.5", lw=2)
+            p = pub[(pub["method"] == _PAPER_NAMES.get(v, v)) & (pub["metric"] == m)]
+            if len(p):
+                ax.plot(x, p["value"].iloc[0], "rx", ms=7)
+        ax.set_title(m, fontsize=8)
+        ax.set_xticks(range(len(runs)))
+        ax.set_xticklabels([f"{v}\n{sub}" for v, sub in runs], fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle("Cine-Benchmark: clips (dots; orange: with a scene cut), mean and 95% CI (black), chance (grey), "
+                 "CineBrain paper (red x)", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    shown = []
+    for (v, sub), d in zip(runs, score_dirs, strict=True):
+        df = per_clip[(v, sub)]
+        df = df.sort_values("ssim_rgb", ignore_index=True) if "ssim_rgb" in df else df
+        recon = Path(d).parents[2] / "recon" / v / sub  # results/benchmark/<v>/<sub> -> results/recon/<v>/<sub>
+        table = pd.read_parquet(recon / "reconstructions.parquet").set_index("clip")
+        for label, i in (("best", len(df) - 1), ("median", len(df) // 2), ("worst", 0)):
+            clip = df["clip"].iloc[i]
+            score = f" ssim {df['ssim_rgb'].iloc[i]:.2f}" if "ssim_rgb" in df else ""
+            shown.append((f"{v} {sub} {label}: {clip}{score}", read_video(table.loc[clip, "ground_truth"]),
+                          read_video(recon / f"{clip}.mp4")))  # fmt: skip
+    plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
+    return summary

@@ -27,6 +27,7 @@ DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
 ENCODER = config["encoder"]
 DECODER = config["decoder"]
+BENCHMARK = config["benchmark"]
 
 # Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
 from cinebrain.stimuli import ClipSettings, check_timing
@@ -64,6 +65,11 @@ if DECODER["variants"] and (
         f"of decoder.model.base ({DECODER['model']['base']}): the decoder learns from those latents; fix: set "
         f"features.vae.model: {DECODER['model']['base']} and features.vae.subfolder: vae"
     )
+
+# The benchmark's metric selection names metrics that exist (an unknown name stops here, before any job).
+from cinebrain.benchmark.score import metric_names
+
+metric_names(BENCHMARK)
 
 
 wildcard_constraints:
@@ -284,6 +290,20 @@ def decoder_outputs(wildcards=None):
     return out + ["results/decoder/summary.csv", "results/report/decoder/training.png"] if out else out
 
 
+def benchmark_networks(wildcards=None):
+    """The metric networks' folders as inputs (the tiny-model folder in the demo; nothing for hub ids)."""
+    return sorted({str(p) for p in map(model_input, BENCHMARK["networks"].values()) if p})
+
+
+def benchmark_outputs(wildcards=None):
+    """Every decoder's scores (results/benchmark/<variant>/sub-XX), the summary and its report figures."""
+    out = [f"results/benchmark/{v}/{s}" for v in DECODER["variants"]
+           for s in sorted({Path(f).name for f in decoder_outputs() if f.startswith("results/recon/")})]
+    extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/report/benchmark/benchmark.png",
+             "results/report/benchmark/clips.png"]
+    return out + extra if out else out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -296,4 +316,5 @@ def final_outputs(wildcards=None):
         *clip_outputs(),
         *encoder_outputs(),
         *decoder_outputs(),
+        *benchmark_outputs(),
     ]

@@ -29,14 +29,27 @@ PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr
 LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "fvd"}
 
 
-def metric_names(settings: dict) -> list[str]:
-    """Every per-clip metric the settings produce, in table order."""
+def all_metric_names(settings: dict) -> list[str]:
+    """Every per-clip metric the settings can produce, in table order."""
     names = [f"{level}_{n}way_{c}" for level in ("video", "frame") for n in settings.get("n_way", [2, 50])
              for c in settings.get("conventions", ["mindvideo", "strict"])]  # fmt: skip
     names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe"]
     if settings.get("shuffle_n", 0):
         names.append("epe_shuffle_p")
     return names
+
+
+def metric_names(settings: dict) -> list[str]:
+    """The per-clip metrics of the table: ``settings["metrics"]`` (checked) or all of them."""
+    names = all_metric_names(settings)
+    chosen = settings.get("metrics")
+    if not chosen:
+        return names
+    unknown = [m for m in chosen if m not in names]
+    if unknown:
+        raise ValueError(f"benchmark.metrics names {', '.join(unknown)}, which does not exist with these settings; "
+                         f"fix: choose among {', '.join(names)} (or leave it empty for all)")  # fmt: skip
+    return [m for m in names if m in chosen]
 
 
 def chance_level(metric: str, settings: dict) -> float:
@@ -69,6 +82,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     if missing:
         raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
                                      f"{', ...' if len(missing) > 3 else ''}); fix: rerun rule decoder_reconstruct")  # fmt: skip
+    names = metric_names(settings)  # an unknown metric name stops here, before any work
     nets = MetricNetworks(**networks, device=device, batch_size=settings.get("batch_size", 16))
     n_ways, convs = settings.get("n_way", [2, 50]), settings.get("conventions", ["mindvideo", "strict"])
     top_k, trials, seed = settings.get("top_k", 1), settings.get("trials", 100), settings.get("seed", 0)
@@ -84,7 +98,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
         row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
         gt_flow = pixel.flows(gt)
         row["epe"] = pixel.epe(gt, rec, gt_flow)
-        if settings.get("shuffle_n", 0):
+        if "epe_shuffle_p" in names:
             row["epe_shuffle_p"] = pixel.shuffle_p(lambda g, x, f=gt_flow: pixel.epe(g, x, f), gt, rec,
                                                    n=settings["shuffle_n"], seed=seed)  # fmt: skip
         rows.append(row)
@@ -110,7 +124,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(e, v, threshold)
                               for e, v in zip(ce_r, sim, strict=True)]  # fmt: skip
     df["dtc"] = [semantic.temporal_consistency(e) for e in de_r]
-    df = df[["clip", "episode", "has_cut", *metric_names(settings)]]
+    df = df[["clip", "episode", "has_cut", *names]]
     fa, fb = nets.video_features(gts), nets.video_features(recs)
     fvd = semantic.frechet_distance(fa, fb) if len(df) >= 2 else float("nan")
     rng = np.random.default_rng(seed)

@@ -1,0 +1,54 @@
+# Stage 12: Cine-Benchmark (cinebrain.benchmark): every reconstruction scored against its ground-truth clip,
+# then one summary with chance levels and confidence intervals, set beside the papers' published numbers.
+
+
+rule benchmark_score:
+    input:
+        recon="results/recon/{variant}/sub-{subject}",
+        test="results/dataset/sub-{subject}/test",
+        networks=benchmark_networks,
+    output:
+        scores=directory("results/benchmark/{variant}/sub-{subject}"),
+    params:
+        networks=BENCHMARK["networks"],
+        settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device")},
+        device=BENCHMARK["device"],
+    resources:
+        mem_mb=16000,
+    log:
+        "logs/benchmark/benchmark_score/{variant}_sub-{subject}.log",
+    benchmark:
+        "logs/benchmarks/benchmark_score/{variant}_sub-{subject}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/benchmark_score.py"
+
+
+rule benchmark_summary:
+    input:
+        scores=lambda wildcards: [f for f in benchmark_outputs() if f.startswith("results/benchmark/") and f.count("/") == 3],
+        published="resources/published_results.csv",
+    output:
+        summary="results/benchmark/summary.csv",
+        table="results/benchmark/summary.md",
+        figure=report(
+            "results/report/benchmark/benchmark.png",
+            caption="../report/benchmark.rst",
+            category="7. Benchmark",
+            labels={"figure": "Cine-Benchmark"},
+        ),
+        clips=report(
+            "results/report/benchmark/clips.png",
+            caption="../report/benchmark_clips.rst",
+            category="7. Benchmark",
+            labels={"figure": "best, median and worst reconstructions"},
+        ),
+    params:
+        settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device")},
+    log:
+        "logs/benchmark/benchmark_summary.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/benchmark_summary.py"

@@ -1,0 +1,11 @@
+"""Rule benchmark_score: every reconstruction of one decoder variant and subject scored (cinebrain.benchmark)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.benchmark.score import score_reconstructions  # noqa: E402
+
+score_reconstructions(snakemake.input.recon, snakemake.input.test, networks=dict(snakemake.params.networks),  # noqa: F821
+                      settings=dict(snakemake.params.settings), out_dir=snakemake.output.scores,  # noqa: F821
+                      device=snakemake.params.device, progress=True)  # noqa: F821

@@ -1,0 +1,11 @@
+"""Rule benchmark_summary: the benchmark table, its figure and the best/median/worst clips (cinebrain.benchmark, cinebrain.report)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from cinebrain.report import plot_benchmark  # noqa: E402
+
+plot_benchmark(snakemake.input.scores, dict(snakemake.params.settings), snakemake.input.published,  # noqa: F821
+               snakemake.output.summary, snakemake.output.table, snakemake.output.figure,  # noqa: F821
+               snakemake.output.clips)  # noqa: F821
