@@ -48,6 +48,8 @@ demo: $(STAMP) sysdeps
 	$(BIN)/python -c 'import pandas as pd; print(pd.read_parquet("results/bids/inventory.parquet").drop(columns=["eeg","events"]).to_string())'; \
 	echo; $(BIN)/python -c 'import pandas as pd; d = pd.read_csv("results/encoder/summary.csv"); print("encoder retrieval on the test clips (chance in brackets):"); print(pd.DataFrame({"variant": d.variant, "subject": d.subject, "top-1": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top1, d.chance_brain_to_video_top1)], "top-5": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top5, d.chance_brain_to_video_top5)], "2-way": [f"{a:.3f} (0.5)" for a in d.two_way]}).to_string(index=False))'; \
 	echo; $(BIN)/python -c 'import pandas as pd, glob; d = pd.read_csv("results/decoder/summary.csv"); d["reconstructions"] = [len(glob.glob(f"results/recon/{v}/sub-{s:02d}/*.mp4")) for v, s in zip(d.variant, d.subject)]; print("decoders (CogVideoX + LoRA on the brain feature) and their test-clip reconstructions in results/recon/:"); print(d[["variant", "subject", "train_clips", "steps", "trainable_parameters", "final_loss", "reconstructions"]].to_string(index=False))'; \
+	echo; echo "Cine-Benchmark (results/benchmark/summary.md; mean [95% CI] (chance); the demo's models are tiny and random):"; \
+	$(BIN)/python -c 'import pandas as pd; s = pd.read_csv("results/benchmark/summary.csv"); s = s[s.clips == "all"]; s["value"] = [f"{m:.3f} [{a:.3f}, {b:.3f}]" + ("" if c != c else f" ({c:.3f})") for m, a, b, c in zip(s["mean"], s.ci_low, s.ci_high, s.chance)]; print(s.pivot(index="metric", columns=["variant", "subject"], values="value").to_string())'; \
 	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
@@ -63,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_encoder.py
 	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_benchmark.py
 
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py --paper

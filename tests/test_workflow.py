@@ -34,6 +34,10 @@ TINY = {
     "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
                 "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
     # the tiny CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
+    # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
+    "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
+                  ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
+                  "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10},
     "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
                 "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2, "batch_size": 2}},
 }  # fmt: skip
@@ -125,6 +129,17 @@ def test_demo_workflow_outputs(workdir):
             assert read_video(workdir / f"results/recon/cinesync/sub-{sub}/{clip}.mp4").shape == (33, 32, 48, 3)
         assert (workdir / f"results/report/decoder/cinesync_sub-{sub}_recon.png").stat().st_size > 0
     assert (workdir / "results/report/decoder/training.png").stat().st_size > 0
+    # the benchmark: every test clip scored, a summary with chance levels and the scene-cut split
+    for sub in ["01", "02"]:
+        m = pd.read_parquet(workdir / f"results/benchmark/cinesync/sub-{sub}/metrics.parquet")
+        test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
+        assert list(m["clip"]) == list(test["clip"]) and m["ssim_rgb"].between(-1, 1).all() and (m["epe"] >= 0).all()
+    bench = pd.read_csv(workdir / "results/benchmark/summary.csv")
+    row = bench[(bench["metric"] == "video_50way_mindvideo") & (bench["clips"] == "all")]
+    assert len(row) == 2 and np.allclose(row["chance"], 3 / 52) and set(bench["clips"]) == {"all", "with_cut", "without_cut"}
+    assert (workdir / "results/benchmark/summary.md").read_text().startswith("| variant | subject |")
+    for f in ["benchmark.png", "clips.png"]:
+        assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -154,6 +169,7 @@ def test_html_report(workdir):
     assert "roi_sets.png" in html and "sub-01_run-1_qc.png" in html
     assert "sub-01_run-1_psd.png" in html and "sub-01_run-1_ica.png" in html
     assert "cinesync_sub-01_recon.png" in html and "training.png" in html
+    assert "benchmark.png" in html and "clips.png" in html
 
 
 @pytest.mark.workflow
@@ -208,6 +224,10 @@ def test_bad_launch_profile_variant_or_vae_stops_before_any_job(tmp_path):
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "encoder": {**TINY["encoder"], **enc}}))
         res = smk(tmp_path, "-n", "--cores", "1", check=False)
         assert res.returncode != 0 and msg in res.stdout + res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
+    # a benchmark metric that does not exist
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "benchmark": {**TINY["benchmark"], "metrics": ["ssim"]}}))
+    res = smk(tmp_path, "-n", "--cores", "1", check=False)
+    assert res.returncode != 0 and "benchmark.metrics names ssim, which does not exist" in res.stdout + res.stderr
     # the decoder learns from the latents of its own VAE
     other = {**TINY, "features": {**TINY["features"], "vae": {**TINY["features"]["vae"], "model": "results/models/vae"}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(other))

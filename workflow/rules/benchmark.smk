@@ -28,7 +28,7 @@ rule benchmark_score:
 rule benchmark_summary:
     input:
         scores=lambda wildcards: [f for f in benchmark_outputs() if f.startswith("results/benchmark/") and f.count("/") == 3],
-        published="resources/published_results.csv",
+        published=PUBLISHED_RESULTS,
     output:
         summary="results/benchmark/summary.csv",
         table="results/benchmark/summary.md",

@@ -19,12 +19,14 @@ TASK = config["dataset"]["task"]
 FMRIPREP = config["fmriprep"]
 FMRI = config["fmri"]
 ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
+PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.csv")
 PROMPT_DIR = Path(workflow.basedir) / "resources" / "prompts"
 STIMULI = config["stimuli"]
 CAPTIONS = config["captions"]
 FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
+from cinebrain.tiny_models import TINY_MODELS as ALL_TINY_MODELS
 ENCODER = config["encoder"]
 DECODER = config["decoder"]
 BENCHMARK = config["benchmark"]

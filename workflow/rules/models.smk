@@ -8,6 +8,8 @@ if TINY_MODELS["enabled"]:
             models=directory(TINY_MODELS["out"]),
         params:
             clip_pretrain_steps=TINY_MODELS["clip_pretrain_steps"],
+            # the set of tiny models (cinebrain.tiny_models): a new one reruns the rule
+            models=list(ALL_TINY_MODELS),
         log:
             "logs/models/models_tiny.log",
         conda:

@@ -6,4 +6,5 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
 from cinebrain.tiny_models import write_tiny_models  # noqa: E402
 
-write_tiny_models(snakemake.output.models, clip_pretrain_steps=snakemake.params.clip_pretrain_steps)  # noqa: F821
+write_tiny_models(snakemake.output.models, models=snakemake.params.models,  # noqa: F821
+                  clip_pretrain_steps=snakemake.params.clip_pretrain_steps)  # noqa: F821
