@@ -169,7 +169,7 @@ def test_html_report(workdir):
     assert "roi_sets.png" in html and "sub-01_run-1_qc.png" in html
     assert "sub-01_run-1_psd.png" in html and "sub-01_run-1_ica.png" in html
     assert "cinesync_sub-01_recon.png" in html and "training.png" in html
-    assert "benchmark.png" in html and "clips.png" in html
+    assert "benchmark.png" in html and "clips.png" in html and "summary.csv" in html
 
 
 @pytest.mark.workflow

@@ -30,7 +30,12 @@ rule benchmark_summary:
         scores=lambda wildcards: [f for f in benchmark_outputs() if f.startswith("results/benchmark/") and f.count("/") == 3],
         published=PUBLISHED_RESULTS,
     output:
-        summary="results/benchmark/summary.csv",
+        summary=report(
+            "results/benchmark/summary.csv",
+            caption="../report/benchmark_table.rst",
+            category="7. Benchmark",
+            labels={"figure": "table"},
+        ),
         table="results/benchmark/summary.md",
         figure=report(
             "results/report/benchmark/benchmark.png",
