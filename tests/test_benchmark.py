@@ -267,3 +267,10 @@ def test_published_results_table():
     cs = pub[(pub["source"].str.startswith("CineBrain")) & (pub["method"] == "CineSync")].set_index("metric")["value"]
     assert cs["video_2way_mindvideo"] == 0.909 and cs["ssim_rgb"] == 0.262 and cs["fvd"] == 52.78
     assert set(pub["dataset"]) == {"CineBrain", "cc2017"}
+
+
+def test_epe_shuffle_p_is_the_shuffle_test_of_epe():
+    gt = _moving(frames=8, step=2)
+    scrambled = gt[np.random.default_rng(3).permutation(len(gt))]
+    for rec in (gt, scrambled):
+        assert pixel.epe_shuffle_p(gt, rec, n=15, seed=4) == pixel.shuffle_p(pixel.epe, gt, rec, n=15, seed=4)

@@ -99,8 +99,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
         gt_flow = pixel.flows(gt)
         row["epe"] = pixel.epe(gt, rec, gt_flow)
         if "epe_shuffle_p" in names:
-            row["epe_shuffle_p"] = pixel.shuffle_p(lambda g, x, f=gt_flow: pixel.epe(g, x, f), gt, rec,
-                                                   n=settings["shuffle_n"], seed=seed)  # fmt: skip
+            row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings["shuffle_n"], seed, gt_flow)
         rows.append(row)
         gts.append(gt)
         recs.append(rec)
