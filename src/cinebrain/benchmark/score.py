@@ -86,8 +86,10 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     nets = MetricNetworks(**networks, device=device, batch_size=settings.get("batch_size", 16))
     n_ways, convs = settings.get("n_way", [2, 50]), settings.get("conventions", ["mindvideo", "strict"])
     top_k, trials, seed = settings.get("top_k", 1), settings.get("trials", 100), settings.get("seed", 0)
-    rows, gts, recs = [], [], []
-    for r in tqdm(table.itertuples(), total=len(table), desc="pixel metrics", disable=not progress):
+    # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): the
+    # pixel and motion metrics, and the network outputs the set-level and N-way metrics need.
+    rows, out = [], {k: [] for k in ("vg", "vr", "fg", "fr", "ce_g", "ce_r", "de_r", "fa", "fb")}
+    for r in tqdm(table.itertuples(), total=len(table), desc="scoring", disable=not progress):
         rec_path = recon_dir / f"{r.clip}.mp4"  # the folder is the authority (it may have been moved)
         if not rec_path.exists():
             raise pixel.MetricInputError(f"{rec_path}: the reconstruction of clip {r.clip} is missing; fix: rerun rule "
@@ -101,30 +103,30 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
         if "epe_shuffle_p" in names:
             row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings["shuffle_n"], seed, gt_flow)
         rows.append(row)
-        gts.append(gt)
-        recs.append(rec)
+        for key, value in (("vg", nets.video_probs([gt])), ("vr", nets.video_probs([rec])), ("fg", nets.frame_probs(gt)),
+                           ("fr", nets.frame_probs(rec)), ("ce_g", nets.clip_embeddings(gt)),
+                           ("ce_r", nets.clip_embeddings(rec)), ("de_r", nets.dino_embeddings(rec)),
+                           ("fa", nets.video_features([gt])), ("fb", nets.video_features([rec]))):  # fmt: skip
+            out[key].append(value.astype(np.float32))
     df = pd.DataFrame(rows)
+    vg, vr, fa, fb = (np.concatenate(out[k]) for k in ("vg", "vr", "fa", "fb"))
     # semantic level: video-based on whole clips, frame-based on every frame against its GT frame
-    vg, vr = nets.video_probs(gts), nets.video_probs(recs)
-    n_f = gts[0].shape[0]
-    fg, fr = nets.frame_probs(np.concatenate(gts)), nets.frame_probs(np.concatenate(recs))
+    n_f = len(out["fg"][0])
+    fg, fr = np.concatenate(out["fg"]), np.concatenate(out["fr"])
     for n in n_ways:
         for c in convs:
             df[f"video_{n}way_{c}"] = semantic.n_way_top_k(vr, vg, n, top_k, c, trials, seed)
             per_frame = semantic.n_way_top_k(fr, fg, n, top_k, c, trials, seed).reshape(len(df), n_f)
             df[f"frame_{n}way_{c}"] = per_frame.mean(1)  # = per frame index over clips, then over indices
-    # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant
+    # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant, gated by
+    # the clip-level CLIP similarity (mean frame embedding) of reconstruction and ground truth
     threshold = settings.get("ctc_threshold", 0.6)
-    ce_r = nets.clip_embeddings(np.concatenate(recs)).reshape(len(df), n_f, -1)
-    ce_g = nets.clip_embeddings(np.concatenate(gts)).reshape(len(df), n_f, -1)
-    de_r = nets.dino_embeddings(np.concatenate(recs)).reshape(len(df), n_f, -1)
-    df["ctc"] = [semantic.temporal_consistency(e) for e in ce_r]
-    sim = [_cos(a.mean(0), b.mean(0)) for a, b in zip(ce_g, ce_r, strict=True)]
+    df["ctc"] = [semantic.temporal_consistency(e) for e in out["ce_r"]]
+    sim = [_cos(a.mean(0), b.mean(0)) for a, b in zip(out["ce_g"], out["ce_r"], strict=True)]
     df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(e, v, threshold)
-                              for e, v in zip(ce_r, sim, strict=True)]  # fmt: skip
-    df["dtc"] = [semantic.temporal_consistency(e) for e in de_r]
+                              for e, v in zip(out["ce_r"], sim, strict=True)]  # fmt: skip
+    df["dtc"] = [semantic.temporal_consistency(e) for e in out["de_r"]]
     df = df[["clip", "episode", "has_cut", *names]]
-    fa, fb = nets.video_features(gts), nets.video_features(recs)
     fvd = semantic.frechet_distance(fa, fb) if len(df) >= 2 else float("nan")
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(df), (settings.get("fvd_bootstrap", 200), len(df)))
