@@ -112,9 +112,9 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     ``captions`` / ``categories``: {episode: parquet}; ``features``: {kind: {episode: safetensors}}.
     Written to ``out.tmp`` and renamed, so a failure leaves no partial dataset.
     """
-    import shutil
-
     import mne
+
+    from .atomic import atomic_dir
 
     inv = pd.read_parquet(inventory) if not isinstance(inventory, pd.DataFrame) else inventory
     clips = pd.read_parquet(clips) if not isinstance(clips, pd.DataFrame) else clips
@@ -163,29 +163,18 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
         for kind, files in features.items():
             manifest[f"{kind}_file"] = [str(files[e]) for e in manifest["episode"]]
             manifest[f"{kind}_row"] = manifest["clip_index"]
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     n = len(manifest)
-    try:
+    with atomic_dir(out) as tmp:
         n_columns, ch_names, n_samp = _write_arrays(tmp, plan, n_vol, f"sub-{subject} {split}", progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    manifest.insert(0, "row", np.arange(n))
-    manifest.to_parquet(tmp / "manifest.parquet")
-    (tmp / "dataset.json").write_text(json.dumps({
-        "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
-        "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
-                 "RepetitionTime": settings.tr},
-        "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
-        "ClipSeconds": settings.clip_seconds, "TestEpisodes": sorted(split_test_episodes(inv)),
-    }, indent=1))  # fmt: skip
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+        manifest.insert(0, "row", np.arange(n))
+        manifest.to_parquet(tmp / "manifest.parquet")
+        (tmp / "dataset.json").write_text(json.dumps({
+            "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
+            "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
+                     "RepetitionTime": settings.tr},
+            "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
+            "ClipSeconds": settings.clip_seconds, "TestEpisodes": sorted(split_test_episodes(inv)),
+        }, indent=1))  # fmt: skip
     return manifest
 
 

@@ -462,14 +462,15 @@ def plot_encoders(metrics_files, summary_out, out) -> pd.DataFrame:
 def plot_reconstructions(clips, out, n_frames: int = 4, title: str = "") -> None:
     """Every clip's ground truth beside its reconstruction: one row per clip, ``n_frames`` evenly spaced
     frames of each. ``clips``: [(clip id, ground-truth frames (F, H, W, 3), reconstruction frames)]."""
+    from .stimuli import sample_frames
+
     plt = _plt()
     if not clips:
         raise ValueError(f"{out}: no clips to show")
     rows = []
     for _, gt, rec in clips:
-        idx = np.round(np.linspace(0, len(gt) - 1, n_frames)).astype(int)
         gap = np.full((gt.shape[1], max(2, gt.shape[2] // 12), 3), 255, np.uint8)
-        rows.append(np.concatenate([*gt[idx], gap, *rec[np.minimum(idx, len(rec) - 1)]], axis=1))
+        rows.append(np.concatenate([*sample_frames(gt, n_frames), gap, *sample_frames(rec, n_frames)], axis=1))
     h, w = rows[0].shape[:2]
     width = min(14.0, 1.4 * 2 * n_frames)  # inches; each row keeps its aspect ratio
     fig, axes = plt.subplots(len(rows), 1, figsize=(width, len(rows) * (0.85 * width * h / w + 0.05) + 0.7),

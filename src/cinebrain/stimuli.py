@@ -280,6 +280,11 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
             c.mux(packet)
 
 
+def sample_frames(clip: np.ndarray, n: int) -> np.ndarray:
+    """``n`` frames spread evenly over a clip (the first and the last included)."""
+    return clip[np.round(np.linspace(0, len(clip) - 1, n)).astype(int)]
+
+
 def read_video(path) -> np.ndarray:
     """All frames of a video file as uint8 (T, H, W, 3) (PyAV)."""
     c = _open(path)

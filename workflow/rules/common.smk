@@ -273,22 +273,25 @@ def clip_outputs(wildcards=None):
     return out
 
 
+def model_subjects():
+    """The subjects with both a training and a test split: the ones models are trained and scored for."""
+    inv = inventory()
+    return [s for s in subjects() if set(inv.loc[inv["subject"] == s, "split"]) >= {"train", "test"}]
+
+
 def encoder_outputs(wildcards=None):
     """Every variant's encoder of every subject that has both splits, and the report figure."""
-    inv = inventory()
-    subs = [s for s in subjects() if set(inv.loc[inv["subject"] == s, "split"]) >= {"train", "test"}]
-    out = [f"results/encoder/{v}/sub-{s}/metrics.json" for v in ENCODER["variants"] for s in subs]
+    out = [f"results/encoder/{v}/sub-{s}/metrics.json" for v in ENCODER["variants"] for s in model_subjects()]
     return out + ["results/encoder/summary.csv", "results/report/encoder/retrieval.png"] if out else out
 
 
 def decoder_outputs(wildcards=None):
     """Every decoder variant of every subject that has both splits, its reconstructions and report figures."""
-    subs = {Path(f).parent.name for f in encoder_outputs() if f.endswith("metrics.json")}
     out = []
     for v in DECODER["variants"]:
-        for s in sorted(subs):
-            out += [f"results/decoder/{v}/{s}/decoder.json", f"results/recon/{v}/{s}",
-                    f"results/report/decoder/{v}_{s}_recon.png"]
+        for s in model_subjects():
+            out += [f"results/decoder/{v}/sub-{s}/decoder.json", f"results/recon/{v}/sub-{s}",
+                    f"results/report/decoder/{v}_sub-{s}_recon.png"]
     return out + ["results/decoder/summary.csv", "results/report/decoder/training.png"] if out else out
 
 
@@ -299,8 +302,7 @@ def benchmark_networks(wildcards=None):
 
 def benchmark_outputs(wildcards=None):
     """Every decoder's scores (results/benchmark/<variant>/sub-XX), the summary and its report figures."""
-    out = [f"results/benchmark/{v}/{s}" for v in DECODER["variants"]
-           for s in sorted({Path(f).name for f in decoder_outputs() if f.startswith("results/recon/")})]
+    out = [f"results/benchmark/{v}/sub-{s}" for v in DECODER["variants"] for s in model_subjects()]
     extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/report/benchmark/benchmark.png",
              "results/report/benchmark/clips.png"]
     return out + extra if out else out

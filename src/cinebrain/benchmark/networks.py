@@ -18,10 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def sample_frames(clip: np.ndarray, n: int) -> np.ndarray:
-    """``n`` frames spread evenly over a clip (the first and the last included)."""
-    return clip[np.round(np.linspace(0, len(clip) - 1, n)).astype(int)]
+from ..stimuli import sample_frames
 
 
 class MetricNetworks:

@@ -16,12 +16,12 @@ level where one is defined, and the number of clips.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_dir
 from . import pixel, semantic
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
@@ -133,13 +133,9 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     boots = [semantic.frechet_distance(fa[i], fb[i]) for i in draws if len(np.unique(i)) >= 2]
     ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
     set_level = {"fvd": fvd, "fvd_ci": ci, "clips": len(df), "fvd_network": networks.get("fvd")}
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    df.to_parquet(tmp / "metrics.parquet")
-    (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.replace(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        df.to_parquet(tmp / "metrics.parquet")
+        (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
     return df
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -510,8 +509,9 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, 
     import pandas as pd
     from tqdm.auto import tqdm
 
+    from ..atomic import atomic_dir
     from ..data import ClipDataset
-    from ..stimuli import read_video, write_video
+    from ..stimuli import read_video, sample_frames, write_video
     from .encoder import _device
 
     rs = ReconstructSettings(**settings)
@@ -530,13 +530,10 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, 
         raise DecoderError(f"{ds.base / man['video'].iloc[0]}: clips of {n_frames} frames at {height} x {width} cannot be "
                            f"generated (frames must be 1 + {tf}k, sizes multiples of {px}); fix: set stimuli.frames / "
                            "height / width accordingly")  # fmt: skip
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     c = pipe.transformer.config.in_channels
     shape = (1, (n_frames - 1) // tf + 1, c, height // sf, width // sf)
     rows, shown = [], []
-    try:
+    with atomic_dir(out_dir) as tmp:
         for b in tqdm(range(0, len(ds), rs.batch_size), desc="reconstruct", disable=not progress):
             idx = list(range(b, min(b + rs.batch_size, len(ds))))
             batch = torch.utils.data.default_collate([ds[i] for i in idx])
@@ -557,17 +554,13 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, 
                 write_video(tmp / f"{clip}.mp4", frames, rs.fps)
                 rows.append({"clip": clip, "episode": man["episode"].iloc[i], "has_cut": bool(man["has_cut"].iloc[i]),
                              "video": str(out_dir / f"{clip}.mp4"), "ground_truth": man["video"].iloc[i]})  # fmt: skip
-                if figure is not None:
-                    shown.append((clip, read_video(ds.base / man["video"].iloc[i]), frames))
+                if figure is not None:  # only the frames the figure shows: a full test set does not fit twice
+                    gt = sample_frames(read_video(ds.base / man["video"].iloc[i]), rs.figure_frames)
+                    shown.append((clip, gt, sample_frames(frames, rs.figure_frames)))
         pd.DataFrame(rows).to_parquet(tmp / "reconstructions.parquet")
         if figure is not None:
             from ..report import plot_reconstructions
 
             plot_reconstructions(shown, figure, n_frames=rs.figure_frames,
                                  title=f"{meta['variant']} sub-{meta['subject']}: ground truth | reconstruction")  # fmt: skip
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.replace(out_dir)
     return {"clips": len(rows), "frames": int(n_frames), "height": int(height), "width": int(width)}
