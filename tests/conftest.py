@@ -69,3 +69,17 @@ def clips(synth, tmp_path_factory) -> Path:
         tables.append(out / f"{ep}_clips.parquet")
     collect_clips(tables, out / "clips.parquet")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(tmp_path_factory) -> Path:
+    """The whole workflow run locally (2 cores) on the tiny configuration (tests/tiny_workflow.py): shared
+    by the workflow tests and by the SLURM tests, whose runs must give the same outputs."""
+    import yaml
+
+    from .tiny_workflow import TINY, smk
+
+    wd = tmp_path_factory.mktemp("wf")
+    (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
+    smk(wd, "--cores", "2")
+    return wd

@@ -176,6 +176,12 @@ def test_training_writes_only_what_was_trained(setup, trained):
     assert any(k.startswith("encoder.backbones.") for k in brain) and not any(".heads." in k for k in brain)
     assert meta["train_clips"] == 8 and len(pd.read_csv(out / "metrics.csv")) == 4
     assert json.loads((out / dec.CONFIG_FILE).read_text())["decoder"]["lora_rank"] == 4
+    # the LoRA configuration in the file lists its targets sorted (peft's set order varies between processes)
+    from safetensors import safe_open
+
+    with safe_open(str(out / dec.LORA_FILE), "pt") as f:
+        targets = json.loads(f.metadata()["lora_adapter_metadata"])["transformer.target_modules"]
+    assert targets == sorted(targets) and len(targets) == 6
 
 
 def test_adapter_round_trips_to_identical_outputs(setup, trained):

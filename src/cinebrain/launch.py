@@ -19,6 +19,8 @@ submitit's job environment (:func:`cinebrain.train.distributed.setup`).
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 from pathlib import Path
 
 import yaml
@@ -27,6 +29,8 @@ LAUNCH_DIR = Path(__file__).resolve().parents[2] / "config" / "launch"
 EXECUTORS = ("debug", "local", "slurm")
 _SLURM_KEYS = ("slurm_partition", "slurm_account", "slurm_qos", "slurm_signal_delay_s", "slurm_max_num_timeout",
                "slurm_additional_parameters")  # fmt: skip
+#: Environment variables a task reports when it starts (SLURM sets them; CUDA_VISIBLE_DEVICES from --gpus).
+_TASK_ENV = ("SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION", "SLURM_PROCID", "CUDA_VISIBLE_DEVICES")
 _COMMON_KEYS = ("timeout_min", "nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem_gb")
 
 
@@ -94,6 +98,10 @@ class Task(_Checkpointable):
     def __call__(self):
         from .train.distributed import setup, teardown
 
+        # where the task runs, in its log (submitit's <job>_<task>_log.out): the job, its requeues, the GPUs
+        where = {k: os.environ[k] for k in _TASK_ENV if k in os.environ}
+        print(f"task {self.target} on {socket.gethostname()}: "
+              + (", ".join(f"{k}={v}" for k, v in where.items()) or "not under SLURM"), flush=True)  # fmt: skip
         setup()
         try:
             return _resolve(self.target)(**self.kwargs)

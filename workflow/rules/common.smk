@@ -43,6 +43,17 @@ from cinebrain.launch import load_profile
 for _profile in (ENCODER["launch"], DECODER["launch"]):
     load_profile(_profile, Path(workflow.basedir) / "config" / "launch")
 
+# A SLURM profile whose account or partition is still a placeholder (profiles/slurm/config.yaml ships
+# CHANGE_ME_*) would have every job refused by sbatch: stop before any job instead.
+_defaults = getattr(workflow.resource_settings.default_resources, "_args", None) or {}
+for _key in ("slurm_account", "slurm_partition"):
+    if "CHANGE_ME" in str(_defaults.get(_key, "")):
+        raise ValueError(
+            f"profile: default-resources {_key} is the placeholder {_defaults[_key]}; fix: set your cluster's "
+            "in the profile's config.yaml (profiles/slurm/, or ~/.config/snakemake/slurm/ after `make profiles`; "
+            "README, 'Running on a cluster')"
+        )
+
 # The encoder takes its fMRI columns by ROI set, among the sets the fMRI stage extracts.
 _not_extracted = [s for s in ENCODER["roi_sets"] or [] if s not in FMRI["roi_sets"]]
 if _not_extracted:

@@ -32,6 +32,9 @@ rule eeg_preprocess:
 
 rule eeg_clean:
     input:
+        # the run's row of the inventory gives params.bids_eeg: a rule's params may read a checkpoint's
+        # output only if it is an input (a SLURM job evaluates them in a Snakemake of its own)
+        inventory="results/bids/inventory.parquet",
         fif=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-preica_eeg.fif",
         ica=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_ica.fif",
         components=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-components.tsv",

@@ -201,6 +201,12 @@ def column_subset(columns_json, roi_sets, roi_dir=None, n_columns: int | None = 
     if n_columns is not None and int(doc["NumberOfColumns"]) != n_columns:
         raise RoiError(f"{columns_json}: describes {doc['NumberOfColumns']} columns but the data have {n_columns}; "
                        "fix: rebuild the dataset after re-extracting the fMRI (data_build)")  # fmt: skip
+    names = [s.name if isinstance(s, RoiSet) else str(s) for s in roi_sets]
+    extracted = {s["name"] for s in doc["RoiSets"]}
+    if names and set(names) <= extracted:
+        # every set was extracted: its columns are listed in the file (no atlas needed, which is slow to load)
+        member = table["roi_sets"].str.split("+")
+        return np.flatnonzero([bool(set(m) & set(names)) for m in member])
     chosen = select(roi_sets, roi_dir)
     have = table["grayordinate"].to_numpy()
     missing = np.setdiff1d(chosen.indices, have)

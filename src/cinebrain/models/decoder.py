@@ -443,11 +443,15 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
     if not state.is_main:
         return {}
     tr = net.transformer
+    # the LoRA configuration (rank, alpha, targets) travels with the weights: without it load_lora_weights
+    # guesses alpha = rank and the outputs differ.  peft keeps target_modules as a set, whose order changes
+    # from process to process: sorted, so that the same training writes the same file.
+    lora_config = tr.peft_config["default"].to_dict()
+    if isinstance(lora_config.get("target_modules"), (set, list, tuple)):
+        lora_config["target_modules"] = sorted(lora_config["target_modules"])
     CogVideoXPipeline.save_lora_weights(
         out_dir, transformer_lora_layers=get_peft_model_state_dict(tr),
-        # the LoRA configuration (rank, alpha, targets) travels with the weights: without it
-        # load_lora_weights guesses alpha = rank and the outputs differ
-        transformer_lora_adapter_metadata=tr.peft_config["default"].to_dict(), safe_serialization=True,
+        transformer_lora_adapter_metadata=lora_config, safe_serialization=True,
     )  # fmt: skip
     save_file(net.brain.state_to_save(), str(out_dir / BRAIN_FILE))
     import pandas as pd

@@ -7,10 +7,13 @@
 - data order drawn from ``seed`` and the epoch only, so it is the same after a restart;
 - a checkpoint (the model's trainable weights and buffers — frozen parameters, such as a LoRA-tuned
   base model's, are not copied into it — optimiser, scheduler, step, data position, every RNG state) every
-  ``checkpoint_every`` steps, at the end, and when SIGTERM or SIGUSR1 arrives (cluster pre-emption or
-  the scheduler's warning before a time limit): the loop finishes its step, saves, and raises
-  :class:`TrainingInterrupted`.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint
-  and, on the CPU, ends with exactly the weights of an uninterrupted run;
+  ``checkpoint_every`` steps, at the end, and when SIGTERM, SIGUSR1 or SIGUSR2 arrives (cluster
+  pre-emption or the scheduler's warning before a time limit): the loop finishes its step and saves;
+  then, if a handler was installed for that signal before ``fit`` (submitit's USR2 handler, which
+  resubmits the task and requeues the SLURM job), it is called, and :class:`TrainingInterrupted` is raised
+  when it returns.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint and, on the CPU,
+  ends with exactly the weights of an uninterrupted run.  Under torch.distributed every rank stops at the
+  same step (the ranks agree on it after every step), whichever rank the signal reached;
 - per-step metrics appended to ``metrics.csv`` (rows after the checkpoint are dropped on resume) and,
   when the ``tensorboard`` package is installed (extra ``cinebrain[tensorboard]``), written as TensorBoard
   scalars to ``out_dir/tensorboard`` (events after the checkpoint are purged on resume);
@@ -34,6 +37,9 @@ import numpy as np
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+#: Signals that stop training with a checkpoint: SLURM's default termination signal, and the signals
+#: schedulers are asked to send before a time limit or at pre-emption (submitit asks for SIGUSR2).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -257,6 +263,18 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._signal = signum
 
+    def _stop_requested(self) -> bool:
+        """Whether a stop signal arrived, here or (under torch.distributed) on any rank."""
+        stop = self._signal is not None
+        if self.dist.world_size > 1:
+            import torch
+            import torch.distributed as tdist
+
+            flag = torch.tensor([float(stop)], device=self.device)
+            tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
     def _batches(self):
         """Micro-batches from the saved data position on, across epochs; this rank's share of each."""
         s = self.settings
@@ -294,7 +312,7 @@ class Trainer:
             shutil.rmtree(self.out_dir / "tensorboard", ignore_errors=True)
         self._tensorboard = self._open_tensorboard()
         old = {}
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        for sig in STOP_SIGNALS:
             try:
                 old[sig] = signal.signal(sig, self._on_signal)
             except ValueError:  # not the main thread: the launcher handles signals there
@@ -334,13 +352,21 @@ class Trainer:
                 bar.set_postfix(loss=f"{total:.4f}")
                 if self.on_step is not None:
                     self.on_step(self)
-                stop = self._signal is not None
+                stop = self._stop_requested()
                 if stop or self.step % s.checkpoint_every == 0 or self.step == s.steps:
                     self.save_checkpoint()
                 if stop:
+                    name = signal.Signals(self._signal).name if self._signal else "on another rank"
+                    print(f"training: signal {name} after step {self.step} of {s.steps}: checkpoint saved to "
+                          f"{self.checkpoint_path}", flush=True)  # fmt: skip
+                    handover = old.get(self._signal)
+                    if callable(handover):  # e.g. submitit: resubmit the task, requeue the job, exit
+                        for sig, handler in old.items():
+                            signal.signal(sig, handler)
+                        handover(self._signal, None)
                     raise TrainingInterrupted(
-                        f"training stopped by signal {signal.Signals(self._signal).name} after step {self.step} of "
-                        f"{s.steps}; the checkpoint {self.checkpoint_path} holds it: run again to resume"
+                        f"training stopped by signal {name} after step {self.step} of {s.steps}; the checkpoint "
+                        f"{self.checkpoint_path} holds it: run again to resume"
                     )
         finally:
             bar.close()

@@ -1,0 +1,46 @@
+"""The tiny workflow configuration the workflow and SLURM tests run, and how they call Snakemake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import REPO
+
+SMK = str(Path(sys.executable).with_name("snakemake"))
+TINY = {
+    "dataset": {"bids_root": "results/synth/bids", "fmriprep_dir": "results/synth/bids/derivatives/fmriprep",
+                "task": "movie", "tr": 0.8, "volume_marker": "R128"},
+    "synth": {"enabled": True, "out": "results/synth", "subjects": 2, "episodes": 3, "episode_seconds": 10,
+              "eeg_sfreq": 250, "seed": 1, "height": 32, "width": 48, "fps": 8},
+    "split": {"test_episodes": 1},
+    # 14-s runs at 250 Hz: the output rate follows the recording's, and a small ICA
+    "eeg": {"sfreq": 250, "ica": {"n_components": 8}},
+    # 4-s clips of the 32 x 48 films, ground-truth captions, tiny models written by models_tiny
+    "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
+    "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
+    "features": {"embedder": {"model": "results/models/tiny/clip"},
+                 "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"}},
+    # 2 training clips per subject: batches of 2, a few steps
+    "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
+                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+    # the tiny CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
+    # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
+    "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
+                  ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
+                  "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10},
+    "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
+                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2, "batch_size": 2}},
+}  # fmt: skip
+
+
+def smk(workdir: Path, *args, check=True, env: dict | None = None):
+    # targets and options first: --configfile takes every value that follows it
+    cmd = [SMK, "-s", str(REPO / "Snakefile"), *args, "--directory", str(workdir), "--configfile",
+           str(workdir / "config.yaml")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, **(env or {})})
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
