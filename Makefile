@@ -54,8 +54,11 @@ demo: $(STAMP) sysdeps
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
 
+# Two pytest-xdist workers, one test file at a time each (files share session fixtures): the SLURM tests
+# mostly wait on the scheduler while the other worker uses the cores.
+TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py

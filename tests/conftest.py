@@ -73,8 +73,7 @@ def clips(synth, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_workdir(tmp_path_factory) -> Path:
-    """The whole workflow run locally (2 cores) on the tiny configuration (tests/tiny_workflow.py): shared
-    by the workflow tests and by the SLURM tests, whose runs must give the same outputs."""
+    """The whole workflow run locally (2 cores) on the tiny configuration (tests/tiny_workflow.py)."""
     import yaml
 
     from .tiny_workflow import TINY, smk
@@ -83,3 +82,13 @@ def tiny_workdir(tmp_path_factory) -> Path:
     (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
     smk(wd, "--cores", "2")
     return wd
+
+
+#: Test files that take minutes, started first so that two pytest-xdist workers (`make test`, --dist
+#: loadfile) finish together: longest first.
+_LONG_FILES = ("test_slurm.py", "test_demo.py", "test_workflow.py", "test_fmriprep.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

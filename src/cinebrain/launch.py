@@ -8,9 +8,12 @@ and its keyword arguments, all plain config values and paths — and a profile n
 ``debug``   in this process (submitit's DebugExecutor): tests;
 ``local``   a subprocess on this machine, ``gpus_per_node`` GPUs;
 ``slurm``   a SLURM job (partition, nodes, GPUs and tasks per node, memory, time, account/qos); SLURM
-            sends SIGUSR2 ``slurm_signal_delay_s`` before the time limit, submitit calls
-            :meth:`Task.checkpoint`, which resubmits the same task (up to ``slurm_max_num_timeout``
-            times); the training loop resumes from its last checkpoint (cinebrain.train).
+            sends SIGUSR2 ``slurm_signal_delay_s`` before the time limit, and at pre-emption on clusters
+            with ``preempt_send_user_signal``.  The training loop (cinebrain.train) finishes its step,
+            saves a checkpoint and hands the signal on to submitit, which calls
+            :meth:`Task.checkpoint` (the same task, resubmitted; up to ``slurm_max_num_timeout`` times
+            after time-outs) and requeues the job; the requeued task resumes from the checkpoint.  Tested
+            on a one-node SLURM cluster (tests/test_slurm.py).
 
 With several tasks per node, every process runs the function; torch.distributed is set up from
 submitit's job environment (:func:`cinebrain.train.distributed.setup`).
