@@ -8,6 +8,14 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (`make test`: 2 workers on 2 cores) each worker, and every process it starts, gets its
+# share of the cores: OpenMP threads beyond it spin against the other worker's (a tiny CLIP's training took
+# 134 s instead of 14 s).  Set before torch is imported anywhere in the worker.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_share))
+
 from cinebrain.synth import SynthConfig, generate
 
 REPO = Path(__file__).resolve().parents[1]
