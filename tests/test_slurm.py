@@ -289,7 +289,8 @@ def test_preempted_training_checkpoints_requeues_and_resumes_to_the_same_weights
     assert curve.exists(), "the training job did not start"
     # an urgent job wants the whole node: SLURM pre-empts (requeues) the training job to run it
     urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-A", "root", "-c", "16", "--mem=1000", "-J", "urgent",
-                             "--wrap", "sleep 3"], capture_output=True, text=True, check=True, env=_env()).stdout.strip()  # fmt: skip
+                             "-o", str(tmp_path / "urgent.out"), "--wrap", "sleep 3"],
+                            capture_output=True, text=True, check=True, env=_env()).stdout.strip()  # fmt: skip
     worker.join(timeout=300)
     assert not worker.is_alive(), "the pre-empted training did not finish"
     assert "error" not in box, box.get("error")
