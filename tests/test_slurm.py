@@ -43,10 +43,9 @@ def _cannot_run() -> str | None:
     return None
 
 
-def _env(**extra) -> dict:
+def _env() -> dict:
     """This process's environment without SLURM_* (as on a login node) — e.g. when pytest runs in a job."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    return {**env, **extra}
+    return {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
 
 
 @pytest.fixture(scope="session")
