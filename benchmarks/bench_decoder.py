@@ -59,7 +59,7 @@ def _transformer(paper: bool, device, dtype):
         return tr.requires_grad_(False)
     import tempfile
 
-    from cinebrain.tiny_models import save_tiny_cogvideox
+    from cinebrain.synth.models import save_tiny_cogvideox
 
     folder = save_tiny_cogvideox(tempfile.mkdtemp() + "/cogvideox")
     return CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer").to(device).requires_grad_(False)

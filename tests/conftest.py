@@ -57,7 +57,7 @@ CLIPS = {"height": SMALL.height, "width": SMALL.width, "shot_threshold": 15.0}
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
     """Tiny random CLIP, Whisper, LLaVA and CogVideoX-VAE models saved with save_pretrained."""
-    from cinebrain.tiny_models import write_tiny_models
+    from cinebrain.synth.models import write_tiny_models
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     write_tiny_models(out)

@@ -155,7 +155,7 @@ def scored(tmp_path_factory):
     import pandas as pd
 
     from cinebrain.stimuli import write_video
-    from cinebrain.tiny_models import save_tiny_clip, save_tiny_dino, save_tiny_videomae, save_tiny_vit
+    from cinebrain.synth.models import save_tiny_clip, save_tiny_dino, save_tiny_videomae, save_tiny_vit
 
     root = tmp_path_factory.mktemp("bench")
     nets = {"video_classifier": str(save_tiny_videomae(root / "videomae")), "image_classifier": str(save_tiny_vit(root / "vit")),

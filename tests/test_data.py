@@ -13,7 +13,6 @@ from cinebrain.data import (
     DatasetError,
     DataSettings,
     LeakageError,
-    MultiSubjectSampler,
     build_split,
 )
 from cinebrain.fmri.normalise import alignment, column_stats, write_roi_timeseries, zscore
@@ -209,17 +208,3 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
     assert batch["eeg"].shape == (4, 64, 4000) and batch["latents_mean"].shape[0] == 4
 
-
-def test_multi_subject_sampler():
-    s = MultiSubjectSampler([10, 7], batch_size=3, seed=1)
-    batches = list(s)
-    assert len(batches) == len(s) == 4 + 3
-    assert sorted(i for b in batches for i in b) == list(range(17))  # every clip once per epoch
-    assert all(max(b) < 10 or min(b) >= 10 for b in batches)  # one subject per batch
-    assert batches == list(MultiSubjectSampler([10, 7], batch_size=3, seed=1))
-    s.set_epoch(1)
-    assert list(s) != batches
-    dl = MultiSubjectSampler([10, 7], batch_size=3, drop_last=True)
-    assert all(len(b) == 3 for b in dl) and len(dl) == 3 + 2
-    with pytest.raises(ValueError, match="weights"):
-        MultiSubjectSampler([3], 2, weights="equal")

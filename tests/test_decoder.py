@@ -53,7 +53,7 @@ def setup(tmp_path_factory):
     from safetensors.torch import save_file
 
     from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder
-    from cinebrain.tiny_models import save_tiny_cogvideox
+    from cinebrain.synth.models import save_tiny_cogvideox
 
     root = tmp_path_factory.mktemp("decoder")
     base = save_tiny_cogvideox(root / "cogvideox", text_tokens=10, text_dim=12)
@@ -145,7 +145,7 @@ def test_adapter_maps_a_mismatched_feature_or_says_why_not(setup, tmp_path):
     assert isinstance(dec.brain_adapter(10, 12, 10, 12), torch.nn.Identity)
     assert isinstance(dec.brain_adapter(10, 12, 10, 12, "linear"), dec.LinearAdapter)
     # a transformer with 8 x 12 text embeddings, the encoder's feature is 10 x 12
-    from cinebrain.tiny_models import save_tiny_cogvideox
+    from cinebrain.synth.models import save_tiny_cogvideox
 
     other = save_tiny_cogvideox(tmp_path / "other", text_tokens=8, text_dim=12)
     with pytest.raises(dec.DecoderError, match=r"fused brain feature is 10 tokens x 12 .* 8 tokens x 12 .*fix: set "
@@ -284,7 +284,7 @@ def test_resume_after_an_interruption_gives_the_same_adapter(setup, trained, tmp
 
 
 def test_missing_latents_and_other_base_model_are_clear_errors(setup, trained, tmp_path):
-    from cinebrain.tiny_models import save_tiny_cogvideox
+    from cinebrain.synth.models import save_tiny_cogvideox
 
     bad = tmp_path / "train"
     shutil.copytree(setup["train"], bad)

@@ -7,6 +7,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _tmp_name(path: Path) -> Path:
+    # A hidden prefix keeps the whole name's ending: np.save keeps ".npy", MNE's "_eeg.fif" / "_ica.fif"
+    # naming checks pass, and a glob of the folder's outputs does not see it.
+    return path.with_name(".tmp-" + path.name)
+
+
+@contextmanager
+def atomic_files(*paths):
+    """Yield a temporary sibling path for each of ``paths`` (same folder, same ending) to write; when the
+    block succeeds every one is renamed to its final name, when it fails they are deleted and the final
+    files are left as they were.  Parent folders are created."""
+    finals = [Path(p) for p in paths]
+    tmps = [_tmp_name(p) for p in finals]
+    for t in tmps:
+        t.parent.mkdir(parents=True, exist_ok=True)
+        t.unlink(missing_ok=True)
+    try:
+        yield tmps[0] if len(tmps) == 1 else tmps
+    except BaseException:
+        for t in tmps:
+            t.unlink(missing_ok=True)
+        raise
+    for t, f in zip(tmps, finals, strict=True):
+        t.replace(f)
+
+
 @contextmanager
 def atomic_dir(out):
     """Yield a fresh sibling folder ``<out>.tmp`` to write into; when the block succeeds it replaces

@@ -268,8 +268,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
 
 def write_inventory(df: pd.DataFrame, path) -> None:
     """Write the inventory atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    from .atomic import atomic_files
+
+    with atomic_files(path) as tmp:
+        df.to_parquet(tmp, index=False)

@@ -325,8 +325,9 @@ def caption_episode(clips_table, episode: str, sources: list[dict], categories: 
             rows += _rows(clips, src, src.model, texts, langs, segs)
     table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
     cats = categorize(table, clips, categories, device, progress)
-    for df, path in ((table, out), (cats, out_categories)):
-        tmp = Path(str(path) + ".tmp")
-        df.to_parquet(tmp)
-        tmp.rename(path)
+    from .atomic import atomic_files
+
+    with atomic_files(out, out_categories) as (tmp, tmp_categories):
+        table.to_parquet(tmp)
+        cats.to_parquet(tmp_categories)
     return table

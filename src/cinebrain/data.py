@@ -21,7 +21,7 @@ left out and listed (``drop``).  Building a training set fails if any clip of a 
 it, whichever subject's inventory lists that episode as test (the leakage guard).
 
 :class:`ClipDataset` memory-maps the arrays (one page-cache read per sample) and returns any subset of
-modalities and targets; :class:`MultiSubjectSampler` draws batches from several subjects' datasets.
+modalities and targets.
 """
 
 from __future__ import annotations
@@ -318,47 +318,3 @@ class ClipDataset:
             out["categories"] = torch.from_numpy(self._categories[i].copy())
         return out
 
-
-class MultiSubjectSampler:
-    """Batches of indices into ``torch.utils.data.ConcatDataset(datasets)``, each batch from one subject.
-
-    Subjects are drawn in proportion to their number of clips (``weights='size'``) or equally
-    (``'uniform'``); every epoch visits each clip of each subject once at most.  Pass it as
-    ``batch_sampler``.  With one subject it is a shuffled batch sampler.
-    """
-
-    def __init__(self, sizes, batch_size: int, weights: str = "size", seed: int = 0, drop_last: bool = False):
-        if weights not in ("size", "uniform"):
-            raise ValueError(f"weights must be 'size' or 'uniform', got {weights!r}")
-        self.sizes = [int(s) for s in sizes]
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-        self.batch_size, self.weights, self.seed, self.drop_last = batch_size, weights, seed, drop_last
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _batches(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        per = []
-        for n, off in zip(self.sizes, self.offsets, strict=True):
-            idx = off + rng.permutation(n)
-            cut = range(0, n - (self.batch_size - 1 if self.drop_last else 0), self.batch_size)
-            per.append([idx[b : b + self.batch_size].tolist() for b in cut if b < n])
-        return per
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch, 1])
-        per = self._batches()
-        pos = [0] * len(per)
-        while True:
-            left = [s for s in range(len(per)) if pos[s] < len(per[s])]
-            if not left:
-                return
-            w = np.array([len(per[s]) - pos[s] if self.weights == "size" else 1.0 for s in left], float)
-            s = left[rng.choice(len(left), p=w / w.sum())]
-            yield per[s][pos[s]]
-            pos[s] += 1
-
-    def __len__(self) -> int:
-        return sum(len(b) for b in self._batches())

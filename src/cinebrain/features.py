@@ -20,7 +20,6 @@ produce.  These are GPU jobs at full size; ``device`` and ``batch_size`` come fr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,12 +30,11 @@ from .stimuli import episode_clips, read_video
 def _save(tensors: dict, metadata: dict, out) -> None:
     from safetensors.numpy import save_file
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
-              metadata={k: json.dumps(v) for k, v in metadata.items()})  # fmt: skip
-    tmp.rename(out)
+    from .atomic import atomic_files
+
+    with atomic_files(out) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
+                  metadata={k: json.dumps(v) for k, v in metadata.items()})  # fmt: skip
 
 
 def _as_tensor(out):

@@ -372,9 +372,10 @@ def cut_episode(path, episode: str, out_dir, settings: ClipSettings, progress: b
 def cut_rule(stimulus, episode: str, out_dir, table, settings: dict) -> None:
     """Rule ``stimuli_cut``: cut one episode and write its clip table (Parquet)."""
     t = cut_episode(stimulus, episode, out_dir, ClipSettings.from_config(settings), progress=True)
-    tmp = Path(str(table) + ".tmp")
-    t.to_parquet(tmp)
-    tmp.rename(table)
+    from .atomic import atomic_files
+
+    with atomic_files(table) as tmp:
+        t.to_parquet(tmp)
 
 
 def episode_clips(clips, episode: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ CAPTIONS = config["captions"]
 FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
-from cinebrain.tiny_models import TINY_MODELS as ALL_TINY_MODELS
+from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
 ENCODER = config["encoder"]
 DECODER = config["decoder"]
 BENCHMARK = config["benchmark"]

@@ -1,4 +1,4 @@
-# Tiny random models of the real classes for the demo and tests (cinebrain.tiny_models): nothing can
+# Tiny random models of the real classes for the demo and tests (cinebrain.synth.models): nothing can
 # be downloaded there. Off for real runs (models.tiny.enabled), which load the configured checkpoints.
 
 if TINY_MODELS["enabled"]:
@@ -8,7 +8,7 @@ if TINY_MODELS["enabled"]:
             models=directory(TINY_MODELS["out"]),
         params:
             clip_pretrain_steps=TINY_MODELS["clip_pretrain_steps"],
-            # the set of tiny models (cinebrain.tiny_models): a new one reruns the rule
+            # the set of tiny models (cinebrain.synth.models): a new one reruns the rule
             models=list(ALL_TINY_MODELS),
         log:
             "logs/models/models_tiny.log",

@@ -2,10 +2,10 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.benchmark.score import score_reconstructions  # noqa: E402
+from cinebrain.benchmark.score import score_reconstructions
 
-score_reconstructions(snakemake.input.recon, snakemake.input.test, networks=dict(snakemake.params.networks),  # noqa: F821
-                      settings=dict(snakemake.params.settings), out_dir=snakemake.output.scores,  # noqa: F821
-                      device=snakemake.params.device, progress=True)  # noqa: F821
+score_reconstructions(snakemake.input.recon, snakemake.input.test, networks=dict(snakemake.params.networks),
+                      settings=dict(snakemake.params.settings), out_dir=snakemake.output.scores,
+                      device=snakemake.params.device, progress=True)

@@ -2,10 +2,10 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_benchmark  # noqa: E402
+from cinebrain.report import plot_benchmark
 
-plot_benchmark(snakemake.input.scores, dict(snakemake.params.settings), snakemake.input.published,  # noqa: F821
-               snakemake.output.summary, snakemake.output.table, snakemake.output.figure,  # noqa: F821
-               snakemake.output.clips)  # noqa: F821
+plot_benchmark(snakemake.input.scores, dict(snakemake.params.settings), snakemake.input.published,
+               snakemake.output.summary, snakemake.output.table, snakemake.output.figure,
+               snakemake.output.clips)

@@ -2,14 +2,14 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.bids import InventoryOptions, build_inventory, write_inventory  # noqa: E402
+from cinebrain.bids import InventoryOptions, build_inventory, write_inventory
 
-p = snakemake.params  # noqa: F821
+p = snakemake.params
 df = build_inventory(
-    snakemake.input.bids,  # noqa: F821
+    snakemake.input.bids,
     InventoryOptions(tr=p.tr, task=p.task, volume_marker=p.volume_marker, test_episodes=p.test_episodes),
 )
-write_inventory(df, snakemake.output.inventory)  # noqa: F821
+write_inventory(df, snakemake.output.inventory)
 print(df.to_string(), file=sys.stderr)

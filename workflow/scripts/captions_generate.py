@@ -2,11 +2,11 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.captions import caption_episode  # noqa: E402
+from cinebrain.captions import caption_episode
 
-caption_episode(snakemake.input.table, snakemake.wildcards.episode, snakemake.params.sources,  # noqa: F821
-                snakemake.params.categories, sidecar_dir=snakemake.params.sidecar_dir,  # noqa: F821
-                out=snakemake.output.captions, out_categories=snakemake.output.categories,  # noqa: F821
-                device=snakemake.params.device, progress=True)  # noqa: F821
+caption_episode(snakemake.input.table, snakemake.wildcards.episode, snakemake.params.sources,
+                snakemake.params.categories, sidecar_dir=snakemake.params.sidecar_dir,
+                out=snakemake.output.captions, out_categories=snakemake.output.categories,
+                device=snakemake.params.device, progress=True)

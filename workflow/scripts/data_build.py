@@ -2,11 +2,11 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.data import DataSettings, build_split  # noqa: E402
+from cinebrain.data import DataSettings, build_split
 
-files = snakemake.params.files  # noqa: F821
-build_split(snakemake.wildcards.subject, snakemake.wildcards.split, inventory=snakemake.input.inventory,  # noqa: F821
-            clips=snakemake.input.clips, settings=DataSettings(**snakemake.params.settings),  # noqa: F821
-            out=snakemake.output.dataset, progress=True, **files)  # noqa: F821
+files = snakemake.params.files
+build_split(snakemake.wildcards.subject, snakemake.wildcards.split, inventory=snakemake.input.inventory,
+            clips=snakemake.input.clips, settings=DataSettings(**snakemake.params.settings),
+            out=snakemake.output.dataset, progress=True, **files)

@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_windows  # noqa: E402
+from cinebrain.report import plot_windows
 
-plot_windows(snakemake.input.datasets, snakemake.output.figure)  # noqa: F821
+plot_windows(snakemake.input.datasets, snakemake.output.figure)

@@ -2,17 +2,17 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.eeg.clean import clean_run  # noqa: E402
+from cinebrain.eeg.clean import clean_run
 
 clean_run(
-    snakemake.input.fif,  # noqa: F821
-    snakemake.input.ica,  # noqa: F821
-    snakemake.input.components,  # noqa: F821
-    snakemake.input.qc,  # noqa: F821
-    out_fif=snakemake.output.fif,  # noqa: F821
-    qc_json=snakemake.output.qc,  # noqa: F821
-    truth=snakemake.params.truth,  # noqa: F821
-    bids_eeg=snakemake.params.bids_eeg,  # noqa: F821
+    snakemake.input.fif,
+    snakemake.input.ica,
+    snakemake.input.components,
+    snakemake.input.qc,
+    out_fif=snakemake.output.fif,
+    qc_json=snakemake.output.qc,
+    truth=snakemake.params.truth,
+    bids_eeg=snakemake.params.bids_eeg,
 )

@@ -2,17 +2,17 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.eeg.preprocess import preprocess_rule  # noqa: E402
+from cinebrain.eeg.preprocess import preprocess_rule
 
 preprocess_rule(
-    snakemake.input.inventory,  # noqa: F821
-    snakemake.input.bids,  # noqa: F821
-    snakemake.wildcards.subject,  # noqa: F821
-    int(snakemake.wildcards.run),  # noqa: F821
-    marker=snakemake.params.marker,  # noqa: F821
-    settings=snakemake.params.eeg,  # noqa: F821
-    outputs=snakemake.output,  # noqa: F821
-    n_jobs=snakemake.threads,  # noqa: F821
+    snakemake.input.inventory,
+    snakemake.input.bids,
+    snakemake.wildcards.subject,
+    int(snakemake.wildcards.run),
+    marker=snakemake.params.marker,
+    settings=snakemake.params.eeg,
+    outputs=snakemake.output,
+    n_jobs=snakemake.threads,
 )

@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_eeg_qc  # noqa: E402
+from cinebrain.report import plot_eeg_qc
 
-plot_eeg_qc(snakemake.input, snakemake.output)  # noqa: F821
+plot_eeg_qc(snakemake.input, snakemake.output)

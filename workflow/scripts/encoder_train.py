@@ -2,20 +2,20 @@
 
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from cinebrain.launch import launch  # noqa: E402
+from cinebrain.launch import launch
 
-p = snakemake.params  # noqa: F821
+p = snakemake.params
 launch(
     "cinebrain.models.encoder:train_encoder",
-    {"variant": snakemake.wildcards.variant, "train_dir": str(snakemake.input.train),  # noqa: F821
-     "test_dir": str(snakemake.input.test), "model": dict(p.model), "train": dict(p.train),  # noqa: F821
+    {"variant": snakemake.wildcards.variant, "train_dir": str(snakemake.input.train),
+     "test_dir": str(snakemake.input.test), "model": dict(p.model), "train": dict(p.train),
      "evaluation": dict(p.evaluation), "device": p.device, "progress": False,
-     "roi_sets": list(p.roi_sets) if p.roi_sets else None, "roi_columns": str(snakemake.input.columns),  # noqa: F821
-     "out_dir": str(Path(snakemake.output.metrics).parent)},  # noqa: F821
+     "roi_sets": list(p.roi_sets) if p.roi_sets else None, "roi_columns": str(snakemake.input.columns),
+     "out_dir": str(Path(snakemake.output.metrics).parent)},
     p.launch,
     p.submitit,
 )

@@ -2,10 +2,10 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.features import embed_episode  # noqa: E402
+from cinebrain.features import embed_episode
 
-embed_episode(snakemake.input.table, snakemake.input.captions, snakemake.wildcards.episode,  # noqa: F821
-              model=snakemake.params.model, out=snakemake.output.features,  # noqa: F821
-              device=snakemake.params.device, batch_size=snakemake.params.batch_size, progress=True)  # noqa: F821
+embed_episode(snakemake.input.table, snakemake.input.captions, snakemake.wildcards.episode,
+              model=snakemake.params.model, out=snakemake.output.features,
+              device=snakemake.params.device, batch_size=snakemake.params.batch_size, progress=True)

@@ -2,11 +2,11 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.features import encode_latents  # noqa: E402
+from cinebrain.features import encode_latents
 
-vae = snakemake.params.vae  # noqa: F821
-encode_latents(snakemake.input.table, snakemake.wildcards.episode, model=vae["model"],  # noqa: F821
-               subfolder=vae["subfolder"], out=snakemake.output.features, device=snakemake.params.device,  # noqa: F821
+vae = snakemake.params.vae
+encode_latents(snakemake.input.table, snakemake.wildcards.episode, model=vae["model"],
+               subfolder=vae["subfolder"], out=snakemake.output.features, device=snakemake.params.device,
                batch_size=vae["batch_size"], dtype=vae["dtype"], progress=True)

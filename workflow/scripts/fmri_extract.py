@@ -2,14 +2,14 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.fmri.extract import extract_run  # noqa: E402
+from cinebrain.fmri.extract import extract_run
 
 extract_run(
-    snakemake.input.manifest,  # noqa: F821
-    int(snakemake.wildcards.run),  # noqa: F821
-    snakemake.input.columns,  # noqa: F821
-    snakemake.params.confounds,  # noqa: F821
-    snakemake.output,  # noqa: F821
+    snakemake.input.manifest,
+    int(snakemake.wildcards.run),
+    snakemake.input.columns,
+    snakemake.params.confounds,
+    snakemake.output,
 )

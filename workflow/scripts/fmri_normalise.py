@@ -2,18 +2,18 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.fmri.normalise import normalise_run  # noqa: E402
+from cinebrain.fmri.normalise import normalise_run
 
 normalise_run(
-    snakemake.wildcards.subject,  # noqa: F821
-    int(snakemake.wildcards.run),  # noqa: F821
-    inventory=snakemake.input.inventory,  # noqa: F821
-    columns=snakemake.input.columns,  # noqa: F821
-    info=snakemake.input.info,  # noqa: F821
-    runs=snakemake.input.runs,  # noqa: F821
-    mode=snakemake.params.normalise,  # noqa: F821
-    hrf_lag=snakemake.params.hrf_lag,  # noqa: F821
-    out=snakemake.output.data,  # noqa: F821
+    snakemake.wildcards.subject,
+    int(snakemake.wildcards.run),
+    inventory=snakemake.input.inventory,
+    columns=snakemake.input.columns,
+    info=snakemake.input.info,
+    runs=snakemake.input.runs,
+    mode=snakemake.params.normalise,
+    hrf_lag=snakemake.params.hrf_lag,
+    out=snakemake.output.data,
 )

@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_fmri_qc  # noqa: E402
+from cinebrain.report import plot_fmri_qc
 
-plot_fmri_qc(snakemake.input.qc, snakemake.input.data, snakemake.input.sidecar, snakemake.output.figure)  # noqa: F821
+plot_fmri_qc(snakemake.input.qc, snakemake.input.data, snakemake.input.sidecar, snakemake.output.figure)

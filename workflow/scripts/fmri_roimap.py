@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_roi_sets  # noqa: E402
+from cinebrain.report import plot_roi_sets
 
-plot_roi_sets(snakemake.input.columns, snakemake.output.figure)  # noqa: F821
+plot_roi_sets(snakemake.input.columns, snakemake.output.figure)

@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.fmri.rois import write_columns  # noqa: E402
+from cinebrain.fmri.rois import write_columns
 
-write_columns(snakemake.params.roi_sets, snakemake.output.columns, roi_dir=snakemake.params.roi_dir)  # noqa: F821
+write_columns(snakemake.params.roi_sets, snakemake.output.columns, roi_dir=snakemake.params.roi_dir)

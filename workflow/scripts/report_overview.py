@@ -2,14 +2,14 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import dataset_overview  # noqa: E402
+from cinebrain.report import dataset_overview
 
 dataset_overview(
-    snakemake.input.inventory,  # noqa: F821
-    snakemake.input.bids,  # noqa: F821
-    snakemake.params.fmriprep_dir,  # noqa: F821
-    snakemake.output,  # noqa: F821
-    volume_marker=snakemake.params.volume_marker,  # noqa: F821
+    snakemake.input.inventory,
+    snakemake.input.bids,
+    snakemake.params.fmriprep_dir,
+    snakemake.output,
+    volume_marker=snakemake.params.volume_marker,
 )

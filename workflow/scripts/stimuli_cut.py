@@ -2,9 +2,9 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.stimuli import cut_rule  # noqa: E402
+from cinebrain.stimuli import cut_rule
 
-cut_rule(snakemake.input.stimulus, snakemake.wildcards.episode, snakemake.output.clips,  # noqa: F821
-         snakemake.output.table, snakemake.params.settings)  # noqa: F821
+cut_rule(snakemake.input.stimulus, snakemake.wildcards.episode, snakemake.output.clips,
+         snakemake.output.table, snakemake.params.settings)

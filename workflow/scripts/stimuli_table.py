@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.stimuli import collect_clips  # noqa: E402
+from cinebrain.stimuli import collect_clips
 
-collect_clips(snakemake.input.tables, snakemake.output.table)  # noqa: F821
+collect_clips(snakemake.input.tables, snakemake.output.table)

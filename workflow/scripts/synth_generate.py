@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.synth import SynthConfig, generate  # noqa: E402
+from cinebrain.synth import SynthConfig, generate
 
-generate(snakemake.params.out, SynthConfig(**snakemake.params.synth), progress=True)  # noqa: F821
+generate(snakemake.params.out, SynthConfig(**snakemake.params.synth), progress=True)

@@ -88,14 +88,11 @@ def clean_run(preica_fif, ica_fif, components_tsv, qc_json_in, *, out_fif, qc_js
         eeg_names = [n for n in orig.ch_names if n != settings.ecg_channel]  # BrainVision: all typed 'eeg'
         qc["truth"] = snr_against_truth(raw, orig.get_data(picks=eeg_names), orig.info["sfreq"], truth, settings)
         print(f"SNR vs truth: {qc['truth']}", file=sys.stderr)
-    out_fif = Path(out_fif)
-    out_fif.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_fif.with_name(out_fif.name.replace("_eeg.fif", "_tmp_eeg.fif"))
-    raw.save(tmp, overwrite=True, verbose="error")
-    tmp_json = Path(str(qc_json) + ".tmp")
-    tmp_json.write_text(json.dumps(qc, indent=1, default=float))
-    tmp.rename(out_fif)
-    tmp_json.rename(qc_json)
+    from ..atomic import atomic_files
+
+    with atomic_files(out_fif, qc_json) as (tmp, tmp_json):
+        raw.save(tmp, overwrite=True, verbose="error")
+        tmp_json.write_text(json.dumps(qc, indent=1, default=float))
     print(f"clean EEG: {raw.get_data().shape}, ICA excluded {excluded}, bad channels {list(qc['bad_channels'])}",
           file=sys.stderr)  # fmt: skip
     return qc

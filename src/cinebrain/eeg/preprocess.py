@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -359,30 +358,18 @@ def write_outputs(raw, ica, components, qc: dict, arrays: dict, *, fif, ica_fif,
     """Write the rule's outputs, each under a temporary name first."""
     import pandas as pd
 
-    outs = []
-    fif = Path(fif)
-    fif.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fif.with_name(fif.name.replace("_eeg.fif", "_tmp_eeg.fif"))
-    raw.save(tmp, overwrite=True, verbose="error")
-    outs.append((tmp, fif))
-    tmp_ica = Path(ica_fif).with_name(Path(ica_fif).name.replace("_ica.fif", "_tmp_ica.fif"))
-    if ica is not None:
-        ica.save(tmp_ica, overwrite=True, verbose="error")
-    else:  # ICA disabled: an empty file keeps the rule's outputs fixed; eeg_clean applies nothing
-        tmp_ica.write_bytes(b"")
-    outs.append((tmp_ica, Path(ica_fif)))
-    tmp_tsv = Path(str(components_tsv) + ".tmp")
-    (components if components is not None else pd.DataFrame(columns=["component", "type", "status"])).to_csv(
-        tmp_tsv, sep="\t", index=False)  # fmt: skip
-    outs.append((tmp_tsv, Path(components_tsv)))
-    tmp_npz = Path(qc_npz).with_name(Path(qc_npz).stem + ".tmp.npz")
-    np.savez(tmp_npz, **arrays)
-    outs.append((tmp_npz, Path(qc_npz)))
-    tmp_json = Path(str(qc_json) + ".tmp")
-    tmp_json.write_text(json.dumps(qc, indent=1, default=float))
-    outs.append((tmp_json, Path(qc_json)))
-    for a, b in outs:
-        a.rename(b)
+    from ..atomic import atomic_files
+
+    with atomic_files(fif, ica_fif, components_tsv, qc_npz, qc_json) as (tmp, tmp_ica, tmp_tsv, tmp_npz, tmp_json):
+        raw.save(tmp, overwrite=True, verbose="error")
+        if ica is not None:
+            ica.save(tmp_ica, overwrite=True, verbose="error")
+        else:  # ICA disabled: an empty file keeps the rule's outputs fixed; eeg_clean applies nothing
+            tmp_ica.write_bytes(b"")
+        (components if components is not None else pd.DataFrame(columns=["component", "type", "status"])).to_csv(
+            tmp_tsv, sep="\t", index=False)  # fmt: skip
+        np.savez(tmp_npz, **arrays)
+        tmp_json.write_text(json.dumps(qc, indent=1, default=float))
 
 
 def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str, settings: dict, outputs,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_files
 from .fmriprep import confounds_of
 from .grayordinates import read_columns
 from .rois import RoiSelection
@@ -186,15 +187,10 @@ def extract_run(manifest, run: int, columns, confounds: dict, outputs) -> None:
     data, report = extractor.transform(record["dtseries"], tr=record["TR"], n_volumes=record["n_volumes"])
     qc = report.pop("_qc")
     out_data, out_info, out_qc = Path(outputs.data), Path(outputs.info), Path(outputs.qc)
-    out_data.parent.mkdir(parents=True, exist_ok=True)
     # temporary names, then rename: a failed job leaves nothing that looks finished
-    tmp_data = out_data.with_name(out_data.stem + ".tmp.npy")
-    tmp_qc = out_qc.with_name(out_qc.stem + ".tmp.npz")
-    np.save(tmp_data, data)
-    np.savez(tmp_qc, tsnr=qc["tsnr"], fd=qc["fd"])
-    tmp_info = out_info.with_name(out_info.name + ".tmp")
-    tmp_info.write_text(json.dumps(report, indent=1))
-    for tmp, final in ((tmp_data, out_data), (tmp_qc, out_qc), (tmp_info, out_info)):
-        tmp.rename(final)
+    with atomic_files(out_data, out_qc, out_info) as (tmp_data, tmp_qc, tmp_info):
+        np.save(tmp_data, data)
+        np.savez(tmp_qc, tsnr=qc["tsnr"], fd=qc["fd"])
+        tmp_info.write_text(json.dumps(report, indent=1))
     print(f"run {run}: {data.shape[0]} volumes x {data.shape[1]} columns; median tSNR {report['MedianTSNR']:.1f}; "
           f"confound regression {'on' if extractor.confounds.enabled else 'off'}", file=sys.stderr)  # fmt: skip

@@ -206,12 +206,11 @@ def run_fmriprep(command: list[str], log, subject: str, stream=None) -> None:
 
 def write_manifest(path, subject: str, settings: FmriprepSettings, records: list[dict], command=None) -> None:
     """The rule's output: which derivatives were checked (and how they were made), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..atomic import atomic_files
+
     doc = {"subject": subject, "runner": settings.runner, "command": command, "runs": records}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.rename(path)
+    with atomic_files(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
 
 
 def fmriprep_subject(

@@ -78,15 +78,12 @@ def alignment(onset: float, tr: float, n_volumes: int, lag: float, stimulus_dura
 
 def write_roi_timeseries(npy_path, data: np.ndarray, sidecar: dict) -> None:
     """Write ``(T, V)`` float32 ``.npy`` and its ``.json`` sidecar, each under a temporary name first."""
+    from ..atomic import atomic_files
+
     npy_path = Path(npy_path)
-    npy_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path = npy_path.with_suffix(".json")
-    tmp_npy = npy_path.with_name(npy_path.stem + ".tmp.npy")
-    tmp_json = json_path.with_name(json_path.name + ".tmp")
-    np.save(tmp_npy, np.ascontiguousarray(data, dtype=np.float32))
-    tmp_json.write_text(json.dumps(sidecar, indent=1))
-    tmp_npy.rename(npy_path)
-    tmp_json.rename(json_path)
+    with atomic_files(npy_path, npy_path.with_suffix(".json")) as (tmp_npy, tmp_json):
+        np.save(tmp_npy, np.ascontiguousarray(data, dtype=np.float32))
+        tmp_json.write_text(json.dumps(sidecar, indent=1))
 
 
 def normalise_runs(extracted: dict, mode: str, target) -> tuple[np.ndarray, dict]:

@@ -174,11 +174,10 @@ def write_columns(roi_sets, path, roi_dir=None) -> RoiSelection:
     import sys
 
     selection = select(roi_sets, roi_dir)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(selection.sidecar()))
-    tmp.rename(path)
+    from ..atomic import atomic_files
+
+    with atomic_files(path) as tmp:
+        tmp.write_text(json.dumps(selection.sidecar()))
     counts = selection.table["roi_sets"].value_counts().to_dict()
     print(f"{selection.n_columns} grayordinates from {', '.join(s.name for s in selection.sets)}: {counts}",
           file=sys.stderr)  # fmt: skip

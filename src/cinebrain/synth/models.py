@@ -89,7 +89,8 @@ def save_tiny_siglip(folder, image_size: int = 32, seed: int = 0) -> Path:
     folder = Path(folder)
     vocab, merges = _byte_bpe(folder)
     # SigLIP's own tokenizer is a SentencePiece model; a byte-level BPE of the same interface stands in.
-    tok = GPT2TokenizerFast(vocab_file=str(vocab), merges_file=str(merges), model_max_length=16)
+    # transformers 5 ignores vocab_file=/merges_file= (the tokenizer then encodes every text to []): vocab=, merges=
+    tok = GPT2TokenizerFast(vocab=str(vocab), merges=str(merges), model_max_length=16)
     tok.add_special_tokens({"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>", "bos_token": "</s>"})
     special = dict(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
     cfg = SiglipConfig(
@@ -160,7 +161,7 @@ def save_tiny_llava(folder, seed: int = 0) -> Path:
 
     folder = Path(folder)
     vocab, merges = _byte_bpe(folder)
-    tok = Qwen2Tokenizer(vocab_file=str(vocab), merges_file=str(merges), unk_token="<|endoftext|>",
+    tok = Qwen2Tokenizer(vocab=str(vocab), merges=str(merges), unk_token="<|endoftext|>",
                          pad_token="<|endoftext|>", eos_token="<|im_end|>")  # fmt: skip
     tok.add_special_tokens({"additional_special_tokens": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]})
     ids = tok.convert_tokens_to_ids
@@ -285,7 +286,7 @@ def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: fl
     from tqdm.auto import tqdm
     from transformers import AutoProcessor, CLIPModel
 
-    from .synth.stimuli import make_scenes, render_frames
+    from .stimuli import make_scenes, render_frames
 
     folder = Path(folder)
     rng = np.random.default_rng(seed)
