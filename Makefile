@@ -11,11 +11,12 @@ SMK := $(BIN)/snakemake
 # Debian packages the workflow uses: graphviz renders the rule graph (snakemake --rulegraph | dot).
 APT_PACKAGES := graphviz
 
-.PHONY: help demo test bench bench-gpu lint profiles rulegraph sysdeps clean
+.PHONY: help demo test test-fast bench bench-gpu lint profiles rulegraph sysdeps clean
 
 help:
 	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
 	@echo "make test      install into .venv and run the test suite"
+	@echo "make test-fast the unit tests only: no Snakemake runs, no SLURM (for iteration)"
 	@echo "make bench     print performance figures"
 	@echo "make bench-gpu the paper-size encoder and a CogVideoX-5B LoRA step on a GPU (time, memory)"
 	@echo "make lint      snakemake --lint and ruff"
@@ -46,10 +47,10 @@ demo: $(STAMP) sysdeps
 	$(SMK) --profile profiles/default --report results/report.html; \
 	if command -v dot >/dev/null; then $(SMK) --rulegraph 2>/dev/null | dot -Tsvg > results/rulegraph.svg; fi; \
 	$(BIN)/python -c 'import pandas as pd; print(pd.read_parquet("results/bids/inventory.parquet").drop(columns=["eeg","events"]).to_string())'; \
-	echo; $(BIN)/python -c 'import pandas as pd; d = pd.read_csv("results/encoder/summary.csv"); print("encoder retrieval on the test clips (chance in brackets):"); print(pd.DataFrame({"variant": d.variant, "subject": d.subject, "top-1": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top1, d.chance_brain_to_video_top1)], "top-5": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top5, d.chance_brain_to_video_top5)], "2-way": [f"{a:.3f} (0.5)" for a in d.two_way]}).to_string(index=False))'; \
-	echo; $(BIN)/python -c 'import pandas as pd, glob; d = pd.read_csv("results/decoder/summary.csv"); d["reconstructions"] = [len(glob.glob(f"results/recon/{v}/sub-{s:02d}/*.mp4")) for v, s in zip(d.variant, d.subject)]; print("decoders (CogVideoX + LoRA on the brain feature) and their test-clip reconstructions in results/recon/:"); print(d[["variant", "subject", "train_clips", "steps", "trainable_parameters", "final_loss", "reconstructions"]].to_string(index=False))'; \
+	echo; $(BIN)/python -c 'import pandas as pd; d = pd.read_csv("results/methods/summary.csv"); print("models: brain -> video retrieval on the test clips (chance in brackets; results/methods/summary.csv):"); print(pd.DataFrame({"method": d.method, "variant": d.variant, "subject": d.subject, "top-1": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top1, d.chance_brain_to_video_top1)], "top-5": [f"{a:.3f} ({c:.3f})" for a, c in zip(d.brain_to_video_top5, d.chance_brain_to_video_top5)], "2-way": [f"{a:.3f} (0.5)" for a in d.two_way]}).to_string(index=False))'; \
+	echo; $(BIN)/python -c 'import pandas as pd, glob; d = pd.read_csv("results/methods/cinesync/decoders.csv"); d["reconstructions"] = [len(glob.glob(f"results/methods/cinesync/{v}/sub-{s:02d}/recon/*.mp4")) for v, s in zip(d.variant, d.subject)]; print("CineSync decoders (CogVideoX + LoRA on the brain feature) and their test-clip reconstructions (results/methods/cinesync/<variant>/sub-XX/recon/):"); print(d[["variant", "subject", "train_clips", "steps", "trainable_parameters", "final_loss", "reconstructions"]].to_string(index=False))'; \
 	echo; echo "Cine-Benchmark (results/benchmark/summary.md; mean [95% CI] (chance); the demo's models are tiny and random):"; \
-	$(BIN)/python -c 'import pandas as pd; s = pd.read_csv("results/benchmark/summary.csv"); s = s[s.clips == "all"]; s["value"] = [f"{m:.3f} [{a:.3f}, {b:.3f}]" + ("" if c != c else f" ({c:.3f})") for m, a, b, c in zip(s["mean"], s.ci_low, s.ci_high, s.chance)]; print(s.pivot(index="metric", columns=["variant", "subject"], values="value").to_string())'; \
+	$(BIN)/python -c 'import pandas as pd; s = pd.read_csv("results/benchmark/summary.csv"); s = s[s.clips == "all"]; s["value"] = [f"{m:.3f} [{a:.3f}, {b:.3f}]" + ("" if c != c else f" ({c:.3f})") for m, a, b, c in zip(s["mean"], s.ci_low, s.ci_high, s.chance)]; print(s.pivot(index="metric", columns=["method", "variant", "subject"], values="value").to_string())'; \
 	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
@@ -59,6 +60,10 @@ demo: $(STAMP) sysdeps
 TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+
+# The unit tests: no Snakemake run (markers workflow, slurm), two workers, one test at a time each.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not workflow and not slurm" --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py

@@ -23,8 +23,15 @@ include: "workflow/rules/stimuli.smk"
 include: "workflow/rules/captions.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/encoder.smk"
-include: "workflow/rules/decoder.smk"
+include: "workflow/rules/methods.smk"
+
+
+# Every enabled method's rules (cinebrain.methods: one rule file per method, named after it).
+for _method in METHODS:
+
+    include: f"workflow/rules/{_method}.smk"
+
+
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
 

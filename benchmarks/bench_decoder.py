@@ -8,7 +8,7 @@ Both steps use the same transformer (random weights; --paper: CogVideoX-5B's pub
 latents (33 frames at 480 x 720 -> 9 x 60 x 90 x 16) and conditioning (226 x 4096), the same LoRA rank
 (128, alpha 64) and AdamW:
 
-- ``ours``: cinebrain.models.decoder's step — NeuroLatentDecoder.forward (posterior sample, uniform
+- ``ours``: cinebrain.methods.cinesync.decoder's step — NeuroLatentDecoder.forward (posterior sample, uniform
   timestep, CogVideoX-weighted v-prediction loss, per-batch 3-D RoPE) with LoRA on the attention
   projections and the feed-forward layers (the CineBrain recipe);
 - ``reference``: the step as diffusers' examples/cogvideo/train_cogvideox_lora.py configures it — LoRA on
@@ -74,7 +74,7 @@ def _scheduler():
 
 
 def _ours(tr, rank, alpha):
-    from cinebrain.models.decoder import DecoderConfig, NeuroLatentDecoder, add_lora
+    from cinebrain.methods.cinesync.decoder import DecoderConfig, NeuroLatentDecoder, add_lora
 
     tr = add_lora(tr, DecoderConfig(lora_rank=rank, lora_alpha=alpha, train_parts=("lora",)))
     tr.enable_gradient_checkpointing()
@@ -86,7 +86,7 @@ def _reference(tr, rank, alpha):
     """The reference recipe's step (diffusers examples/cogvideo/train_cogvideox_lora.py), written out."""
     from peft import LoraConfig
 
-    from cinebrain.models.decoder import rotary_embeddings
+    from cinebrain.methods.cinesync.decoder import rotary_embeddings
 
     tr.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=True, target_modules=list(ATTENTION)))
     for p in tr.parameters():  # the recipe casts the trainable (LoRA) parameters to fp32

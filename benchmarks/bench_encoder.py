@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     args = ap.parse_args()
 
-    from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder, loss_fn
+    from cinebrain.methods.cinesync.encoder import CineSyncConfig, CineSyncEncoder, loss_fn
     from cinebrain.train import Trainer, TrainSettings
 
     cuda = torch.cuda.is_available()

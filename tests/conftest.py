@@ -80,16 +80,36 @@ def clips(synth, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_workdir(tmp_path_factory) -> Path:
-    """The whole workflow run locally (2 cores) on the tiny configuration (tests/tiny_workflow.py)."""
+def tiny_workdir(tmp_path_factory, worker_id) -> Path:
+    """The whole workflow run locally (2 cores) on the tiny configuration (tests/tiny_workflow.py), once per
+    test session for every pytest-xdist worker: the first worker to ask runs it under a file lock in the
+    session's shared temporary folder, the others wait for it and reuse it (the workflow and SLURM tests
+    both read it).  Tests must not change it: copy it first (``copy_workdir``)."""
+    import fcntl
+
     import yaml
 
     from .tiny_workflow import TINY, smk
 
-    wd = tmp_path_factory.mktemp("wf")
-    (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
-    smk(wd, "--cores", "2")
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # pytest-xdist: the folder above every worker's own
+    wd = root / "tiny_workflow"
+    with open(root / "tiny_workflow.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (wd / ".complete").exists():
+            shutil.rmtree(wd, ignore_errors=True)
+            wd.mkdir()
+            (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
+            smk(wd, "--cores", "2")
+            (wd / ".complete").touch()
     return wd
+
+
+def copy_workdir(src: Path, dst: Path) -> Path:
+    """A copy of a workflow folder that Snakemake sees as up to date (file times and its metadata kept)."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".complete", "*.lock"))
+    return dst
 
 
 #: Test files that take minutes, started first so that two pytest-xdist workers (`make test`, --dist

@@ -182,7 +182,7 @@ def scored(tmp_path_factory):
     from cinebrain.benchmark.score import score_reconstructions
 
     df = score_reconstructions(root / "recon/cinesync/sub-01", root / "test", networks=nets, settings=settings,
-                               out_dir=root / "benchmark/cinesync/sub-01", base_dir=root)  # fmt: skip
+                               out_dir=root / "benchmark/cinesync/cinesync/sub-01", base_dir=root)  # fmt: skip
     return root, df, settings, nets
 
 
@@ -200,7 +200,7 @@ def test_scores_per_clip(scored):
     assert df.loc[0, "epe_shuffle_p"] == 0.0
     import json
 
-    s = json.loads((root / "benchmark/cinesync/sub-01/set.json").read_text())
+    s = json.loads((root / "benchmark/cinesync/cinesync/sub-01/set.json").read_text())
     assert s["clips"] == 4 and np.isfinite(s["fvd"]) and s["fvd"] >= 0
 
 
@@ -208,7 +208,7 @@ def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
     from cinebrain.benchmark.score import summarise
 
     root, _, settings, _ = scored
-    out = summarise([root / "benchmark/cinesync/sub-01"], settings, tmp_path / "summary.csv", tmp_path / "summary.md")
+    out = summarise([root / "benchmark/cinesync/cinesync/sub-01"], settings, tmp_path / "summary.csv", tmp_path / "summary.md")
     row = out[(out["metric"] == "video_2way_mindvideo") & (out["clips"] == "all")].iloc[0]
     assert row["chance"] == pytest.approx(0.75) and row["n"] == 4 and row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert out[(out["metric"] == "frame_50way_strict")]["chance"].iloc[0] == pytest.approx(0.02)
@@ -216,7 +216,8 @@ def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
     assert out[(out["clips"] == "with_cut") & (out["metric"] == "ssim_rgb")]["n"].iloc[0] == 1
     assert np.isnan(out[out["metric"] == "ssim_rgb"]["chance"]).all() and "fvd" in set(out["metric"])
     md = (tmp_path / "summary.md").read_text()
-    assert md.startswith("| variant | subject | video_2way_mindvideo") and "(0.750)" in md
+    assert md.startswith("| method | variant | subject | video_2way_mindvideo") and "(0.750)" in md
+    assert set(out["method"]) == {"cinesync"} and set(out["variant"]) == {"cinesync"}
 
 
 def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path):
@@ -234,7 +235,7 @@ def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path)
     (tmp_path / "test").mkdir()
     man.to_parquet(tmp_path / "test/manifest.parquet")
     kw = dict(networks=nets, settings=settings, out_dir=tmp_path / "out", base_dir=root)
-    with pytest.raises(pixel.MetricInputError, match=r"no reconstruction of 1 test clips \(c4\); fix: rerun rule decoder_reconstruct"):
+    with pytest.raises(pixel.MetricInputError, match=r"no reconstruction of 1 test clips \(c4\); fix: rerun the method's reconstruction rule"):
         score_reconstructions(recon, tmp_path / "test", **kw)
     write_video(recon / "c1.mp4", np.zeros((7, 32, 48, 3), np.uint8), 8)
     with pytest.raises(pixel.MetricInputError, match=r"c1.mp4: the reconstruction has 7 frames of 32 x 48 but the ground truth 9"):
@@ -243,18 +244,32 @@ def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path)
 
 
 def test_report_figures(scored, tmp_path, monkeypatch):
-    from cinebrain.report import plot_benchmark
+    """The figures read the summary, the scores and the reconstructions they scored (declared inputs)."""
+    from cinebrain.benchmark.report import plot_benchmark
+    from cinebrain.benchmark.score import summarise
 
     from .conftest import REPO
 
     root, _, settings, _ = scored
     monkeypatch.chdir(root)  # ground-truth paths are relative to the workflow's folder
-    s = plot_benchmark([root / "benchmark/cinesync/sub-01"], settings, REPO / "resources/published_results.csv",
-                       tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "b.png", tmp_path / "c.png")  # fmt: skip
+    scores = [root / "benchmark/cinesync/cinesync/sub-01"]
+    s = summarise(scores, settings, tmp_path / "s.csv", tmp_path / "s.md")
+    plot_benchmark(s, scores, [root / "recon/cinesync/sub-01"], REPO / "resources/published_results.csv",
+                   tmp_path / "b.png", tmp_path / "c.png")  # fmt: skip
     assert (tmp_path / "b.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_paper_rows_match_variants_by_name():
     import pandas as pd
 
-    assert len(s) == len(pd.read_csv(tmp_path / "s.csv"))
+    from cinebrain.benchmark.report import _paper_rows
+
+    from .conftest import REPO
+
+    pub = pd.read_csv(REPO / "resources/published_results.csv")
+    for variant, method in [("cinesync", "CineSync"), ("cinesync_fmri", "CineSync-fMRI"), ("cinesync_eeg", "CineSync-EEG")]:
+        rows = _paper_rows(pub, variant)
+        assert len(rows) and set(rows["method"]) == {method}, variant
 
 
 def test_published_results_table():

@@ -52,6 +52,7 @@ def test_unknown_key_and_wrong_type_name_the_key():
     assert "key 'split.test_episodes'" in msg
 
 
+@pytest.mark.workflow
 def test_snakemake_stops_before_any_job(tmp_path):
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     cfg["synth"]["subjectz"] = 3
@@ -63,3 +64,112 @@ def test_snakemake_stops_before_any_job(tmp_path):
     assert res.returncode != 0
     assert "unknown key 'synth.subjectz'" in res.stdout + res.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _checked(cfg: dict) -> str:
+    """The message of check_config (after validation and defaults) for a configuration, '' if none."""
+    from cinebrain.config import check_config
+
+    cfg = copy.deepcopy(cfg)
+    validate_config(cfg, SCHEMA)
+    try:
+        check_config(cfg, REPO / "config/launch")
+    except ConfigError as e:
+        return str(e)
+    return ""
+
+
+def _tiny() -> dict:
+    from .tiny_workflow import TINY
+
+    return copy.deepcopy(TINY)
+
+
+def test_cross_key_checks_name_the_keys_and_the_fix():
+    """The checks a schema cannot express (cinebrain.config.check_config), each with its fix; several problems
+    are reported together."""
+    assert _checked(_tiny()) == ""
+    cases = [
+        (("stimuli", "clip_seconds"), 4.2, "stimuli.clip_seconds is 4.2 s, which is 5.25 TRs of 0.8 s"),
+        (("methods", "cinesync", "encoder", "launch"), "h100", "launch profile 'h100' does not exist"),
+        (("methods", "cinesync", "roi_sets"), ["auditory"],
+         "methods.cinesync.roi_sets names auditory, which fmri.roi_sets (visual) does not extract; fix:"),
+        (("methods", "cinesync", "variants"), ["cinesync_fmri"],
+         "methods.cinesync.decoder.variants names cinesync, which methods.cinesync.variants (cinesync_fmri) does "
+         "not train; fix:"),
+        (("benchmark", "metrics"), ["ssim"], "benchmark.metrics names ssim, which does not exist"),
+        (("features", "vae", "model"), "results/models/vae",
+         "is not the VAE of methods.cinesync.decoder.model.base (results/models/tiny/cogvideox)"),
+        (("dataset", "bids_root"), "data/bids", "synth.enabled is true, so dataset.bids_root must be 'results/synth/bids'"),
+    ]  # fmt: skip
+    both = _tiny()
+    for keys, value, msg in cases:
+        cfg = _tiny()
+        node = cfg
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+        assert msg in _checked(cfg), (keys, _checked(cfg))
+    both["stimuli"]["clip_seconds"] = 4.2
+    both["benchmark"]["metrics"] = ["ssim"]
+    msg = _checked(both)
+    assert "5.25 TRs" in msg and "benchmark.metrics names ssim" in msg
+
+
+def test_method_sections_are_typed_and_switchable():
+    from cinebrain.methods import enabled
+
+    cfg = _tiny()
+    cfg["methods"]["cinesync"]["variants"] = ["cinesink"]
+    with pytest.raises(ConfigError, match=r"key 'methods.cinesync.variants\[0\]'"):
+        validate_config(cfg, SCHEMA)
+    cfg = _tiny()
+    cfg["methods"]["cinesync"]["encoder"]["modle"] = {}
+    with pytest.raises(ConfigError, match=r"unknown key 'methods.cinesync.encoder.modle'"):
+        validate_config(cfg, SCHEMA)
+    cfg = _tiny()
+    validate_config(cfg, SCHEMA)  # fills every default of the method's typed settings
+    assert cfg["methods"]["cinesync"]["encoder"]["train"]["betas"] == [0.9, 0.999]
+    assert cfg["methods"]["cinesync"]["decoder"]["train"]["steps"] == 3  # the configured value stays
+    s = enabled(cfg)["cinesync"]
+    assert s.encoder.train.steps == 3 and s.encoder.model.width == 16 and s.recon_variants() == ("cinesync",)
+    assert s.decoder_configs(["01"]) == ["results/methods/cinesync/cinesync/sub-01/decoder/decoder.json"]
+    assert "results/methods/cinesync/decoders.csv" in s.extra_outputs(["01"])
+    assert s.extra_outputs([]) == []  # no subject with both splits: nothing to build
+    # off: disabled, or no section at all
+    cfg["methods"]["cinesync"]["enabled"] = False
+    assert enabled(cfg) == {}
+    assert enabled({"methods": {}}) == {}
+
+
+def test_schema_and_settings_agree():
+    """The methods' schema is generated from their typed settings: every default the configuration gets is the
+    settings class's own default, and a settings object built from the filled section equals one built
+    from nothing (the paper's defaults)."""
+    from cinebrain.methods import available, settings_class
+    from cinebrain.settings import as_dict, build, defaults, schema_of
+
+    for name in available():
+        cls = settings_class(name)
+        cfg = {"dataset": {"bids_root": "x", "fmriprep_dir": "y", "task": "movie", "tr": 0.8, "volume_marker": "R128"},
+               "synth": {"enabled": False}, "split": {"test_episodes": 1}, "methods": {name: {}}}  # fmt: skip
+        validate_config(cfg, SCHEMA)
+        assert cfg["methods"][name] == defaults(cls)
+        assert build(cls, cfg["methods"][name]) == cls() and as_dict(cls()) == defaults(cls)
+
+        def walk(schema, obj, where):
+            for key, sub in schema["properties"].items():
+                value = getattr(obj, key)
+                if sub.get("type") == "object" and "properties" in sub:
+                    walk(sub, value, f"{where}.{key}")
+                else:
+                    default = list(value) if isinstance(value, tuple) else value
+                    assert sub["default"] == default, f"{where}.{key}"
+                    if "enum" in sub:
+                        assert default in sub["enum"], f"{where}.{key}"
+
+        walk(schema_of(cls), cls(), f"methods.{name}")
+    # the training defaults differ by stage, as the paper's do (one place each: the settings classes)
+    from cinebrain.methods.cinesync.settings import DecoderTrain, EncoderTrain
+
+    assert (EncoderTrain().steps, DecoderTrain().steps) == (15000, 5000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -179,12 +180,30 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     embed_episode(clips / "clips.parquet", caps, "ep01", model=str(tiny_models / "clip"), out=tmp_path / "e.safetensors")
     encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox"), subfolder="vae", out=tmp_path / "l.safetensors")
     runs = [1]
-    out = tmp_path / "ds"
+    # the fMRI stage's column table, with the visual columns split into two sets "a" and "b" (the dataset
+    # carries it, and ClipDataset selects sets from it)
+    import json
+
+    from cinebrain.fmri.rois import write_columns
+
+    write_columns(["visual"], tmp_path / "roi_columns.json")
+    doc = json.loads((tmp_path / "roi_columns.json").read_text())
+    n_cols = doc["NumberOfColumns"]
+    doc["Columns"]["roi_sets"] = ["a"] * 100 + ["b"] * (n_cols - 100)
+    doc["RoiSets"] = [{"name": "a"}, {"name": "b"}]
+    (tmp_path / "roi_columns.json").write_text(json.dumps(doc))
+    out = tmp_path / "deeper/than/results/ds"  # paths in the manifest do not depend on the folder's depth
     build_split("01", "train", inventory=inputs["inventory"], clips=clips / "clips.parquet",
                 fmri_runs={r: inputs["fmri"][("01", r)] for r in runs}, eeg_runs={r: inputs["eeg"][("01", r)] for r in runs},
                 settings=DataSettings(), captions={"ep01": caps}, categories={"ep01": tmp_path / "ep01_categories.parquet"},
                 features={"embed": {"ep01": tmp_path / "e.safetensors"}, "latents": {"ep01": tmp_path / "l.safetensors"}},
-                out=out)  # fmt: skip
+                roi_columns=tmp_path / "roi_columns.json", out=out)  # fmt: skip
+    man = pd.read_parquet(out / "manifest.parquet")
+    assert not any(Path(p).is_absolute() for p in [*man["latents_file"], *man["video"]])  # relative to the dataset
+    ds_a = ClipDataset(out, modalities=("fmri",), roi_sets=["a"])
+    np.testing.assert_array_equal(ds_a[2]["fmri"].numpy(), np.load(out / "fmri.npy")[2][:, :100])
+    assert ClipDataset(out, modalities=("fmri",), roi_sets=["b"])[0]["fmri"].shape == (5, n_cols - 100)
+    assert ClipDataset(out, roi_sets=["a"]).resolve(man["video"].iloc[0]).exists()
     emb, _ = read_features(tmp_path / "e.safetensors")
     lat, _ = read_features(tmp_path / "l.safetensors")
     ds = ClipDataset(out, targets=("frames", "text", "latents", "categories"), text_index=1)
@@ -205,6 +224,10 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     np.testing.assert_array_equal(part.numpy(), np.load(out / "fmri.npy")[3][:, [5, 0, 7]])
     with pytest.raises(ValueError, match="fmri_columns must be a non-empty selection of the"):
         ClipDataset(out, fmri_columns=[10**7])
+    (out / "roi_columns.json").unlink()
+    with pytest.raises(ValueError, match=r"roi_columns.json: missing, so the dataset cannot select ROI sets \['a'\]; "
+                                         r"fix: rebuild it"):  # fmt: skip
+        ClipDataset(out, roi_sets=["a"])
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
     assert batch["eeg"].shape == (4, 64, 4000) and batch["latents_mean"].shape[0] == 4
 

@@ -17,8 +17,8 @@ def test_demo_encoders_fusion_beats_chance_and_both_ablations(tmp_path):
     shape and motion, the EEG the shape's colour, and the (pretrained) tiny CLIP's embeddings depend on
     both, so CineSync with both modalities must beat chance clearly and each single-modality ablation."""
     shutil.copy(REPO / "config/config.yaml", tmp_path / "config.yaml")
-    smk(tmp_path, "results/encoder/summary.csv", "--cores", "2")
-    s = pd.read_csv(tmp_path / "results/encoder/summary.csv")
+    smk(tmp_path, "results/methods/summary.csv", "--cores", "2")
+    s = pd.read_csv(tmp_path / "results/methods/summary.csv")
     assert len(s) == 6 and (s["test_clips"] == 30).all() and (s["train_clips"] == 60).all()
     fused = s[s["variant"] == "cinesync"]
     # clearly above chance for every subject: 2-way (chance 0.5) and top-5 among the 30 test clips (chance 1/6)

@@ -308,12 +308,10 @@ def test_normalise_run_writes_sidecar(synth, tmp_path):
     write_manifest(manifest, "02", FmriprepSettings(), check_derivatives("02", runs, synth / "bids/derivatives/fmriprep"))
     write_columns(["visual", "hippocampus"], tmp_path / "cols.json")
 
-    class Out:
-        data, info, qc = tmp_path / "x_run-2_e.npy", tmp_path / "x_run-2_e.json", tmp_path / "x_run-2_qc.npz"
-
-    extract_run(manifest, 2, tmp_path / "cols.json", {"enabled": False}, Out)
-    side = normalise_run("02", 2, inventory=tmp_path / "inv.parquet", columns=tmp_path / "cols.json", info=Out.info,
-                         runs=[Out.data], mode="run", hrf_lag=4.0, out=tmp_path / "roi.npy")  # fmt: skip
+    out = {"data": tmp_path / "x_run-2_e.npy", "info": tmp_path / "x_run-2_e.json", "qc": tmp_path / "x_run-2_qc.npz"}
+    extract_run(manifest, 2, tmp_path / "cols.json", {"enabled": False}, out)
+    side = normalise_run("02", 2, inventory=tmp_path / "inv.parquet", columns=tmp_path / "cols.json", info=out["info"],
+                         runs=[out["data"]], mode="run", hrf_lag=4.0, out=tmp_path / "roi.npy")  # fmt: skip
     data = np.load(tmp_path / "roi.npy")
     doc = json.loads((tmp_path / "roi.json").read_text())
     assert data.shape == (57, 9964) and doc["Shape"] == [57, 9964] and doc == json.loads(json.dumps(side))

@@ -67,38 +67,51 @@ def test_demo_workflow_outputs(workdir):
             assert set(man["episode"]) == ({"ep03"} if split == "test" else {f"ep0{int(sub)}"})
         assert (workdir / f"results/report/data/sub-{sub}_windows.png").stat().st_size > 0
     assert (workdir / "results/report/stimuli/clips.png").stat().st_size > 0
-    # the encoders: every variant of every subject, trained through the launcher (profile debug)
-    summary = pd.read_csv(workdir / "results/encoder/summary.csv")
-    assert sorted(zip(summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
-        (v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2])
+    # the models of every enabled method (CineSync's encoder variants), trained through the launcher (profile
+    # debug), in the methods' contract: results/methods/<method>/<variant>/sub-XX/, summarised for all methods
+    from cinebrain.methods.contract import read_metrics
+
+    summary = pd.read_csv(workdir / "results/methods/summary.csv")
+    assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
+        ("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2])
     assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
-    m = json.loads((workdir / "results/encoder/cinesync/sub-01/metrics.json").read_text())
-    assert m["train_clips"] == 2 and m["test_clips"] == 2 and m["chance"]["brain_to_video_top1"] == 0.5
-    assert (workdir / "results/report/encoder/retrieval.png").stat().st_size > 0
+    for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
+        d = workdir / f"results/methods/cinesync/{v}/sub-01"
+        assert {"config.json", "metrics.json", "metrics.csv", "model.safetensors"} <= {p.name for p in d.iterdir()}
+    m = read_metrics(workdir / "results/methods/cinesync/cinesync/sub-01/metrics.json")
+    assert m["method"] == "cinesync" and m["train_clips"] == 2 and m["test_clips"] == 2
+    assert m["chance"]["brain_to_video_top1"] == 0.5
+    assert (workdir / "results/report/methods/retrieval.png").stat().st_size > 0
+    # the dataset selects its ROI sets by itself: it carries the fMRI stage's column table
+    assert (workdir / "results/dataset/sub-01/train/roi_columns.json").read_bytes() == (
+        workdir / "results/fmri/roi_columns.json").read_bytes()
     # the decoders (cinesync, the default variant) and a reconstruction of every test clip at the clip's size
     from cinebrain.stimuli import read_video
 
-    dec = pd.read_csv(workdir / "results/decoder/summary.csv")
+    dec = pd.read_csv(workdir / "results/methods/cinesync/decoders.csv")
     assert list(dec["variant"]) == ["cinesync"] * 2 and (dec["adapter"] == "LinearAdapter").all()  # 226 x 8 -> 32 x 32
     for sub in ["01", "02"]:
-        d = workdir / f"results/decoder/cinesync/sub-{sub}"
-        assert {p.name for p in d.iterdir()} >= {"pytorch_lora_weights.safetensors", "brain.safetensors", "decoder.json"}
-        recon = pd.read_parquet(workdir / f"results/recon/cinesync/sub-{sub}/reconstructions.parquet")
+        d = workdir / f"results/methods/cinesync/cinesync/sub-{sub}"
+        assert {p.name for p in (d / "decoder").iterdir()} >= {"pytorch_lora_weights.safetensors", "brain.safetensors",
+                                                               "decoder.json", "metrics.csv"}  # fmt: skip
+        recon = pd.read_parquet(d / "recon/reconstructions.parquet")
         test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
         assert list(recon["clip"]) == list(test["clip"])
+        assert all((workdir / g).exists() and g.startswith("results/stimuli/") for g in recon["ground_truth"])
         for clip in recon["clip"]:
-            assert read_video(workdir / f"results/recon/cinesync/sub-{sub}/{clip}.mp4").shape == (33, 32, 48, 3)
-        assert (workdir / f"results/report/decoder/cinesync_sub-{sub}_recon.png").stat().st_size > 0
-    assert (workdir / "results/report/decoder/training.png").stat().st_size > 0
+            assert read_video(d / f"recon/{clip}.mp4").shape == (33, 32, 48, 3)
+        assert (workdir / f"results/report/cinesync/cinesync_sub-{sub}_recon.png").stat().st_size > 0
+    assert (workdir / "results/report/cinesync/training.png").stat().st_size > 0
     # the benchmark: every test clip scored, a summary with chance levels and the scene-cut split
     for sub in ["01", "02"]:
-        m = pd.read_parquet(workdir / f"results/benchmark/cinesync/sub-{sub}/metrics.parquet")
+        m = pd.read_parquet(workdir / f"results/benchmark/cinesync/cinesync/sub-{sub}/metrics.parquet")
         test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
         assert list(m["clip"]) == list(test["clip"]) and m["ssim_rgb"].between(-1, 1).all() and (m["epe"] >= 0).all()
     bench = pd.read_csv(workdir / "results/benchmark/summary.csv")
     row = bench[(bench["metric"] == "video_50way_mindvideo") & (bench["clips"] == "all")]
     assert len(row) == 2 and np.allclose(row["chance"], 3 / 52) and set(bench["clips"]) == {"all", "with_cut", "without_cut"}
-    assert (workdir / "results/benchmark/summary.md").read_text().startswith("| variant | subject |")
+    assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject |")
+    assert set(bench["method"]) == {"cinesync"}
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo
@@ -107,8 +120,11 @@ def test_demo_workflow_outputs(workdir):
 
 
 @pytest.mark.workflow
-def test_edited_ica_table_is_reapplied(workdir):
+def test_edited_ica_table_is_reapplied(workdir, tmp_path):
     """Editing a components TSV reruns eeg_clean (and its figures) for that run only, with the user's choice."""
+    from .conftest import copy_workdir
+
+    workdir = copy_workdir(workdir, tmp_path / "wf")  # the session's run is shared: edit a copy
     stem = workdir / "results/eeg/sub-01/sub-01_task-movie_run-1"
     tsv = Path(f"{stem}_desc-components.tsv")
     table = pd.read_csv(tsv, sep="\t")
@@ -147,15 +163,11 @@ def test_rule_graph_and_dag_render(workdir, tmp_path):
 
 
 @pytest.mark.workflow
-def test_bad_dataset_fails_with_clear_error_and_no_output(tmp_path):
-    """An external BIDS dataset with a problem: the rule fails, its log names the problem, no inventory."""
-    from cinebrain.synth import SynthConfig, generate
-
-    generate(tmp_path / "ds", SynthConfig(subjects=1, episodes=2, episode_seconds=8, eeg_sfreq=250,
-                                          height=32, width=48, fps=8), progress=False)  # fmt: skip
-    (tmp_path / "ds/bids/task-movie_bold.json").unlink()
-    cfg = {**TINY, "synth": {"enabled": False},
-           "dataset": {**TINY["dataset"], "bids_root": str(tmp_path / "ds/bids")}}  # fmt: skip
+def test_bad_dataset_fails_with_clear_error_and_no_output(bids_copy, tmp_path):
+    """An external BIDS dataset with a problem: the rule fails, its log names the problem, no inventory.
+    (The session's synthetic dataset, hard-linked: see conftest.bids_copy.)"""
+    (bids_copy / "task-movie_bold.json").unlink()
+    cfg = {**TINY, "synth": {"enabled": False}, "dataset": {**TINY["dataset"], "bids_root": str(bids_copy)}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = smk(tmp_path, "--cores", "1", check=False)
     assert res.returncode != 0
@@ -165,7 +177,8 @@ def test_bad_dataset_fails_with_clear_error_and_no_output(tmp_path):
 
 
 @pytest.mark.workflow
-def test_clip_length_not_whole_trs_stops_before_any_job(tmp_path):
+def test_cross_key_check_stops_snakemake_before_any_job(tmp_path):
+    """Snakemake calls cinebrain.config.check_config at start-up (its cases: tests/test_config.py)."""
     cfg = {**TINY, "stimuli": {**TINY["stimuli"], "clip_seconds": 4.2, "frames": 35}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = smk(tmp_path, "-n", "--cores", "1", check=False)
@@ -175,34 +188,13 @@ def test_clip_length_not_whole_trs_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
-def test_bad_launch_profile_variant_or_vae_stops_before_any_job(tmp_path):
-    for enc, msg in [({"launch": "h100"}, "launch profile 'h100' does not exist"),
-                     ({"variants": ["cinesink"]}, "key 'encoder.variants[0]'"),
-                     ({"roi_sets": ["auditory"]}, "encoder.roi_sets names auditory, which fmri.roi_sets (visual) does "
-                                                  "not extract; fix:"),
-                     ({"variants": ["cinesync_fmri"]}, "decoder.variants names cinesync, which encoder.variants "
-                                                       "(cinesync_fmri) does not train; fix:")]:  # fmt: skip
-        (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "encoder": {**TINY["encoder"], **enc}}))
-        res = smk(tmp_path, "-n", "--cores", "1", check=False)
-        assert res.returncode != 0 and msg in res.stdout + res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
-    # a benchmark metric that does not exist
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "benchmark": {**TINY["benchmark"], "metrics": ["ssim"]}}))
-    res = smk(tmp_path, "-n", "--cores", "1", check=False)
-    assert res.returncode != 0 and "benchmark.metrics names ssim, which does not exist" in res.stdout + res.stderr
-    # the decoder learns from the latents of its own VAE
-    other = {**TINY, "features": {**TINY["features"], "vae": {**TINY["features"]["vae"], "model": "results/models/vae"}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(other))
-    res = smk(tmp_path, "-n", "--cores", "1", check=False)
-    assert res.returncode != 0 and "is not the VAE of decoder.model.base (results/models/tiny/cogvideox)" in res.stdout + res.stderr
-    assert not (tmp_path / "results").exists()
-
-
 def test_lint_is_clean():
     res = subprocess.run([SMK, "--lint"], capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Congratulations" in res.stdout + res.stderr
 
 
+@pytest.mark.workflow
 def test_slurm_profile_parses_and_its_placeholders_stop_before_any_job(tmp_path):
     """profiles/slurm as shipped: its CHANGE_ME account stops Snakemake with the fix; with an account and
     a partition (a workflow profile over it, as a user's edit would be) it plans the whole workflow."""

@@ -23,16 +23,19 @@ TINY = {
     "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
     "features": {"embedder": {"model": "results/models/tiny/clip"},
                  "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"}},
-    # 2 training clips per subject: batches of 2, a few steps
-    "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
-                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
-    # the tiny CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
+    # CineSync with a tiny encoder (2 training clips per subject: batches of 2, a few steps); the tiny
+    # CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
+    "methods": {"cinesync": {
+        "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+        "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
+                    "reconstruct": {"steps": 2, "batch_size": 2}},
+    }},
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
                   ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
                   "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10},
-    "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
-                "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2, "batch_size": 2}},
 }  # fmt: skip
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 from .stimuli import check_timing, episode_clips
 
 MODALITIES = ("fmri", "eeg")
+COLUMNS_FILE = "roi_columns.json"  # the fMRI columns' grayordinates and ROI sets, copied from the fMRI stage
 TARGETS = ("frames", "text", "latents", "categories")
 
 
@@ -105,13 +106,20 @@ def volume_marker_sample(raw, marker: str) -> int:
 
 
 def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, eeg_runs: dict, settings: DataSettings,
-                captions=None, categories=None, features: dict | None = None, out, progress=False) -> pd.DataFrame:  # fmt: skip
+                captions=None, categories=None, features: dict | None = None, roi_columns=None, out,
+                progress=False) -> pd.DataFrame:  # fmt: skip
     """Rule ``data_build``: the manifest and arrays of one subject's split (see the module docstring).
 
     ``fmri_runs`` / ``eeg_runs``: {run: normalised ``desc-roi_bold.npy``} / {run: ``desc-clean_eeg.fif``}.
     ``captions`` / ``categories``: {episode: parquet}; ``features``: {kind: {episode: safetensors}}.
+    ``roi_columns``: the fMRI stage's ``roi_columns.json`` (what each fMRI column is), copied into the
+    dataset so that :class:`ClipDataset` selects ROI sets from the dataset alone.  File paths in the
+    manifest (clips, features) are relative to the dataset's folder.
     Written to ``out.tmp`` and renamed, so a failure leaves no partial dataset.
     """
+    import os
+    import shutil
+
     import mne
 
     from .atomic import atomic_dir
@@ -138,7 +146,8 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
             row = {"subject": subject, "split": split, "run": run, "episode": r["episode"], "clip": clip["clip"],
                    "clip_index": int(clip["clip_index"]), "start": float(clip["start"]), "end": float(clip["end"]),
                    "has_cut": bool(clip["has_cut"]), "fmri_start": int(v0[i]), "fmri_stop": int(v1[i]),
-                   "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp), "video": clip["video"],
+                   "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp),
+                   "video": os.path.relpath(clip["video"], out),
                    **{k: clip[k] for k in clip.index if k.startswith("audio_") and not k.startswith("audio_padded")}}  # fmt: skip
             if ok_f and ok_e:
                 plan.append((row, fmri_runs[run], eeg_runs[run]))
@@ -161,13 +170,15 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     _attach_text(manifest, captions, categories)
     if features:
         for kind, files in features.items():
-            manifest[f"{kind}_file"] = [str(files[e]) for e in manifest["episode"]]
+            manifest[f"{kind}_file"] = [os.path.relpath(files[e], out) for e in manifest["episode"]]
             manifest[f"{kind}_row"] = manifest["clip_index"]
     n = len(manifest)
     with atomic_dir(out) as tmp:
         n_columns, ch_names, n_samp = _write_arrays(tmp, plan, n_vol, f"sub-{subject} {split}", progress)
         manifest.insert(0, "row", np.arange(n))
         manifest.to_parquet(tmp / "manifest.parquet")
+        if roi_columns is not None:
+            shutil.copyfile(roi_columns, tmp / COLUMNS_FILE)
         (tmp / "dataset.json").write_text(json.dumps({
             "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
             "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
@@ -237,20 +248,18 @@ class ClipDataset:
     text_index : int, "random" or None
         Which caption's embedding to return: that index, one drawn at random at every access (caption
         augmentation; numpy's global generator, which the training loop seeds and checkpoints), or all.
-    base_dir : path or None
-        What relative feature paths in the manifest are relative to (default: the folder holding
-        ``results/``; absolute paths are used as they are).
+    roi_sets : list of str or None
+        Return only the fMRI columns of these ROI sets (read from the dataset's ``roi_columns.json``);
+        all columns by default.
     fmri_columns : array of int or None
-        The columns of the fMRI window to return (e.g. one ROI set's, from
-        :func:`cinebrain.fmri.rois.column_subset`); all of them by default.
+        The columns of the fMRI window to return by index (instead of ``roi_sets``).
+
+    File paths in the manifest are relative to ``root`` (:meth:`resolve`), so a dataset can be moved.
     """
 
-    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, base_dir=None,
+    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, roi_sets=None,
                  fmri_columns=None):  # fmt: skip
         self.root = Path(root)
-        # Relative file names in the manifest are relative to the workflow's directory (the folder that
-        # holds results/), three levels above results/dataset/sub-XX/<split>.
-        self.base = Path(base_dir) if base_dir is not None else self.root.resolve().parents[3]
         for m in modalities:
             if m not in MODALITIES:
                 raise ValueError(f"modality '{m}' is not one of {MODALITIES}")
@@ -261,6 +270,10 @@ class ClipDataset:
         self.manifest = pd.read_parquet(self.root / "manifest.parquet")
         self.info = json.loads((self.root / "dataset.json").read_text())
         self.arrays = {m: np.load(self.root / f"{m}.npy", mmap_mode="r") for m in self.modalities}
+        if roi_sets and fmri_columns is not None:
+            raise ValueError("ClipDataset: give roi_sets or fmri_columns, not both")
+        if roi_sets and "fmri" in self.modalities:
+            fmri_columns = self.roi_columns(roi_sets)
         self.fmri_columns = None if fmri_columns is None else np.asarray(fmri_columns, dtype=np.int64)
         if self.fmri_columns is not None and "fmri" in self.arrays:
             n = self.arrays["fmri"].shape[-1]
@@ -280,11 +293,27 @@ class ClipDataset:
     def __len__(self) -> int:
         return len(self.manifest)
 
+    def resolve(self, path) -> Path:
+        """A file named in the manifest (relative to the dataset's folder, or absolute)."""
+        import os
+
+        return Path(os.path.normpath(os.path.join(self.root, path)))
+
+    def roi_columns(self, roi_sets) -> np.ndarray:
+        """Indices of the fMRI columns of ``roi_sets``, from the dataset's own ``roi_columns.json``."""
+        from .fmri.rois import column_subset
+
+        path = self.root / COLUMNS_FILE
+        if not path.exists():
+            raise DatasetError(f"{path}: missing, so the dataset cannot select ROI sets {list(roi_sets)}; fix: rebuild "
+                               "it (rule data_build writes the fMRI stage's roi_columns.json into it)")  # fmt: skip
+        return column_subset(path, roi_sets, n_columns=int(self.info["fmri"]["Shape"][-1]))
+
     def _handle(self, path):
         from safetensors import safe_open
 
         if path not in self._files:  # one open (memory-mapped) file per episode and worker
-            self._files[path] = safe_open(str(self.base / path), framework="pt")
+            self._files[path] = safe_open(str(self.resolve(path)), framework="pt")
         return self._files[path]
 
     def _text(self, path, clip_index: int):

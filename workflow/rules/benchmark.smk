@@ -1,14 +1,15 @@
-# Stage 12: Cine-Benchmark (cinebrain.benchmark): every reconstruction scored against its ground-truth clip,
-# then one summary with chance levels and confidence intervals, set beside the papers' published numbers.
+# Stage 12: Cine-Benchmark (cinebrain.benchmark): every enabled method's reconstructions (the methods'
+# contract: results/methods/<method>/<variant>/sub-XX/recon) scored against their ground-truth clips, then
+# one summary with chance levels and confidence intervals, set beside the papers' published numbers.
 
 
 rule benchmark_score:
     input:
-        recon="results/recon/{variant}/sub-{subject}",
+        recon="results/methods/{method}/{variant}/sub-{subject}/recon",
         test="results/dataset/sub-{subject}/test",
         networks=benchmark_networks,
     output:
-        scores=directory("results/benchmark/{variant}/sub-{subject}"),
+        scores=directory("results/benchmark/{method}/{variant}/sub-{subject}"),
     params:
         networks=BENCHMARK["networks"],
         settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device")},
@@ -16,9 +17,9 @@ rule benchmark_score:
     resources:
         mem_mb=16000,
     log:
-        "logs/benchmark/benchmark_score/{variant}_sub-{subject}.log",
+        "logs/benchmark/benchmark_score/{method}_{variant}_sub-{subject}.log",
     benchmark:
-        "logs/benchmarks/benchmark_score/{variant}_sub-{subject}.tsv"
+        "logs/benchmarks/benchmark_score/{method}_{variant}_sub-{subject}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -27,7 +28,9 @@ rule benchmark_score:
 
 rule benchmark_summary:
     input:
-        scores=lambda wildcards: [f for f in benchmark_outputs() if f.startswith("results/benchmark/") and f.count("/") == 3],
+        # every run's scores and the reconstructions they scored (the figure of best/median/worst clips)
+        scores=score_dirs,
+        recon=recon_dirs,
         published=PUBLISHED_RESULTS,
     output:
         summary=report(

@@ -8,9 +8,13 @@ from pathlib import Path
 # snakemake runs from an environment without the package (jobs get it from .venv or envs/*.yaml).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from cinebrain.config import validate_config
+from cinebrain.config import check_config, validate_config
+from cinebrain.methods import enabled as enabled_methods
 
+# Types, allowed values and defaults (the schema file + every method's typed settings), then the checks
+# across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
 validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+check_config(config, Path(workflow.basedir) / "config" / "launch")
 
 SYNTH = config["synth"]
 BIDS_ROOT = config["dataset"]["bids_root"]
@@ -27,21 +31,10 @@ FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
 from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
-ENCODER = config["encoder"]
-DECODER = config["decoder"]
 BENCHMARK = config["benchmark"]
-
-# Clip geometry and timing are checked before any job: a clip must be a whole number of TRs.
-from cinebrain.stimuli import ClipSettings, check_timing
-
-check_timing(STIMULI["clip_seconds"], config["dataset"]["tr"])
-ClipSettings.from_config(STIMULI).check()
-
-# The encoder's and decoder's launch profiles must exist (config/launch/<name>.yaml, or a path).
-from cinebrain.launch import load_profile
-
-for _profile in (ENCODER["launch"], DECODER["launch"]):
-    load_profile(_profile, Path(workflow.basedir) / "config" / "launch")
+#: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
+#: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
+METHODS = enabled_methods(config)
 
 # A SLURM profile whose account or partition is still a placeholder (profiles/slurm/config.yaml ships
 # CHANGE_ME_*) would have every job refused by sbatch: stop before any job instead.
@@ -54,36 +47,6 @@ for _key in ("slurm_account", "slurm_partition"):
             "README, 'Running on a cluster')"
         )
 
-# The encoder takes its fMRI columns by ROI set, among the sets the fMRI stage extracts.
-_not_extracted = [s for s in ENCODER["roi_sets"] or [] if s not in FMRI["roi_sets"]]
-if _not_extracted:
-    raise ValueError(
-        f"config: encoder.roi_sets names {', '.join(_not_extracted)}, which fmri.roi_sets "
-        f"({', '.join(FMRI['roi_sets'])}) does not extract; fix: add it to fmri.roi_sets, or choose among those"
-    )
-
-# A decoder is conditioned on an encoder variant that is trained, and learns from the latents of its own VAE.
-_untrained = [v for v in DECODER["variants"] if v not in ENCODER["variants"]]
-if _untrained:
-    raise ValueError(
-        f"config: decoder.variants names {', '.join(_untrained)}, which encoder.variants "
-        f"({', '.join(ENCODER['variants'])}) does not train; fix: add it to encoder.variants, or remove it"
-    )
-if DECODER["variants"] and (
-    os.path.normpath(FEATURES["vae"]["model"]) != os.path.normpath(DECODER["model"]["base"])
-    or FEATURES["vae"]["subfolder"] != "vae"
-):
-    raise ValueError(
-        f"config: features.vae ({FEATURES['vae']['model']}, subfolder {FEATURES['vae']['subfolder']}) is not the VAE "
-        f"of decoder.model.base ({DECODER['model']['base']}): the decoder learns from those latents; fix: set "
-        f"features.vae.model: {DECODER['model']['base']} and features.vae.subfolder: vae"
-    )
-
-# The benchmark's metric selection names metrics that exist (an unknown name stops here, before any job).
-from cinebrain.benchmark.score import metric_names
-
-metric_names(BENCHMARK)
-
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",
@@ -91,15 +54,7 @@ wildcard_constraints:
     episode="[a-zA-Z0-9]+",
     split="train|test",
     variant="[a-z_]+",
-
-if SYNTH["enabled"]:
-    _expected = os.path.join(SYNTH.get("out", "results/synth"), "bids")
-    if os.path.normpath(BIDS_ROOT) != os.path.normpath(_expected):
-        raise ValueError(
-            f"invalid configuration: synth.enabled is true, so dataset.bids_root must be '{_expected}' "
-            f"(inside synth.out), not '{BIDS_ROOT}'; fix one of the two keys"
-        )
-
+    method="[a-z_]+",
 
 def bids_input(wildcards=None):
     """The BIDS root, an input of the stages that read it (written by synth_generate, or existing)."""
@@ -155,17 +110,20 @@ def run_row(wildcards):
     return row.iloc[0]
 
 
-def raw_eeg_file(wildcards):
-    """The run's raw EEG header (.vhdr) in the BIDS dataset."""
-    return os.path.join(BIDS_ROOT, run_row(wildcards)["eeg"])
+def raw_eeg_name(wildcards):
+    """The run's raw EEG header (.vhdr), relative to the BIDS root."""
+    return run_row(wildcards)["eeg"]
 
 
-def eeg_truth(wildcards):
-    """The synthetic run's EEG truth (clean EEG), for the SNR in the QC; None for real data."""
-    if not SYNTH["enabled"]:
-        return None
+def truth_input(wildcards=None):
+    """The synthetic dataset's ground truth folder (an input of the QC's SNR); nothing for real data."""
+    return os.path.join(SYNTH["out"], "truth") if SYNTH["enabled"] else []
+
+
+def eeg_truth_name(wildcards):
+    """The run's EEG truth (clean EEG) inside truth_input()."""
     sub, run = wildcards.subject, wildcards.run
-    return os.path.join(SYNTH["out"], "truth", f"sub-{sub}", f"sub-{sub}_task-{TASK}_run-{run}_eeg.npz")
+    return os.path.join(f"sub-{sub}", f"sub-{sub}_task-{TASK}_run-{run}_eeg.npz")
 
 
 def eeg_outputs(wildcards=None):
@@ -256,6 +214,7 @@ def data_inputs(wildcards):
     return {
         "inventory": "results/bids/inventory.parquet",
         "clips": "results/stimuli/clips.parquet",
+        "columns": "results/fmri/roi_columns.json",
         "fmri": list(files["fmri_runs"].values()),
         "eeg": list(files["eeg_runs"].values()),
         "captions": list(files["captions"].values()),
@@ -290,20 +249,37 @@ def model_subjects():
     return [s for s in subjects() if set(inv.loc[inv["subject"] == s, "split"]) >= {"train", "test"}]
 
 
-def encoder_outputs(wildcards=None):
-    """Every variant's encoder of every subject that has both splits, and the report figure."""
-    out = [f"results/encoder/{v}/sub-{s}/metrics.json" for v in ENCODER["variants"] for s in model_subjects()]
-    return out + ["results/encoder/summary.csv", "results/report/encoder/retrieval.png"] if out else out
+def model_dirs(wildcards=None):
+    """The contract's model folder of every enabled method's model variant and subject with both splits."""
+    from cinebrain.methods.contract import model_dir
+
+    return [model_dir(m, v, s) for m, st in METHODS.items() for v in st.model_variants() for s in model_subjects()]
 
 
-def decoder_outputs(wildcards=None):
-    """Every decoder variant of every subject that has both splits, its reconstructions and report figures."""
-    out = []
-    for v in DECODER["variants"]:
-        for s in model_subjects():
-            out += [f"results/decoder/{v}/sub-{s}/decoder.json", f"results/recon/{v}/sub-{s}",
-                    f"results/report/decoder/{v}_sub-{s}_recon.png"]
-    return out + ["results/decoder/summary.csv", "results/report/decoder/training.png"] if out else out
+def recon_runs(wildcards=None):
+    """(method, variant, subject) of every reconstruction the benchmark scores."""
+    return [(m, v, s) for m, st in METHODS.items() for v in st.recon_variants() for s in model_subjects()]
+
+
+def recon_dirs(wildcards=None):
+    from cinebrain.methods.contract import recon_dir
+
+    return [recon_dir(*r) for r in recon_runs()]
+
+
+def score_dirs(wildcards=None):
+    return [f"results/benchmark/{m}/{v}/sub-{s}" for m, v, s in recon_runs()]
+
+
+def model_outputs(wildcards=None):
+    """Every model's metrics.json, and the summary of all methods' models with its figure."""
+    out = [f"{d}/metrics.json" for d in model_dirs()]
+    return out + ["results/methods/summary.csv", "results/report/methods/retrieval.png"] if out else out
+
+
+def method_outputs(name):
+    """What rule all builds of one method beyond the contract's outputs (its Settings.extra_outputs)."""
+    return METHODS[name].extra_outputs(model_subjects())
 
 
 def benchmark_networks(wildcards=None):
@@ -312,8 +288,8 @@ def benchmark_networks(wildcards=None):
 
 
 def benchmark_outputs(wildcards=None):
-    """Every decoder's scores (results/benchmark/<variant>/sub-XX), the summary and its report figures."""
-    out = [f"results/benchmark/{v}/sub-{s}" for v in DECODER["variants"] for s in model_subjects()]
+    """Every reconstruction's scores (results/benchmark/<method>/<variant>/sub-XX), the summary and figures."""
+    out = score_dirs()
     extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/report/benchmark/benchmark.png",
              "results/report/benchmark/clips.png"]
     return out + extra if out else out
@@ -329,7 +305,7 @@ def final_outputs(wildcards=None):
         *fmri_outputs(),
         *eeg_outputs(),
         *clip_outputs(),
-        *encoder_outputs(),
-        *decoder_outputs(),
+        *model_outputs(),
+        *[f for name in METHODS for f in method_outputs(name)],
         *benchmark_outputs(),
     ]

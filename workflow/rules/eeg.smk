@@ -39,12 +39,16 @@ rule eeg_clean:
         ica=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_ica.fif",
         components=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-components.tsv",
         qc=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-preica_qc.json",
+        # the raw recording (BIDS root) and, for the synthetic dataset, its ground truth: the QC's SNR
+        bids=bids_input,
+        truth=truth_input,
     output:
         fif=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-clean_eeg.fif",
         qc=f"results/eeg/sub-{{subject}}/sub-{{subject}}_task-{TASK}_run-{{run}}_desc-qc.json",
     params:
-        truth=eeg_truth,
-        bids_eeg=raw_eeg_file,
+        # file names inside the declared folders above
+        truth=eeg_truth_name,
+        bids_eeg=raw_eeg_name,
     resources:
         mem_mb=4000,
     log:

@@ -1,11 +1,13 @@
-"""Rule benchmark_summary: the benchmark table, its figure and the best/median/worst clips (cinebrain.benchmark, cinebrain.report)."""
+"""Rule benchmark_summary: the benchmark table (cinebrain.benchmark.score.summarise), its figure and the
+best/median/worst clips (cinebrain.benchmark.report)."""
 
 import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.report import plot_benchmark
+from cinebrain.benchmark.report import plot_benchmark
+from cinebrain.benchmark.score import summarise
 
-plot_benchmark(snakemake.input.scores, dict(snakemake.params.settings), snakemake.input.published,
-               snakemake.output.summary, snakemake.output.table, snakemake.output.figure,
-               snakemake.output.clips)
+i, o = snakemake.input, snakemake.output
+summary = summarise(i.scores, dict(snakemake.params.settings), o.summary, o.table)
+plot_benchmark(summary, i.scores, i.recon, i.published, o.figure, o.clips)

@@ -4,7 +4,11 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
+import os
+
 from cinebrain.eeg.clean import clean_run
+
+i, p = snakemake.input, snakemake.params
 
 clean_run(
     snakemake.input.fif,
@@ -13,6 +17,6 @@ clean_run(
     snakemake.input.qc,
     out_fif=snakemake.output.fif,
     qc_json=snakemake.output.qc,
-    truth=snakemake.params.truth,
-    bids_eeg=snakemake.params.bids_eeg,
+    truth=os.path.join(i.truth, p.truth) if i.truth else None,
+    bids_eeg=os.path.join(i.bids, p.bids_eeg),
 )

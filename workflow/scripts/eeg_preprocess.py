@@ -13,6 +13,6 @@ preprocess_rule(
     int(snakemake.wildcards.run),
     marker=snakemake.params.marker,
     settings=snakemake.params.eeg,
-    outputs=snakemake.output,
+    outputs=dict(snakemake.output.items()),
     n_jobs=snakemake.threads,
 )

@@ -11,5 +11,5 @@ extract_run(
     int(snakemake.wildcards.run),
     snakemake.input.columns,
     snakemake.params.confounds,
-    snakemake.output,
+    dict(snakemake.output.items()),
 )

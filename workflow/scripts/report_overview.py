@@ -10,6 +10,6 @@ dataset_overview(
     snakemake.input.inventory,
     snakemake.input.bids,
     snakemake.params.fmriprep_dir,
-    snakemake.output,
+    dict(snakemake.output.items()),
     volume_marker=snakemake.params.volume_marker,
 )

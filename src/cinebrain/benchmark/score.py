@@ -81,7 +81,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     missing = sorted(set(test["clip"]) - set(table["clip"]))
     if missing:
         raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
-                                     f"{', ...' if len(missing) > 3 else ''}); fix: rerun rule decoder_reconstruct")  # fmt: skip
+                                     f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
     names = metric_names(settings)  # an unknown metric name stops here, before any work
     nets = MetricNetworks(**networks, device=device, batch_size=settings.get("batch_size", 16))
     n_ways, convs = settings.get("n_way", [2, 50]), settings.get("conventions", ["mindvideo", "strict"])
@@ -93,7 +93,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
         rec_path = recon_dir / f"{r.clip}.mp4"  # the folder is the authority (it may have been moved)
         if not rec_path.exists():
             raise pixel.MetricInputError(f"{rec_path}: the reconstruction of clip {r.clip} is missing; fix: rerun rule "
-                                         "decoder_reconstruct")  # fmt: skip
+                                         "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
         gt, rec = _read(r.ground_truth, base), _read(rec_path, base)
         pixel.check_pair(gt, rec, where=str(rec_path))
         row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut)}
@@ -144,23 +144,24 @@ def _cos(a, b) -> float:
 
 
 def summarise(score_dirs, settings: dict, out_csv, out_md=None) -> pd.DataFrame:
-    """Rule ``benchmark_summary``: mean, 95% bootstrap CI and chance per variant, subject, metric and clip
-    group (all / with a scene cut / without); ``score_dirs`` are ``results/benchmark/<variant>/sub-XX``."""
+    """Rule ``benchmark_summary``: mean, 95% bootstrap CI and chance per method, variant, subject, metric and
+    clip group (all / with a scene cut / without); ``score_dirs`` are
+    ``results/benchmark/<method>/<variant>/sub-XX``."""
     rows = []
     for d in map(Path, score_dirs):
-        variant, subject = d.parent.name, d.name.removeprefix("sub-")
+        method, variant, subject = d.parent.parent.name, d.parent.name, d.name.removeprefix("sub-")
         df = pd.read_parquet(d / "metrics.parquet")
         for group, sel in (("all", df), ("with_cut", df[df["has_cut"]]), ("without_cut", df[~df["has_cut"]])):
             for m in metric_names(settings):
                 v = sel[m].to_numpy(float)
                 v = v[np.isfinite(v)]
                 lo, hi = semantic.bootstrap_ci(v, n_boot=settings.get("bootstrap", 1000), seed=settings.get("seed", 0))
-                rows.append({"variant": variant, "subject": subject, "clips": group, "metric": m, "n": len(v),
+                rows.append({"method": method, "variant": variant, "subject": subject, "clips": group, "metric": m, "n": len(v),
                              "mean": float(v.mean()) if len(v) else float("nan"), "ci_low": lo, "ci_high": hi,
                              "chance": chance_level(m, settings)})  # fmt: skip
         s = json.loads((d / "set.json").read_text())
         lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
-        rows.append({"variant": variant, "subject": subject, "clips": "all", "metric": "fvd", "n": s["clips"],
+        rows.append({"method": method, "variant": variant, "subject": subject, "clips": "all", "metric": "fvd", "n": s["clips"],
                      "mean": s["fvd"], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
     out = pd.DataFrame(rows)
     out.to_csv(out_csv, index=False)
@@ -170,16 +171,16 @@ def summarise(score_dirs, settings: dict, out_csv, out_md=None) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    """The all-clips rows as one Markdown table: a row per variant and subject, "mean [lo, hi] (chance)"."""
+    """The all-clips rows as one Markdown table: a row per method, variant and subject, "mean [lo, hi] (chance)"."""
     s = summary[summary["clips"] == "all"]
     metrics = list(dict.fromkeys(s["metric"]))
-    head = "| variant | subject | " + " | ".join(metrics) + " |\n|---|---|" + "---|" * len(metrics) + "\n"
+    head = "| method | variant | subject | " + " | ".join(metrics) + " |\n|---|---|---|" + "---|" * len(metrics) + "\n"
     lines = []
-    for (v, sub), g in s.groupby(["variant", "subject"], sort=True):
+    for (meth, v, sub), g in s.groupby(["method", "variant", "subject"], sort=True):
         cells = []
         for m in metrics:
             r = g[g["metric"] == m].iloc[0]
             c = "" if np.isnan(r["chance"]) else f" ({r['chance']:.3f})"
             cells.append(f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{c}")
-        lines.append(f"| {v} | {sub} | " + " | ".join(cells) + " |")
+        lines.append(f"| {meth} | {v} | {sub} | " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n\nmean [95% bootstrap CI over clips] (chance level); FVD: VideoMAE features.\n"

@@ -389,8 +389,8 @@ def preprocess_rule(inventory, bids_root, subject: str, run: int, *, marker: str
         bids_root, subject, str(row["task"]), int(run), n_volumes=int(row["n_volumes"]), tr=float(row["TR"]),
         marker=marker, settings=settings, session=session, n_jobs=n_jobs,
     )  # fmt: skip
-    write_outputs(raw, ica, components, qc, arrays, fif=outputs.fif, ica_fif=outputs.ica,
-                  components_tsv=outputs.components, qc_json=outputs.qc, qc_npz=outputs.arrays)  # fmt: skip
+    write_outputs(raw, ica, components, qc, arrays, fif=outputs["fif"], ica_fif=outputs["ica"],
+                  components_tsv=outputs["components"], qc_json=outputs["qc"], qc_npz=outputs["arrays"])  # fmt: skip
     print(json.dumps({k: qc[k] for k in ("timings_s", "bad_channels", "power_db")}, indent=1, default=float),
           file=sys.stderr)  # fmt: skip
     return qc

@@ -170,7 +170,7 @@ def run_qc(raw: np.ndarray, dtseries, tr: float) -> dict:
 def extract_run(manifest, run: int, columns, confounds: dict, outputs) -> None:
     """Rule ``fmri_extract``: read the run's dtseries named in the fMRIPrep manifest, write data, info, QC.
 
-    ``outputs`` has ``data`` (.npy), ``info`` (.json) and ``qc`` (.npz: tsnr, fd).
+    ``outputs``: the paths ``data`` (.npy), ``info`` (.json) and ``qc`` (.npz: tsnr, fd).
     """
     import json
     import sys
@@ -186,7 +186,7 @@ def extract_run(manifest, run: int, columns, confounds: dict, outputs) -> None:
     extractor = RoiExtractor(selection, ConfoundSettings.from_config(confounds))
     data, report = extractor.transform(record["dtseries"], tr=record["TR"], n_volumes=record["n_volumes"])
     qc = report.pop("_qc")
-    out_data, out_info, out_qc = Path(outputs.data), Path(outputs.info), Path(outputs.qc)
+    out_data, out_info, out_qc = Path(outputs["data"]), Path(outputs["info"]), Path(outputs["qc"])
     # temporary names, then rename: a failed job leaves nothing that looks finished
     with atomic_files(out_data, out_qc, out_info) as (tmp_data, tmp_qc, tmp_info):
         np.save(tmp_data, data)

@@ -56,3 +56,16 @@ def teardown() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def torch_device(name: str, dist: DistState | None = None):
+    """The torch device of ``name`` ("auto": cuda when there is a GPU, else cpu); under torch.distributed a
+    bare "cuda" becomes this process's GPU (cuda:LOCAL_RANK): SLURM shows every task all of a node's GPUs."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist is not None and dist.world_size > 1:
+        name = f"cuda:{dist.local_rank}"
+        torch.cuda.set_device(dist.local_rank)
+    return name

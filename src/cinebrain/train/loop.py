@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import setting
+
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Signals that stop training with a checkpoint: SLURM's default termination signal, and the signals
@@ -48,20 +50,22 @@ class TrainingInterrupted(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 1000
-    batch_size: int = 16
-    lr: float = 1e-4
-    weight_decay: float = 0.05
-    betas: tuple = (0.9, 0.999)
-    warmup_steps: int = 100
-    schedule: str = "cosine"
-    min_lr_ratio: float = 0.0
-    grad_accum: int = 1
-    clip_grad: float | None = 1.0
-    precision: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 100
-    drop_last: bool = True
+    """Optimisation settings of :class:`Trainer` (AdamW, warm-up + schedule, checkpoints)."""
+
+    steps: int = setting(1000, "optimiser steps", minimum=1)
+    batch_size: int = setting(16, "clips per step (all processes together)", minimum=1)
+    lr: float = setting(1e-4, "peak learning rate", exclusiveMinimum=0)
+    weight_decay: float = setting(0.05, "AdamW weight decay (not on biases and norms)", minimum=0)
+    betas: tuple[float, ...] = setting((0.9, 0.999), "AdamW betas", minItems=2, maxItems=2)
+    warmup_steps: int = setting(100, "linear warm-up steps", minimum=0)
+    schedule: str = setting("cosine", "learning-rate schedule after the warm-up", enum=SCHEDULES)
+    min_lr_ratio: float = setting(0.0, "final learning rate / peak (cosine)", minimum=0, maximum=1)
+    grad_accum: int = setting(1, "micro-batches per step", minimum=1)
+    clip_grad: float | None = setting(1.0, "gradient norm clipping (null: off)", exclusiveMinimum=0)
+    precision: str = setting("auto", "bf16 autocast on a GPU (auto, bf16) or fp32", enum=PRECISIONS)
+    seed: int = setting(0, "initialisation, data order and every random draw of training", minimum=0)
+    checkpoint_every: int = setting(100, "steps between checkpoints", minimum=1)
+    drop_last: bool = setting(True, "drop the last incomplete batch of an epoch")
 
     def check(self, n_samples: int | None = None, world_size: int = 1) -> None:
         if self.schedule not in SCHEDULES:

@@ -1,4 +1,5 @@
-"""Rule encoder_train: train and evaluate one CineSync variant on one subject, through submitit (cinebrain.launch)."""
+"""Rule cinesync_encoder: train and evaluate one CineSync encoder variant on one subject, through submitit
+(cinebrain.launch, cinebrain.methods.cinesync.train)."""
 
 import sys
 
@@ -10,12 +11,11 @@ from cinebrain.launch import launch
 
 p = snakemake.params
 launch(
-    "cinebrain.models.encoder:train_encoder",
+    "cinebrain.methods.cinesync.train:train_encoder",
     {"variant": snakemake.wildcards.variant, "train_dir": str(snakemake.input.train),
      "test_dir": str(snakemake.input.test), "model": dict(p.model), "train": dict(p.train),
      "evaluation": dict(p.evaluation), "device": p.device, "progress": False,
-     "roi_sets": list(p.roi_sets) if p.roi_sets else None, "roi_columns": str(snakemake.input.columns),
-     "out_dir": str(Path(snakemake.output.metrics).parent)},
+     "roi_sets": list(p.roi_sets) if p.roi_sets else None, "out_dir": str(Path(snakemake.output.metrics).parent)},
     p.launch,
     p.submitit,
 )

@@ -1,5 +1,5 @@
-"""Rule decoder_reconstruct: a video for every test clip from its brain feature, through submitit
-(cinebrain.launch, cinebrain.models.decoder)."""
+"""Rule cinesync_reconstruct: a reconstruction of every test clip by one trained decoder, through submitit
+(cinebrain.launch, cinebrain.methods.cinesync.reconstruct)."""
 
 import sys
 
@@ -11,7 +11,7 @@ from cinebrain.launch import launch
 
 p = snakemake.params
 launch(
-    "cinebrain.models.decoder:reconstruct",
+    "cinebrain.methods.cinesync.reconstruct:reconstruct",
     {"decoder_dir": str(Path(snakemake.input.decoder).parent), "test_dir": str(snakemake.input.test),
      "out_dir": str(snakemake.output.recon), "settings": dict(p.settings),
      "figure": str(snakemake.output.figure), "device": p.device, "progress": False},

@@ -1,4 +1,4 @@
-"""CineSync's Neuro Latent Decoder (cinebrain.models.decoder): a tiny CogVideoX saved and loaded through
+"""CineSync's Neuro Latent Decoder (cinebrain.methods.cinesync.decoder, .train, .reconstruct): a tiny CogVideoX saved and loaded through
 from_pretrained, LoRA training, adapter round trip, reconstruction, resume and bad input."""
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from cinebrain.models import decoder as dec
+from cinebrain.methods.cinesync import decoder as dec
+from cinebrain.methods.cinesync.reconstruct import load_decoder, reconstruct
+from cinebrain.methods.cinesync.train import train_decoder
 
-from .test_models import TINY, _split
+from .test_cinesync_encoder import TINY, _split
 
 FRAMES, HEIGHT, WIDTH = 9, 16, 32  # 3 latent frames of 2 x 4 latents
 ENC = {k: v for k, v in TINY.items() if not k.endswith("_shape") and k != "embed_dim"}  # n_tokens 10, cond_dim 12
@@ -52,7 +54,7 @@ def setup(tmp_path_factory):
     trained-looking encoder, and train/test splits with latents."""
     from safetensors.torch import save_file
 
-    from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder
+    from cinebrain.methods.cinesync.encoder import CineSyncConfig, CineSyncEncoder
     from cinebrain.synth.models import save_tiny_cogvideox
 
     root = tmp_path_factory.mktemp("decoder")
@@ -69,7 +71,7 @@ def setup(tmp_path_factory):
 
 
 def _train(setup, out, steps=4, model=None, **train):
-    return dec.train_decoder(variant="cinesync", train_dir=setup["train"], encoder_dir=setup["encoder"],
+    return train_decoder(variant="cinesync", train_dir=setup["train"], encoder_dir=setup["encoder"],
                              model={"base": setup["base"], **MODEL, **(model or {})},
                              train={"steps": steps, "batch_size": 2, "warmup_steps": 1, "lr": 1e-3,
                                     "checkpoint_every": 2, **train},
@@ -149,7 +151,7 @@ def test_adapter_maps_a_mismatched_feature_or_says_why_not(setup, tmp_path):
 
     other = save_tiny_cogvideox(tmp_path / "other", text_tokens=8, text_dim=12)
     with pytest.raises(dec.DecoderError, match=r"fused brain feature is 10 tokens x 12 .* 8 tokens x 12 .*fix: set "
-                                               r"decoder.model.adapter: auto"):  # fmt: skip
+                                               r"methods.cinesync.decoder.model.adapter: auto"):  # fmt: skip
         dec.build_decoder(dec.DecoderConfig(base=str(other), adapter="none", **MODEL), setup["encoder"])
     net, info = dec.build_decoder(dec.DecoderConfig(base=str(other), **MODEL), setup["encoder"])
     assert info["adapter"] == "LinearAdapter" and any(n.startswith("brain.adapter.") for n, p in net.named_parameters()
@@ -191,7 +193,7 @@ def test_adapter_round_trips_to_identical_outputs(setup, trained):
     from safetensors.torch import load_file
 
     out, _ = trained
-    pipe, brain, meta = dec.load_decoder(out)
+    pipe, brain, meta = load_decoder(out)
     # the same model rebuilt in memory: base + LoRA with the saved LoRA state set through peft
     net, _ = dec.build_decoder(dec.DecoderConfig(**meta["decoder"]), setup["encoder"])
     lora = CogVideoXPipeline.lora_state_dict(str(out), weight_name=dec.LORA_FILE)
@@ -228,7 +230,7 @@ def test_reconstruction_writes_every_clip_at_the_right_size(setup, trained, tmp_
 
     out, _ = trained
     settings = {"steps": 2, "guidance_scale": 6.0, "seed": 0, "batch_size": 2, "noise_beta": 0.5}
-    res = dec.reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon", settings=settings,
+    res = reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon", settings=settings,
                           figure=tmp_path / "grid.png", device="cpu", progress=False)  # fmt: skip
     assert res == {"clips": 3, "frames": FRAMES, "height": HEIGHT, "width": WIDTH}
     table = pd.read_parquet(tmp_path / "recon/reconstructions.parquet")
@@ -240,7 +242,7 @@ def test_reconstruction_writes_every_clip_at_the_right_size(setup, trained, tmp_
         videos[clip] = v
     assert (tmp_path / "grid.png").stat().st_size > 0 and not (tmp_path / "recon.tmp").exists()
     # batching does not change a reconstruction (the initial noise is drawn per clip from the seed)
-    dec.reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon1",
+    reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon1",
                     settings={**settings, "batch_size": 1}, device="cpu", progress=False)  # fmt: skip
     for clip, v in videos.items():
         # batched float arithmetic differs in the last bits; H.264 can turn that into a few levels
@@ -293,7 +295,7 @@ def test_missing_latents_and_other_base_model_are_clear_errors(setup, trained, t
     man.to_parquet(bad / "manifest.parquet")
     with pytest.raises(dec.DecoderError, match=r"lat.safetensors: no latents for clip ep-0_clip-0099 .*fix: rerun rule "
                                                r"features_latents"):  # fmt: skip
-        dec.train_decoder(variant="cinesync", train_dir=bad, encoder_dir=setup["encoder"],
+        train_decoder(variant="cinesync", train_dir=bad, encoder_dir=setup["encoder"],
                           model={"base": setup["base"], **MODEL}, train={"steps": 1, "batch_size": 2},
                           out_dir=tmp_path / "out", device="cpu", progress=False)  # fmt: skip
     assert not (tmp_path / "out").exists()
@@ -303,8 +305,8 @@ def test_missing_latents_and_other_base_model_are_clear_errors(setup, trained, t
     shutil.copytree(out, moved)
     other = save_tiny_cogvideox(tmp_path / "other", text_tokens=10, text_dim=12, layers=3)
     with pytest.raises(dec.DecoderError, match=r"pytorch_lora_weights.safetensors: this adapter was trained for base "
-                                               r"model .*cogvideox .*fix: set decoder.model.base"):  # fmt: skip
-        dec.load_decoder(moved, base=str(other))
+                                               r"model .*cogvideox .*fix: set methods.cinesync.decoder.model.base"):  # fmt: skip
+        load_decoder(moved, base=str(other))
 
 
 def _ddp_worker(rank, world, port, setup, out):

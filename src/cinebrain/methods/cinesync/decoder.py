@@ -1,8 +1,8 @@
 """CineSync's Neuro Latent Decoder (CineBrain, seed 000, sections 4.2 and 5.2): CogVideoX with LoRA,
-conditioned on the fused brain feature; training (rule ``decoder_train``) and reconstruction (rule
-``decoder_reconstruct``).
+conditioned on the fused brain feature: the model (its training task is :func:`.train.train_decoder`,
+loading and reconstruction are in :mod:`.reconstruct`).
 
-The fused brain feature of the encoder (:mod:`cinebrain.models.cinesync`, ``(n_tokens, cond_dim)``)
+The fused brain feature of the encoder (:mod:`.encoder`, ``(n_tokens, cond_dim)``)
 takes the place of CogVideoX's T5 text embeddings as the transformer's ``encoder_hidden_states``
 (CogVideoX-5B: 226 x 4096); when the shapes differ a trainable :func:`brain_adapter` maps one to the
 other.  peft LoRA adapters sit on the attention projections and feed-forward layers of every DiT block
@@ -27,11 +27,9 @@ loadable with ``CogVideoXPipeline.load_lora_weights``) and the brain path (encod
 adapter, ``brain.safetensors``), plus ``decoder.json`` naming the base model and the signature of its
 transformer, so that an adapter is never applied to a different base model.
 
-Reconstruction runs ``CogVideoXPipeline`` with the brain feature as ``prompt_embeds`` and a zeroed brain
-feature as the unconditional input of classifier-free guidance (as CineBrain's released code does), from
-initial noise drawn per clip from the configured seed — optionally NeuroCine's dependent prior noise
-(seed 003, eq. 7): ``eps_j = sqrt(beta) eps_s + sqrt(1 - beta) eps_j'``, a component ``eps_s`` shared by
-all latent frames of a clip.
+NeuroCine's dependent noise (seed 003, eq. 7), :func:`dependent_noise`: ``eps_j = sqrt(beta) eps_s +
+sqrt(1 - beta) eps_j'``, a component ``eps_s`` shared by all latent frames of a clip (optional in training
+and in sampling).
 """
 
 from __future__ import annotations
@@ -39,17 +37,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
-PARTS = ("lora", "encoder", "adapter")
-ADAPTERS = ("auto", "linear", "none")
-SCHEDULERS = ("CogVideoXDPMScheduler", "CogVideoXDDIMScheduler")
+from .settings import DecoderConfig
+
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name: load_lora_weights finds it
 BRAIN_FILE = "brain.safetensors"
 CONFIG_FILE = "decoder.json"
@@ -60,60 +54,6 @@ _CONTRASTIVE_ONLY = ("heads.", "aggregate.", "logit_scale", "logit_bias")
 
 class DecoderError(ValueError):
     """Bad input to the decoder: the message names the file, the problem and the fix."""
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    """What the ``decoder.model`` section of the configuration sets (see config/config.yaml)."""
-
-    base: str = "THUDM/CogVideoX-5b"
-    lora_rank: int = 128
-    lora_alpha: int = 64
-    lora_targets: tuple = LORA_TARGETS
-    lora_dropout: float = 0.0
-    train_parts: tuple = PARTS
-    adapter: str = "auto"
-    gradient_checkpointing: bool = True
-    base_dtype: str = "auto"
-    noise_beta: float = 0.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
-        object.__setattr__(self, "train_parts", tuple(self.train_parts))
-        bad = set(self.train_parts) - set(PARTS)
-        if bad:
-            raise ValueError(f"decoder.model.train_parts: {sorted(bad)} not among {PARTS}")
-        if self.adapter not in ADAPTERS:
-            raise ValueError(f"decoder.model.adapter '{self.adapter}' is not one of {ADAPTERS}")
-        if self.base_dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"decoder.model.base_dtype '{self.base_dtype}' is not auto, float32, bfloat16 or float16")
-        if not 0.0 <= self.noise_beta < 1.0:
-            raise ValueError(f"decoder.model.noise_beta {self.noise_beta} is not in [0, 1)")
-
-    def dtype(self, device):
-        if self.base_dtype == "auto":
-            return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return getattr(torch, self.base_dtype)
-
-
-@dataclass(frozen=True)
-class ReconstructSettings:
-    """What the ``decoder.reconstruct`` section sets."""
-
-    steps: int = 50
-    guidance_scale: float = 6.0
-    scheduler: str = "CogVideoXDPMScheduler"
-    seed: int = 42
-    noise_beta: float = 0.0
-    batch_size: int = 1
-    fps: float = 8.0
-    figure_frames: int = 4
-
-    def __post_init__(self):
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"decoder.reconstruct.scheduler '{self.scheduler}' is not one of {SCHEDULERS}")
-        if not 0.0 <= self.noise_beta < 1.0:
-            raise ValueError(f"decoder.reconstruct.noise_beta {self.noise_beta} is not in [0, 1)")
 
 
 # --- base model ------------------------------------------------------------------------------------
@@ -140,7 +80,7 @@ def load_base(base: str, *, parts=("transformer", "scheduler"), dtype=None, devi
             else:
                 m = diffusers.CogVideoXDPMScheduler.from_pretrained(base, subfolder="scheduler")
         except OSError as e:
-            raise DecoderError(f"{base}: no CogVideoX {part} (expected {base}/{part}/); fix: point decoder.model.base "
+            raise DecoderError(f"{base}: no CogVideoX {part} (expected {base}/{part}/); fix: point methods.cinesync.decoder.model.base "
                                f"at a CogVideoX pipeline folder ({e})") from e  # fmt: skip
         if part != "scheduler":
             m = m.to(device).eval().requires_grad_(False)
@@ -205,8 +145,8 @@ def brain_adapter(n_in: int, d_in: int, n_out: int, d_out: int, kind: str = "aut
         raise DecoderError(
             f"{where}: the encoder's fused brain feature is {n_in} tokens x {d_in} but the decoder's transformer "
             f"takes text embeddings of {n_out} tokens x {d_out} (max_text_seq_length, text_embed_dim); fix: set "
-            "decoder.model.adapter: auto (a trainable linear adapter), or train the encoder with "
-            f"encoder.model.n_tokens: {n_out} and cond_dim: {d_out}"
+            "methods.cinesync.decoder.model.adapter: auto (a trainable linear adapter), or train the encoder with "
+            f"methods.cinesync.encoder.model.n_tokens: {n_out} and cond_dim: {d_out}"
         )
     if kind == "linear" or not same:
         return LinearAdapter(n_in, d_in, n_out, d_out)
@@ -242,7 +182,7 @@ class Brain(nn.Module):
         missing, unexpected = self.load_state_dict(load_file(str(path)), strict=False)
         if unexpected or any(self._saved(k) for k in missing):
             raise DecoderError(f"{path}: does not match the encoder and adapter that decoder.json describes (missing "
-                               f"{missing[:3]}, unexpected {unexpected[:3]}); fix: retrain the decoder (rule decoder_train)")  # fmt: skip
+                               f"{missing[:3]}, unexpected {unexpected[:3]}); fix: retrain the decoder (rule cinesync_decoder)")  # fmt: skip
 
 
 # --- the trainable model ---------------------------------------------------------------------------
@@ -289,18 +229,11 @@ def loss_fn(model, batch):
 
 
 def add_lora(transformer, cfg: DecoderConfig):
-    """peft LoRA layers on ``cfg.lora_targets`` of every DiT block; trainable in float32."""
-    from peft import LoraConfig
+    """peft LoRA layers on ``cfg.lora_targets`` of every DiT block; trainable in float32 when LoRA trains."""
+    from ...models.lora import add_lora as _add
 
-    transformer.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                       init_lora_weights=True, target_modules=list(cfg.lora_targets)))  # fmt: skip
-    train = "lora" in cfg.train_parts
-    for n, p in transformer.named_parameters():
-        if "lora_" in n:
-            p.requires_grad_(train)
-            if train:
-                p.data = p.data.float()  # optimiser state and updates in fp32 over a bf16 base
-    return transformer
+    return _add(transformer, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=cfg.lora_targets,
+                dropout=cfg.lora_dropout, trainable="lora" in cfg.train_parts)  # fmt: skip
 
 
 def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns: int | None = None):
@@ -308,13 +241,13 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
     when needed, the base transformer with LoRA, and the scheduler. Returns (model, info)."""
     from safetensors.torch import load_file
 
-    from .cinesync import CineSyncEncoder
+    from .encoder import CineSyncEncoder
 
     encoder_dir = Path(encoder_dir)
-    enc_cfg = _encoder_config(encoder_dir / "config.json")
+    enc_cfg = encoder_config(encoder_dir / "config.json")
     if fmri_columns is not None and "fmri" in enc_cfg.modalities and enc_cfg.fmri_shape[1] != fmri_columns:
         raise DecoderError(f"{encoder_dir / 'config.json'}: the encoder takes {enc_cfg.fmri_shape[1]} fMRI columns but "
-                           f"the dataset gives {fmri_columns}; fix: use the same encoder.roi_sets for both stages "
+                           f"the dataset gives {fmri_columns}; fix: use the same methods.cinesync.roi_sets for both stages "
                            "(and retrain the encoder)")  # fmt: skip
     encoder = CineSyncEncoder(enc_cfg)
     encoder.load_state_dict(load_file(str(encoder_dir / "model.safetensors")))
@@ -329,30 +262,30 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
     transformer = add_lora(base["transformer"], cfg)
     if cfg.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
-    scaling = _vae_scaling_factor(cfg.base)
+    scaling = vae_scaling_factor(cfg.base)
     model = NeuroLatentDecoder(brain, transformer, base["scheduler"], scaling, cfg.noise_beta).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # the signature of the configuration file (as load_decoder checks it), not of the loaded model's config,
     # which may hold defaults the file of an older diffusers does not
-    info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(_transformer_config(cfg.base))),
+    info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(transformer_config(cfg.base))),
             "scaling_factor": scaling, "text_shape": [tc.max_text_seq_length, tc.text_embed_dim],
             "trainable_parameters": int(trainable),
             "adapter": type(adapter).__name__}  # fmt: skip
     return model, info
 
 
-def _encoder_config(path, key: str = "model"):
+def encoder_config(path, key: str = "model"):
     """The CineSyncConfig in an encoder's config.json (key ``model``) or a decoder.json (key ``encoder``)."""
-    from .cinesync import CineSyncConfig
+    from .settings import CineSyncConfig
 
     path = Path(path)
     if not path.exists():
-        raise DecoderError(f"{path}: no encoder configuration; fix: train the encoder first (rule encoder_train)")
+        raise DecoderError(f"{path}: no encoder configuration; fix: train the encoder first (rule cinesync_encoder)")
     cfg = json.loads(path.read_text())[key]
     return CineSyncConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
 
 
-def _transformer_config(base):
+def transformer_config(base):
     """The base transformer's config.json as attributes (without loading its weights)."""
     from types import SimpleNamespace
 
@@ -361,18 +294,18 @@ def _transformer_config(base):
     try:
         return SimpleNamespace(**CogVideoXTransformer3DModel.load_config(base, subfolder="transformer"))
     except OSError as e:
-        raise DecoderError(f"{base}: no CogVideoX transformer/config.json; fix: point decoder.model.base at a "
+        raise DecoderError(f"{base}: no CogVideoX transformer/config.json; fix: point methods.cinesync.decoder.model.base at a "
                            f"CogVideoX pipeline folder ({e})") from e  # fmt: skip
 
 
-def _vae_scaling_factor(base) -> float:
+def vae_scaling_factor(base) -> float:
     """The VAE's scaling factor from ``vae/config.json`` (the VAE itself is not needed for training)."""
     from diffusers import AutoencoderKLCogVideoX
 
     try:
         return float(AutoencoderKLCogVideoX.load_config(base, subfolder="vae")["scaling_factor"])
     except OSError as e:
-        raise DecoderError(f"{base}: no CogVideoX vae/config.json; fix: point decoder.model.base at a CogVideoX "
+        raise DecoderError(f"{base}: no CogVideoX vae/config.json; fix: point methods.cinesync.decoder.model.base at a CogVideoX "
                            f"pipeline folder ({e})") from e  # fmt: skip
 
 
@@ -386,7 +319,7 @@ def check_latents(dataset, transformer_config=None) -> None:
         raise DecoderError(f"{dataset.root / 'manifest.parquet'}: the dataset has no latents; fix: enable the "
                            "features stage's vae and rebuild the dataset (rule data_build)")  # fmt: skip
     for file, rows in man.groupby("latents_file", sort=False):
-        path = dataset.base / file
+        path = dataset.resolve(file)
         if not path.exists():
             raise DecoderError(f"{path}: missing latents of {len(rows)} clips ({rows['clip'].iloc[0]}, ...); fix: "
                                f"run rule features_latents for episode {rows['episode'].iloc[0]}")  # fmt: skip
@@ -402,169 +335,4 @@ def check_latents(dataset, transformer_config=None) -> None:
             if shape[1] != c.in_channels or shape[3] % p or shape[4] % p:
                 raise DecoderError(f"{path}: latents of shape {tuple(shape[1:])} (C, F, H, W) do not fit the decoder's "
                                    f"transformer ({c.in_channels} channels, patch {p}); fix: encode the latents with "
-                                   "the VAE of decoder.model.base (features.vae) at a clip size the patch divides")  # fmt: skip
-
-
-# --- training --------------------------------------------------------------------------------------
-
-
-def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: dict, out_dir, device: str = "auto",
-                  progress: bool = True, roi_sets=None, roi_columns=None) -> dict:  # fmt: skip
-    """Rule ``decoder_train``'s task: fine-tune LoRA (+ encoder, adapter) on one subject's training split.
-
-    Writes ``pytorch_lora_weights.safetensors``, ``brain.safetensors``, ``decoder.json`` and
-    ``metrics.csv`` (the training curve) to ``out_dir``; resumes from ``out_dir/checkpoint.pt``."""
-    from diffusers import CogVideoXPipeline
-    from peft.utils import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    from ..data import ClipDataset
-    from ..train import Trainer, TrainSettings
-    from ..train.distributed import setup
-    from .encoder import _device, _fingerprint, _roi_columns
-
-    cfg = DecoderConfig(**model)
-    state = setup()
-    out_dir, dev = Path(out_dir), _device(device, state)
-    enc_cfg = _encoder_config(Path(encoder_dir) / "config.json")
-    columns = _roi_columns(roi_sets, roi_columns, train_dir) if "fmri" in enc_cfg.modalities else None
-    ds = ClipDataset(train_dir, modalities=enc_cfg.modalities, targets=("latents",), fmri_columns=columns)
-    n_columns = len(columns) if columns is not None else ds.info["fmri"]["Shape"][-1]
-    check_latents(ds, _transformer_config(cfg.base))  # before loading any weights
-    torch.manual_seed(int(train.get("seed", 0)))
-    net, info = build_decoder(cfg, encoder_dir, device=dev, fmri_columns=n_columns)
-    settings = TrainSettings(**{**train, "betas": tuple(train.get("betas", (0.9, 0.999)))})
-    enc_file = Path(encoder_dir) / "model.safetensors"
-    fingerprint = hashlib.sha256(f"{_fingerprint(train_dir)} {enc_file.stat().st_size} {enc_file.stat().st_mtime_ns} "
-                                 f"{info['base_signature']} {variant}".encode()).hexdigest()  # fmt: skip
-    trainer = Trainer(net, loss_fn, ds, settings, out_dir, device=dev, dist=state, progress=progress,
-                      fingerprint=fingerprint)  # fmt: skip
-    trainer.fit()
-    if not state.is_main:
-        return {}
-    tr = net.transformer
-    # the LoRA configuration (rank, alpha, targets) travels with the weights: without it load_lora_weights
-    # guesses alpha = rank and the outputs differ.  peft keeps target_modules as a set, whose order changes
-    # from process to process: sorted, so that the same training writes the same file.
-    lora_config = tr.peft_config["default"].to_dict()
-    if isinstance(lora_config.get("target_modules"), (set, list, tuple)):
-        lora_config["target_modules"] = sorted(lora_config["target_modules"])
-    CogVideoXPipeline.save_lora_weights(
-        out_dir, transformer_lora_layers=get_peft_model_state_dict(tr),
-        transformer_lora_adapter_metadata=lora_config, safe_serialization=True,
-    )  # fmt: skip
-    save_file(net.brain.state_to_save(), str(out_dir / BRAIN_FILE))
-    import pandas as pd
-
-    curve = pd.read_csv(trainer.metrics_path)
-    meta = {"variant": variant, "subject": ds.info.get("Subject"), "base": cfg.base, "decoder": asdict(cfg),
-            "train": {**train}, "train_clips": len(ds), "modalities": list(enc_cfg.modalities),
-            "fmri_columns": None if columns is None else [int(c) for c in columns],
-            "roi_sets": list(roi_sets) if roi_sets else None, "final_loss": float(curve["loss"].iloc[-1]),
-            **info}  # fmt: skip
-    (out_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=list))
-    trainer.checkpoint_path.unlink(missing_ok=True)
-    return meta
-
-
-# --- loading and reconstruction --------------------------------------------------------------------
-
-
-def load_decoder(decoder_dir, *, device="cpu", base: str | None = None, dtype=None):
-    """(pipeline, brain module, decoder.json) of a trained decoder: the base CogVideoX pipeline (from
-    ``decoder.json``'s base, or ``base``) with the LoRA adapter loaded through ``load_lora_weights``."""
-    from diffusers import CogVideoXPipeline
-
-    from .cinesync import CineSyncEncoder
-
-    decoder_dir = Path(decoder_dir)
-    cfg_path = decoder_dir / CONFIG_FILE
-    if not cfg_path.exists():
-        raise DecoderError(f"{cfg_path}: no decoder here; fix: train it first (rule decoder_train)")
-    meta = json.loads(cfg_path.read_text())
-    base = base or meta["base"]
-    dcfg = DecoderConfig(**{**meta["decoder"], "base": base})
-    sig = base_signature(vars(_transformer_config(base)))
-    if sig != meta["base_signature"]:
-        raise DecoderError(f"{decoder_dir / LORA_FILE}: this adapter was trained for base model {meta['base']} "
-                           f"(transformer signature {meta['base_signature']}), not for {base} (signature {sig}); fix: "
-                           "set decoder.model.base to the model it was trained on, or retrain the decoder")  # fmt: skip
-    parts = load_base(base, parts=("transformer", "vae", "scheduler"), dtype=dtype or dcfg.dtype(device), device=device)
-    pipe = CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=parts["vae"], transformer=parts["transformer"],
-                             scheduler=parts["scheduler"])  # fmt: skip
-    pipe.load_lora_weights(str(decoder_dir), weight_name=LORA_FILE)
-    enc = _encoder_config(cfg_path, key="encoder")
-    tc = parts["transformer"].config
-    adapter = brain_adapter(enc.n_tokens, enc.cond_dim, tc.max_text_seq_length, tc.text_embed_dim, dcfg.adapter,
-                            where=str(cfg_path))  # fmt: skip
-    brain = Brain(CineSyncEncoder(enc), adapter)
-    brain.load_saved(decoder_dir / BRAIN_FILE)
-    return pipe, brain.to(device).eval(), meta
-
-
-def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, figure=None, device: str = "auto",
-                progress: bool = True) -> dict:  # fmt: skip
-    """Rule ``decoder_reconstruct``'s task: a video for every clip of a test split.
-
-    ``out_dir/<clip>.mp4`` at ``settings.fps`` and the ground truth's frame count and size, and
-    ``out_dir/reconstructions.parquet`` (clip, episode, scene-cut flag, reconstruction, ground truth); the
-    folder appears complete or not at all.  ``figure``: a PNG of every clip's ground truth beside its
-    reconstruction (``figure_frames`` frames each)."""
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from ..atomic import atomic_dir
-    from ..data import ClipDataset
-    from ..stimuli import read_video, sample_frames, write_video
-    from .encoder import _device
-
-    rs = ReconstructSettings(**settings)
-    out_dir, dev = Path(out_dir), _device(device)
-    pipe, brain, meta = load_decoder(decoder_dir, device=dev)
-    import diffusers
-
-    pipe.scheduler = getattr(diffusers, rs.scheduler).from_config(pipe.scheduler.config)
-    ds = ClipDataset(test_dir, modalities=tuple(meta["modalities"]), fmri_columns=meta["fmri_columns"])
-    man = ds.manifest
-    first = read_video(ds.base / man["video"].iloc[0])
-    n_frames, height, width = first.shape[:3]
-    sf, tf = pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
-    px = sf * pipe.transformer.config.patch_size  # pixels per transformer patch
-    if height % px or width % px or (n_frames - 1) % tf:
-        raise DecoderError(f"{ds.base / man['video'].iloc[0]}: clips of {n_frames} frames at {height} x {width} cannot be "
-                           f"generated (frames must be 1 + {tf}k, sizes multiples of {px}); fix: set stimuli.frames / "
-                           "height / width accordingly")  # fmt: skip
-    c = pipe.transformer.config.in_channels
-    shape = (1, (n_frames - 1) // tf + 1, c, height // sf, width // sf)
-    rows, shown = [], []
-    with atomic_dir(out_dir) as tmp:
-        for b in tqdm(range(0, len(ds), rs.batch_size), desc="reconstruct", disable=not progress):
-            idx = list(range(b, min(b + rs.batch_size, len(ds))))
-            batch = torch.utils.data.default_collate([ds[i] for i in idx])
-            with torch.no_grad():
-                cond = brain({k: v.to(dev) if hasattr(v, "to") else v for k, v in batch.items()})
-            cond = cond.to(pipe.transformer.dtype)
-            # one generator per clip, seeded alike: every clip starts from the same initial noise and the
-            # sampler's own noise (the DPM sampler is stochastic) is the same, so reconstructions differ by
-            # their brain feature only and do not depend on the batching
-            gens = [torch.Generator().manual_seed(rs.seed) for _ in idx]
-            noise = torch.cat([dependent_noise(shape, rs.noise_beta, g) for g in gens]).to(dev, pipe.transformer.dtype)
-            video = pipe(prompt_embeds=cond, negative_prompt_embeds=torch.zeros_like(cond), num_frames=n_frames,
-                         height=height, width=width, num_inference_steps=rs.steps, guidance_scale=rs.guidance_scale,
-                         latents=noise, generator=gens, output_type="np").frames  # fmt: skip
-            for i, v in zip(idx, video, strict=True):
-                clip = man["clip"].iloc[i]
-                frames = (np.clip(v, 0, 1) * 255).round().astype(np.uint8)
-                write_video(tmp / f"{clip}.mp4", frames, rs.fps)
-                rows.append({"clip": clip, "episode": man["episode"].iloc[i], "has_cut": bool(man["has_cut"].iloc[i]),
-                             "video": str(out_dir / f"{clip}.mp4"), "ground_truth": man["video"].iloc[i]})  # fmt: skip
-                if figure is not None:  # only the frames the figure shows: a full test set does not fit twice
-                    gt = sample_frames(read_video(ds.base / man["video"].iloc[i]), rs.figure_frames)
-                    shown.append((clip, gt, sample_frames(frames, rs.figure_frames)))
-        pd.DataFrame(rows).to_parquet(tmp / "reconstructions.parquet")
-        if figure is not None:
-            from ..report import plot_reconstructions
-
-            plot_reconstructions(shown, figure, n_frames=rs.figure_frames,
-                                 title=f"{meta['variant']} sub-{meta['subject']}: ground truth | reconstruction")  # fmt: skip
-    return {"clips": len(rows), "frames": int(n_frames), "height": int(height), "width": int(width)}
+                                   "the VAE of methods.cinesync.decoder.model.base (features.vae) at a clip size the patch divides")  # fmt: skip

@@ -1,4 +1,4 @@
-"""CineSync's encoder (cinebrain.models.cinesync) and the retrieval scores (cinebrain.models.retrieval)."""
+"""CineSync's encoder (cinebrain.methods.cinesync.encoder) and the retrieval scores (cinebrain.models.retrieval)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cinebrain.models.cinesync import CineSyncConfig, CineSyncEncoder
+from cinebrain.methods.cinesync.encoder import CineSyncConfig, CineSyncEncoder
 from cinebrain.models.losses import clip_loss, siglip_loss
 from cinebrain.models.retrieval import retrieval_scores, topk, two_way
 
@@ -97,7 +97,7 @@ def _split(root, n, seed):
 def test_train_encoder_writes_its_outputs(tmp_path):
     import json
 
-    from cinebrain.models.encoder import train_encoder
+    from cinebrain.methods.cinesync.train import train_encoder
 
     _split(tmp_path / "ds/train", 12, 0)
     _split(tmp_path / "ds/test", 6, 1)

@@ -19,47 +19,14 @@ class embeddings are aligned with each other.  Variants: ``cinesync`` (both moda
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from .losses import clip_loss, siglip_loss
+from ...models.losses import clip_loss, siglip_loss
+from .settings import VARIANTS, CineSyncConfig
 
-VARIANTS = {"cinesync": ("fmri", "eeg"), "cinesync_fmri": ("fmri",), "cinesync_eeg": ("eeg",)}
-
-
-@dataclass(frozen=True)
-class CineSyncConfig:
-    variant: str = "cinesync"
-    fmri_shape: tuple = (5, 18946)
-    eeg_shape: tuple = (64, 4000)
-    n_tokens: int = 226
-    width: int = 2048
-    depth: int = 24
-    heads: int = 16
-    mlp_ratio: float = 4.0
-    dropout: float = 0.0
-    embed_dim: int = 768
-    cond_dim: int = 4096
-    loss: str = "clip"
-    align_modalities: float = 0.0
-
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"encoder variant '{self.variant}' does not exist; fix: one of {sorted(VARIANTS)}")
-        if self.loss not in ("clip", "siglip"):
-            raise ValueError(f"loss '{self.loss}' is not clip or siglip")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-
-    @property
-    def modalities(self) -> tuple:
-        return VARIANTS[self.variant]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+__all__ = ["VARIANTS", "CineSyncConfig", "CineSyncEncoder", "loss_fn"]
 
 class PatchTokens(nn.Module):
     """(B, C, L) -> (B, n_tokens, width): L cut into n_tokens patches of ceil(L / n_tokens), C x patch values each."""

@@ -1,0 +1,78 @@
+"""Report figures of the benchmark (rule ``benchmark_summary``): per-metric panels and best/median/worst clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..plotting import plot_reconstructions, pyplot
+
+
+def _paper_rows(published: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The published CineBrain rows of a variant: a paper's method name, lower-cased with "-" as "_"
+    ("CineSync-fMRI" -> cinesync_fmri), is the variant's name."""
+    key = published["method"].str.lower().str.replace("-", "_", regex=False)
+    return published[key == variant]
+
+
+def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out, clips_out) -> None:
+    """Rule ``benchmark_summary``'s figures from the summary (:func:`cinebrain.benchmark.score.summarise`):
+    one panel per metric — every clip's score (dots; orange: clips with a scene cut), the mean and 95%
+    interval per method, variant and subject, the chance level (grey) and the CineBrain paper's value for
+    the same variant (cross) — and each run's best, median and worst reconstruction by ``ssim_rgb``.
+    ``score_dirs`` (``results/benchmark/<method>/<variant>/sub-XX``) and ``recon_dirs`` (the
+    reconstruction folders they scored) pair up in order."""
+    from ..stimuli import read_video
+
+    plt = pyplot()
+    pub = pd.read_csv(published)
+    pub = pub[pub["dataset"] == "CineBrain"]
+    metrics = list(dict.fromkeys(summary["metric"]))
+    runs = [(Path(d).parent.parent.name, Path(d).parent.name, Path(d).name) for d in score_dirs]
+    per_clip = {r: pd.read_parquet(Path(d) / "metrics.parquet") for r, d in zip(runs, score_dirs, strict=True)}
+    cols = 5
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False)
+    for ax, m in zip(axes.flat, metrics, strict=False):
+        for x, run in enumerate(runs):
+            meth, v, sub = run
+            s = summary[(summary["method"] == meth) & (summary["variant"] == v)
+                        & (summary["subject"].astype(str) == sub.removeprefix("sub-"))
+                        & (summary["metric"] == m) & (summary["clips"] == "all")].iloc[0]  # fmt: skip
+            if m in per_clip[run]:
+                d = per_clip[run]
+                vals = d[m].to_numpy(float)
+                jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(vals))
+                ax.scatter(x + jitter, vals, s=4, alpha=0.4, c=np.where(d["has_cut"], "tab:orange", "tab:blue"))
+            ax.errorbar(x, s["mean"], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]], fmt="o", color="k",
+                        ms=4, capsize=3)  # fmt: skip
+            if np.isfinite(s["chance"]):
+                ax.plot([x - 0.35, x + 0.35], [s["chance"]] * 2, color="0.5", lw=2)
+            p = _paper_rows(pub, v)
+            p = p[p["metric"] == m]
+            if len(p):
+                ax.plot(x, p["value"].iloc[0], "rx", ms=7)
+        ax.set_title(m, fontsize=8)
+        ax.set_xticks(range(len(runs)))
+        ax.set_xticklabels([f"{v}\n{sub}" for _, v, sub in runs], fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle("Cine-Benchmark: clips (dots; orange: with a scene cut), mean and 95% CI (black), chance (grey), "
+                 "CineBrain paper (red x)", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    shown = []
+    for run, recon in zip(runs, map(Path, recon_dirs), strict=True):
+        df = per_clip[run]
+        df = df.sort_values("ssim_rgb", ignore_index=True) if "ssim_rgb" in df else df
+        table = pd.read_parquet(recon / "reconstructions.parquet").set_index("clip")
+        for label, i in (("best", len(df) - 1), ("median", len(df) // 2), ("worst", 0)):
+            clip = df["clip"].iloc[i]
+            score = f" ssim {df['ssim_rgb'].iloc[i]:.2f}" if "ssim_rgb" in df else ""
+            shown.append((f"{run[1]} {run[2]} {label}: {clip}{score}", read_video(table.loc[clip, "ground_truth"]),
+                          read_video(recon / f"{clip}.mp4")))  # fmt: skip
+    plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")

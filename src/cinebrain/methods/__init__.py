@@ -1,0 +1,55 @@
+"""Methods as plug-ins: one subpackage per method, discovered here, read by the generic stages.
+
+A method ``<name>`` is
+
+- this package's subpackage ``cinebrain.methods.<name>``, whose ``Settings`` class (a typed section, see
+  :mod:`cinebrain.settings`) is the configuration section ``methods.<name>`` and says what the method
+  produces: ``model_variants()`` (variants with a trained model), ``recon_variants()`` (variants with
+  reconstructions), ``launch_profiles()`` and ``check(config)`` (its cross-key checks);
+- the rule file ``workflow/rules/<name>.smk``, included by the Snakefile when the method is enabled;
+- its tests.
+
+Every method writes the output contract of :mod:`cinebrain.methods.contract`; the benchmark, the
+summaries, the report and ``rule all`` find every enabled method's outputs through :func:`enabled` and
+the contract's paths, with no method-specific code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from ..settings import build, schema_of
+
+
+def available() -> list[str]:
+    """The methods this installation has (the subpackages of ``cinebrain.methods``)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+
+
+def settings_class(name: str):
+    if name not in available():
+        raise ValueError(f"method '{name}' does not exist; fix: one of {', '.join(available())}")
+    return importlib.import_module(f"{__name__}.{name}").Settings
+
+
+def schema() -> dict:
+    """The JSON Schema of the ``methods`` section: one typed section per available method."""
+    # no default: a method whose section is absent is off (a present section is enabled unless it says not)
+    props = {name: {k: v for k, v in schema_of(settings_class(name)).items() if k != "default"} for name in available()}
+    return {"type": "object", "additionalProperties": False, "default": {}, "properties": props,
+            "description": "Brain-decoding methods (plug-ins of cinebrain.methods), each enabled or not."}  # fmt: skip
+
+
+def enabled(config: dict) -> dict:
+    """{name: Settings} of every method whose section in ``config['methods']`` is enabled.
+
+    A method needs its section to run: a method absent from ``methods`` is off."""
+    sections = config.get("methods") or {}
+    out = {}
+    for name in available():
+        if name in sections:
+            s = build(settings_class(name), sections[name], f"methods.{name}")
+            if s.enabled:
+                out[name] = s
+    return out

@@ -1,0 +1,21 @@
+"""Rule cinesync_decoder: LoRA fine-tuning of CogVideoX on one encoder variant's brain feature, through
+submitit (cinebrain.launch, cinebrain.methods.cinesync.train)."""
+
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+from pathlib import Path
+
+from cinebrain.launch import launch
+
+p = snakemake.params
+launch(
+    "cinebrain.methods.cinesync.train:train_decoder",
+    {"variant": snakemake.wildcards.variant, "train_dir": str(snakemake.input.train),
+     "encoder_dir": str(Path(snakemake.input.encoder).parent), "model": dict(p.model), "train": dict(p.train),
+     "device": p.device, "progress": False, "roi_sets": list(p.roi_sets) if p.roi_sets else None,
+     "out_dir": str(Path(snakemake.output.config).parent)},
+    p.launch,
+    p.submitit,
+)
