@@ -78,7 +78,7 @@ def main() -> None:
         import mne
 
         from cinebrain.eeg.clean import snr_against_truth
-        from cinebrain.eeg.preprocess import EEGSettings
+        from cinebrain.eeg.settings import EEGSettings
 
         o = out / "sub-01_task-movie_run-1"
         clean = mne.io.read_raw_fif(f"{o}_desc-clean_eeg.fif", preload=True, verbose="error")

@@ -22,6 +22,15 @@ CONFIGS = [REPO / "config/config.yaml", REPO / "config/cinebrain.yaml"]
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     validate_config(yaml.safe_load(path.read_text()), SCHEMA)
+    validate_config(yaml.safe_load(path.read_text()))  # the generated schema, as Snakemake uses it
+
+
+def test_schema_file_is_generated_from_the_settings(tmp_path):
+    """workflow/schemas/config.schema.yaml is `cinebrain schema`'s output for the current settings classes."""
+    from cinebrain.config import write_schema
+
+    write_schema(tmp_path / "schema.yaml")
+    assert (tmp_path / "schema.yaml").read_text() == SCHEMA.read_text(), "run `cinebrain schema` and commit the file"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -143,32 +152,39 @@ def test_method_sections_are_typed_and_switchable():
 
 
 def test_schema_and_settings_agree():
-    """The methods' schema is generated from their typed settings: every default the configuration gets is the
-    settings class's own default, and a settings object built from the filled section equals one built
-    from nothing (the paper's defaults)."""
+    """The schema is generated from the typed settings: every default the configuration gets is the settings
+    class's own default, every default is an allowed value, and a settings object built from the filled
+    section equals one built from nothing (for the methods: the paper's defaults)."""
+    from cinebrain.config import Config, config_schema
     from cinebrain.methods import available, settings_class
-    from cinebrain.settings import as_dict, build, defaults, schema_of
+    from cinebrain.settings import build, defaults
 
+    minimal = {"dataset": {"bids_root": "x", "fmriprep_dir": "y", "task": "movie", "tr": 0.8, "volume_marker": "R128"},
+               "synth": {"enabled": False}, "split": {"test_episodes": 1},
+               "methods": {name: {} for name in available()}}  # fmt: skip
+    cfg = copy.deepcopy(minimal)
+    validate_config(cfg)
+    built = build(Config, {k: v for k, v in cfg.items() if k != "methods"})
+    for name in ("fmriprep", "fmri", "eeg", "stimuli", "captions", "models", "features", "data", "benchmark"):
+        cls = type(getattr(Config(), name))
+        assert cfg[name] == defaults(cls), name
+        assert getattr(built, name) == cls(), name
     for name in available():
         cls = settings_class(name)
-        cfg = {"dataset": {"bids_root": "x", "fmriprep_dir": "y", "task": "movie", "tr": 0.8, "volume_marker": "R128"},
-               "synth": {"enabled": False}, "split": {"test_episodes": 1}, "methods": {name: {}}}  # fmt: skip
-        validate_config(cfg, SCHEMA)
         assert cfg["methods"][name] == defaults(cls)
-        assert build(cls, cfg["methods"][name]) == cls() and as_dict(cls()) == defaults(cls)
+        assert build(cls, cfg["methods"][name]) == cls()
 
-        def walk(schema, obj, where):
-            for key, sub in schema["properties"].items():
-                value = getattr(obj, key)
-                if sub.get("type") == "object" and "properties" in sub:
-                    walk(sub, value, f"{where}.{key}")
-                else:
-                    default = list(value) if isinstance(value, tuple) else value
-                    assert sub["default"] == default, f"{where}.{key}"
-                    if "enum" in sub:
-                        assert default in sub["enum"], f"{where}.{key}"
+    def walk(schema, where):
+        for key, sub in schema.get("properties", {}).items():
+            if "properties" in sub:
+                walk(sub, f"{where}.{key}")
+            elif "default" in sub and "enum" in sub:
+                default = sub["default"]
+                assert all(d in sub["enum"] for d in default) if isinstance(default, list) else default in sub["enum"], key
+            elif "default" in sub and sub.get("items", {}).get("enum"):
+                assert set(sub["default"]) <= set(sub["items"]["enum"]), f"{where}.{key}"
 
-        walk(schema_of(cls), cls(), f"methods.{name}")
+    walk(config_schema(), "")
     # the training defaults differ by stage, as the paper's do (one place each: the settings classes)
     from cinebrain.methods.cinesync.settings import DecoderTrain, EncoderTrain
 

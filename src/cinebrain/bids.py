@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import setting
+
 COLUMNS = [
     "subject", "session", "task", "run", "bold", "eeg", "events", "stimulus", "episode", "TR",
     "n_volumes", "onset", "stimulus_duration", "eeg_sfreq", "n_markers", "split",
@@ -39,6 +41,29 @@ class BIDSDatasetError(ValueError):
         for f, what, fix in problems:
             lines.append(f"  - {f}: {what}\n    fix: {fix}")
         super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """The raw dataset: where it is and what every run must match."""
+
+    bids_root: str = setting("", "root of the raw BIDS dataset", required=True)
+    fmriprep_dir: str = setting("", "root of the fMRIPrep derivatives (CIFTI 91k dtseries and confounds)",
+                                required=True)  # fmt: skip
+    task: str = setting("movie", "BIDS task label of the film runs", required=True, pattern="^[a-zA-Z0-9]+$")
+    tr: float = setting(0.8, "repetition time (s) every BOLD run must have", required=True, exclusiveMinimum=0)
+    volume_marker: str = setting("R128", "description of the scanner volume marker in the EEG (.vmrk), e.g. R128",
+                                 required=True, minLength=1)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """The train/test split by episode (a clip of a test episode is never in a training set)."""
+
+    test_episodes: int | tuple[str, ...] = setting(
+        1, "the test set, by episode - the last N episodes in natural order, or a list of ids", required=True,
+        oneOf=[{"type": "integer", "minimum": 0},
+               {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}])  # fmt: skip
 
 
 @dataclass

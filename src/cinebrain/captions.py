@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import build, section, sections, setting
 from .stimuli import episode_clips, read_video, read_wav
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -60,19 +61,26 @@ def resolve_resource(name, folder: Path) -> Path:
 
 @dataclass
 class Source:
-    """One entry of ``captions.sources``."""
+    """One entry of ``captions.sources``: name, backend (vlm | whisper | sidecar), n captions per clip, and for
+    vlm: model, prompt (a file of resources/prompts/), frames, max_new_tokens, temperature, batch_size; for
+    whisper: model, language (null: detected per clip)."""
 
-    name: str
-    backend: str
-    model: str | None = None
-    prompt: str | None = None
-    n: int = 1
-    frames: int = 4
-    max_new_tokens: int = 77
-    temperature: float = 0.7
-    language: str | None = None
-    batch_size: int = 4
-    seed: int = 0
+    name: str = setting("", "the name the captions carry (column source)", required=True,
+                        pattern="^[A-Za-z0-9_.-]+$")  # fmt: skip
+    backend: str = setting("", "vlm | whisper | sidecar", required=True, enum=BACKENDS)
+    model: str | None = setting(None, "folder or hub id (vlm, whisper)")
+    prompt: str | None = setting(None, "a file of resources/prompts/, or a path (vlm)")
+    n: int = setting(1, "captions per clip", minimum=1)
+    frames: int = setting(4, "key frames shown to the VLM", minimum=1)
+    max_new_tokens: int = setting(77, "longest caption in tokens", minimum=1)
+    temperature: float = setting(0.7, "sampling temperature of captions 2..n", exclusiveMinimum=0)
+    language: str | None = setting(None, "whisper: the language (null: detected per clip)")
+    batch_size: int = setting(4, "clips per model call", minimum=1)
+    seed: int = setting(0, "seed of the sampled captions", minimum=0)
+
+    __schema__ = {"allOf": [{"if": {"properties": {"backend": {"enum": ["vlm", "whisper"]}}},
+                             "then": {"required": ["model"]}},
+                            {"if": {"properties": {"backend": {"const": "vlm"}}}, "then": {"required": ["prompt"]}}]}
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -81,6 +89,31 @@ class Source:
             raise CaptionError(f"captions source '{self.name}': backend {self.backend} needs 'model' (a folder or hub id)")
         if self.backend == "vlm" and not self.prompt:
             raise CaptionError(f"captions source '{self.name}': backend vlm needs 'prompt' (a file of {PROMPT_DIR})")
+
+
+@dataclass(frozen=True)
+class CategorySettings:
+    """CineNeuron's 15 superclasses of each clip's first caption from ``source``, by word list or by a VLM."""
+
+    backend: str = setting("wordlist", "wordlist | vlm", enum=("wordlist", "vlm"))
+    source: str = setting("truth", "the caption source whose first caption is categorised")
+    wordlist: str | None = setting(None, "the word list (null: resources/categories/superclasses.yaml)")
+    model: str | None = setting(None, "the VLM (backend vlm)")
+    prompt: str = setting("categories.txt", "a file of resources/prompts/ (backend vlm)")
+    max_new_tokens: int = setting(64, "length of the VLM's JSON answer", minimum=1)
+
+    __schema__ = {"if": {"properties": {"backend": {"const": "vlm"}}},
+                  "then": {"properties": {"model": {"type": "string"}}, "required": ["model"]}}
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """Captions of every clip from the configured sources, and their superclasses (rule captions_generate)."""
+
+    device: str = setting("cpu", "where the models run (cpu, cuda, cuda:1)")
+    sources: tuple[Source, ...] = sections(Source, [{"name": "truth", "backend": "sidecar"}], "caption sources",
+                                           minItems=1)  # fmt: skip
+    categories: CategorySettings = section(CategorySettings)
 
 
 def _rows(clips: pd.DataFrame, source: Source, model: str, texts: list[list[str]], languages=None, segments=None):
@@ -271,25 +304,27 @@ def parse_category_answer(answer: str, superclasses) -> tuple[list[str], list[st
     return nouns, cats
 
 
-def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings: dict, device="cpu", progress=False) -> pd.DataFrame:
-    """One row per clip: the nouns and the multi-hot superclasses of its first caption from ``source``."""
-    superclasses = load_superclasses(settings.get("wordlist") or SUPERCLASSES_FILE)
-    src = captions[(captions["source"] == settings["source"]) & (captions["caption_index"] == 0)]
+def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, device="cpu", progress=False) -> pd.DataFrame:
+    """One row per clip: the nouns and the multi-hot superclasses of its first caption from ``source``.
+    ``settings``: the ``captions.categories`` section (a mapping or :class:`CategorySettings`)."""
+    settings = settings if isinstance(settings, CategorySettings) else build(CategorySettings, settings, "captions.categories")
+    superclasses = load_superclasses(settings.wordlist or SUPERCLASSES_FILE)
+    src = captions[(captions["source"] == settings.source) & (captions["caption_index"] == 0)]
     text = dict(zip(src["clip"], src["text"], strict=True))
     texts = [text.get(c, "") for c in clips["clip"]]
-    if settings["backend"] == "wordlist":
+    if settings.backend == "wordlist":
         found = [WordListCategorizer(superclasses)(t) for t in texts]
-    elif settings["backend"] == "vlm":
-        processor, net = load_vlm(settings["model"], device)
-        tmpl = resolve_resource(settings.get("prompt") or "categories.txt", PROMPT_DIR).read_text()
+    elif settings.backend == "vlm":
+        processor, net = load_vlm(settings.model, device)
+        tmpl = resolve_resource(settings.prompt, PROMPT_DIR).read_text()
         found = []
         for t in texts:
             prompt = tmpl.format(caption=t, superclasses=", ".join(superclasses))
-            answer = _generate(processor, net, [prompt], None, max_new_tokens=settings.get("max_new_tokens", 64),
+            answer = _generate(processor, net, [prompt], None, max_new_tokens=settings.max_new_tokens,
                                temperature=None, device=device)[0]  # fmt: skip
             found.append(parse_category_answer(answer, superclasses))
     else:
-        raise CaptionError(f"captions.categories.backend '{settings['backend']}' is not wordlist or vlm")
+        raise CaptionError(f"captions.categories.backend '{settings.backend}' is not wordlist or vlm")
     out = pd.DataFrame({"episode": clips["episode"].to_numpy(), "clip": clips["clip"].to_numpy(),
                         "clip_index": clips["clip_index"].to_numpy(),
                         "nouns": [n for n, _ in found], "categories": [c for _, c in found]})  # fmt: skip
@@ -305,12 +340,14 @@ def caption_episode(clips_table, episode: str, sources: list[dict], categories: 
                     out, out_categories, device: str = "cpu", progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """Rule ``captions_generate``: every configured source on one episode's clips, then the categories."""
     # Every setting is checked before any model runs.
-    srcs = [Source(**spec) for spec in sources]
+    srcs = [spec if isinstance(spec, Source) else build(Source, spec, f"captions.sources[{i}]")
+            for i, spec in enumerate(sources)]  # fmt: skip
+    categories = categories if isinstance(categories, CategorySettings) else build(CategorySettings, categories)
     for src in srcs:
         if src.backend == "vlm":
             resolve_resource(src.prompt, PROMPT_DIR)
-    if categories["source"] not in {src.name for src in srcs}:
-        raise CaptionError(f"captions.categories.source is '{categories['source']}', which is not one of the caption "
+    if categories.source not in {src.name for src in srcs}:
+        raise CaptionError(f"captions.categories.source is '{categories.source}', which is not one of the caption "
                            f"sources {[src.name for src in srcs]}; fix: name one of them")  # fmt: skip
     clips = episode_clips(clips_table, episode)
     rows = []

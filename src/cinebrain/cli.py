@@ -41,21 +41,32 @@ def cmd_inventory(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    from .config import write_schema
+
+    write_schema(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
+    from .synth.settings import SynthConfig
+
     parser = argparse.ArgumentParser(prog="cinebrain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write the synthetic EEG-fMRI film dataset")
     p.add_argument("out", type=Path, help="output folder (bids/ and truth/ are written inside)")
-    p.add_argument("--subjects", type=int, default=2)
-    p.add_argument("--episodes", type=int, default=4)
-    p.add_argument("--episode-seconds", type=float, default=120.0)
-    p.add_argument("--eeg-sfreq", type=float, default=1000.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=120, help="video height in pixels")
-    p.add_argument("--width", type=int, default=160, help="video width in pixels")
-    p.add_argument("--fps", type=float, default=24.0, help="video frame rate")
-    p.add_argument("--tail-seconds", type=float, default=4.0, help="scanning after the film ends (s)")
+    d = SynthConfig  # the defaults are the settings class's (cinebrain.synth.settings)
+    p.add_argument("--subjects", type=int, default=d.subjects)
+    p.add_argument("--episodes", type=int, default=d.episodes)
+    p.add_argument("--episode-seconds", type=float, default=d.episode_seconds)
+    p.add_argument("--eeg-sfreq", type=float, default=d.eeg_sfreq)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--height", type=int, default=d.height, help="video height in pixels")
+    p.add_argument("--width", type=int, default=d.width, help="video width in pixels")
+    p.add_argument("--fps", type=float, default=d.fps, help="video frame rate")
+    p.add_argument("--tail-seconds", type=float, default=d.tail_seconds, help="scanning after the film ends (s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_synth)
 
@@ -67,6 +78,11 @@ def main(argv=None) -> int:
     p.add_argument("--marker", default="R128", help="EEG volume marker description")
     p.add_argument("--test-episodes", default="1", help="N (last N episodes) or a comma-separated list")
     p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
+                       "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip
+    p.add_argument("out", type=Path, nargs="?", default=Path("workflow/schemas/config.schema.yaml"))
+    p.set_defaults(func=cmd_schema)
 
     args = parser.parse_args(argv)
     return args.func(args)

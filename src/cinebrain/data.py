@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import setting
 from .stimuli import check_timing, episode_clips
 
 MODALITIES = ("fmri", "eeg")
@@ -49,13 +50,20 @@ class LeakageError(DatasetError):
 
 
 @dataclass(frozen=True)
-class DataSettings:
-    """Config section ``data`` plus the clip length and TR it depends on."""
+class DataSection:
+    """The clip dataset's own keys (config section ``data``)."""
+
+    eeg_lag: float = setting(0.0, "EEG window start relative to the clip's start in s (CineBrain: 0)")
+    incomplete: str = setting("error", "a clip whose fMRI or EEG window runs past the end of its run: error, or "
+                              "drop (leave it out; dataset.json lists it)", enum=("error", "drop"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DataSettings(DataSection):
+    """What building the dataset needs: section ``data`` plus the clip length, TR and volume marker."""
 
     clip_seconds: float = 4.0
     tr: float = 0.8
-    eeg_lag: float = 0.0
-    incomplete: str = "error"
     volume_marker: str = "R128"
 
     @property

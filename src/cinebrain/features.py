@@ -20,11 +20,42 @@ produce.  These are GPU jobs at full size; ``device`` and ``batch_size`` come fr
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .settings import section, setting
 from .stimuli import episode_clips, read_video
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    """CLIP or SigLIP (AutoModel): per-frame image and per-caption text embeddings."""
+
+    name: str = setting("clip", "folder name under results/features/", pattern="^[A-Za-z0-9_.-]+$")
+    model: str = setting("openai/clip-vit-large-patch14", "folder or hub id")
+    batch_size: int = setting(64, "frames or captions per forward pass", minimum=1)
+
+
+@dataclass(frozen=True)
+class VaeSettings:
+    """The decoder's VAE (diffusers AutoencoderKLCogVideoX): latent mean and std of every clip."""
+
+    name: str = setting("cogvideox_vae", "folder name under results/features/", pattern="^[A-Za-z0-9_.-]+$")
+    model: str = setting("THUDM/CogVideoX-5b", "folder or hub id (a CogVideoX pipeline)")
+    subfolder: str | None = setting("vae", "where the VAE is inside model (null: at the top)")
+    batch_size: int = setting(1, "clips per forward pass", minimum=1)
+    dtype: str = setting("float16", "storage type of the latents", enum=("float32", "float16"))
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Frozen target encoders, run once per episode, cached as safetensors in results/features/<name>/."""
+
+    device: str = setting("cpu", "where the models run (cpu, cuda)")
+    embedder: EmbedderSettings = section(EmbedderSettings)
+    vae: VaeSettings = section(VaeSettings)
 
 
 def _save(tensors: dict, metadata: dict, out) -> None:

@@ -27,20 +27,29 @@ class SettingsError(ValueError):
     """A configuration section does not fit its settings class."""
 
 
-def setting(default, doc: str = "", **schema):
+def setting(default, doc: str = "", *, required: bool = False, **schema):
     """A configuration key: its ``default`` (lists are stored as tuples), description and JSON-Schema
-    constraints (``enum``, ``minimum``, ``exclusiveMinimum``, ``maximum``, ``minItems``, ``items``, ...)."""
+    constraints (``enum``, ``minimum``, ``exclusiveMinimum``, ``maximum``, ``minItems``, ``items``,
+    ``oneOf``, ...).  ``required``: the configuration must set it (the schema gives no default; ``default``
+    only serves code that builds the object by hand)."""
     if isinstance(default, list):
         default = tuple(default)
-    meta = {"doc": doc, "schema": schema}
+    meta = {"doc": doc, "schema": schema, "required": required}
     if isinstance(default, (dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-def section(cls, doc: str = ""):
-    """A nested section of settings class ``cls`` (its defaults when the key is left out)."""
-    return field(default_factory=cls, metadata={"doc": doc, "section": cls})
+def section(cls, doc: str = "", *, required: bool = False):
+    """A nested section of settings class ``cls`` (its defaults when the key is left out, unless
+    ``required``: then the configuration must have it)."""
+    return field(default_factory=cls, metadata={"doc": doc, "section": cls, "required": required})
+
+
+def sections(cls, default, doc: str = "", **schema):
+    """A list of sections of settings class ``cls`` (e.g. caption sources), ``default`` a list of mappings."""
+    items = tuple(build(cls, d) for d in default)
+    return field(default=items, metadata={"doc": doc, "items": cls, "schema": schema, "required": False})
 
 
 def _hints(cls) -> dict:
@@ -79,7 +88,7 @@ def _jsonable(value):
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     if is_dataclass(value):
-        return defaults(type(value)) if not isinstance(value, type) else defaults(value)
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
@@ -88,29 +97,48 @@ def _jsonable(value):
 def schema_of(cls) -> dict:
     """The JSON Schema of settings class ``cls``: an object whose keys are its fields, no others."""
     hints = _hints(cls)
-    props = {}
+    props, required = {}, []
     for f in fields(cls):
+        if not f.metadata:
+            continue  # not a configuration key (a value the code derives, e.g. a shape)
         if f.metadata.get("section") is not None:
             sub = schema_of(f.metadata["section"])
+            if f.metadata.get("required"):
+                required.append(f.name)
+                sub.pop("default", None)
         else:
             sub = {**_type_schema(hints[f.name]), **f.metadata.get("schema", {})}
-            if "enum" in sub:  # the enum says it all (and may mix strings with null)
+            if f.metadata.get("items") is not None:
+                sub["items"] = {k: v for k, v in schema_of(f.metadata["items"]).items() if k != "default"}
+            if "enum" in sub or "oneOf" in sub or "const" in sub:  # these say it all (and may mix types)
                 sub.pop("type", None)
-                sub["enum"] = list(sub["enum"])
-            default = f.default if f.default is not MISSING else f.default_factory()
-            sub["default"] = _jsonable(default)
+                sub.pop("items", None) if "oneOf" in sub else None
+                if "enum" in sub:
+                    sub["enum"] = list(sub["enum"])
+            if f.metadata.get("required"):
+                required.append(f.name)
+            else:
+                default = f.default if f.default is not MISSING else f.default_factory()
+                sub["default"] = _jsonable(default)
         if f.metadata.get("doc"):
             sub["description"] = f.metadata["doc"]
         props[f.name] = sub
-    out = {"type": "object", "additionalProperties": False, "default": {}, "properties": props}
+    out = {"type": "object", "additionalProperties": False}
+    if required:
+        out["required"] = required
+    else:
+        out["default"] = {}
+    out["properties"] = props
     if cls.__doc__:
         out["description"] = " ".join(cls.__doc__.split())
+    out.update(getattr(cls, "__schema__", {}))  # conditions across keys (if/then), as JSON Schema
     return out
 
 
 def defaults(cls) -> dict:
-    """Every default of settings class ``cls`` as plain data (nested sections as mappings)."""
-    return {k: _jsonable(v) for k, v in dataclasses.asdict(cls()).items()}
+    """Every default of settings class ``cls`` as plain data (nested sections as mappings): what a
+    configuration holds after filling, for a class without required keys."""
+    return {f.name: _jsonable(getattr(cls(), f.name)) for f in fields(cls) if f.metadata}
 
 
 def _convert(value, tp):
@@ -142,9 +170,12 @@ def build(cls, config: dict | None = None, where: str = ""):
     kwargs = {}
     for name, value in config.items():
         f = names[name]
-        sub = f.metadata.get("section")
+        sub, items = f.metadata.get("section"), f.metadata.get("items")
+        key = f"{where}.{name}" if where else name
         if sub is not None:
-            kwargs[name] = value if isinstance(value, sub) else build(sub, value, f"{where}.{name}" if where else name)
+            kwargs[name] = value if isinstance(value, sub) else build(sub, value, key)
+        elif items is not None:
+            kwargs[name] = tuple(v if isinstance(v, items) else build(items, v, f"{key}[{i}]") for i, v in enumerate(value))
         else:
             kwargs[name] = _convert(value, hints[name])
     return cls(**kwargs)

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import setting
+
 
 class StimulusError(ValueError):
     """A stimulus file cannot be decoded or cut as configured."""
@@ -37,23 +39,25 @@ class StimulusError(ValueError):
 class ClipSettings:
     """How episodes become clips (config section ``stimuli``); defaults are CineBrain's."""
 
-    clip_seconds: float = 4.0
-    fps: float = 8.0
-    frames: int = 33
-    height: int = 480
-    width: int = 720
-    audio_rates: tuple = (16000, 24000)
-    shot_threshold: float = 27.0
-    shot_min_seconds: float = 0.6
-    detector_width: int = 320
-    crf: int = 18
+    clip_seconds: float = setting(4.0, "clip length in seconds (a whole number of TRs)", exclusiveMinimum=0)
+    fps: float = setting(8.0, "frames per second of a clip", exclusiveMinimum=0)
+    frames: int = setting(33, "frames per clip (clip_seconds x fps + 1: both ends included)", minimum=1)
+    height: int = setting(480, "clip frame height in pixels (resized and centre-cropped)", minimum=2)
+    width: int = setting(720, "clip frame width in pixels", minimum=2)
+    audio_rates: tuple[int, ...] = setting((16000, 24000), "audio of each clip, mono, at these rates in Hz",
+                                           items={"type": "integer", "minimum": 1000}, minItems=1,
+                                           uniqueItems=True)  # fmt: skip
+    shot_threshold: float = setting(27.0, "PySceneDetect ContentDetector threshold (mean HSV change, 0-255)",
+                                    exclusiveMinimum=0)  # fmt: skip
+    shot_min_seconds: float = setting(0.6, "shortest shot in seconds", minimum=0)
+    detector_width: int = setting(320, "frames are downscaled to at most this width for the detector", minimum=16)
+    crf: int = setting(18, "H.264 quality of the clip files (lower is better)", minimum=0, maximum=51)
 
     @classmethod
     def from_config(cls, section: dict) -> ClipSettings:
-        s = dict(section)
-        if "audio_rates" in s:
-            s["audio_rates"] = tuple(int(r) for r in s["audio_rates"])
-        return cls(**s)
+        from .settings import build
+
+        return build(cls, section, "stimuli")
 
     def check(self) -> None:
         """Raise StimulusError if the clip geometry is inconsistent."""

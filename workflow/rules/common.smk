@@ -11,9 +11,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from cinebrain.config import check_config, validate_config
 from cinebrain.methods import enabled as enabled_methods
 
-# Types, allowed values and defaults (the schema file + every method's typed settings), then the checks
-# across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
-validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+# Types, allowed values and defaults — the schema generated from the library's typed settings
+# (cinebrain.config.Config and every method's; written out as workflow/schemas/config.schema.yaml) — then
+# the checks across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
+validate_config(config)
 check_config(config, Path(workflow.basedir) / "config" / "launch")
 
 SYNTH = config["synth"]

@@ -16,33 +16,76 @@ level where one is defined, and the number of clips.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_dir
+from ..settings import build, section, setting
 from . import pixel, semantic
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson}  # fmt: skip
 LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "fvd"}
+CONVENTIONS = ("mindvideo", "strict")
 
 
-def all_metric_names(settings: dict) -> list[str]:
+@dataclass(frozen=True)
+class Networks:
+    """The metric networks: folders or hub ids, loaded with from_pretrained."""
+
+    video_classifier: str = setting("MCG-NJU/videomae-base-finetuned-kinetics", "VideoMAE on Kinetics-400")
+    image_classifier: str = setting("google/vit-base-patch16-224", "ImageNet ViT")
+    clip: str = setting("openai/clip-vit-large-patch14", "CLIP for CTC")
+    dino: str = setting("facebook/dino-vitb16", "DINO for DTC")
+    fvd: str = setting("MCG-NJU/videomae-base-finetuned-kinetics", "video features for the Frechet distance (not I3D)")
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """Cine-Benchmark: every reconstruction scored against its ground-truth clip, summarised with 95% bootstrap
+    intervals and chance levels (rules benchmark_*)."""
+
+    device: str = setting("cpu", "where the metric networks run (cpu, cuda)")
+    batch_size: int = setting(16, "frames or clips per network call", minimum=1)
+    networks: Networks = section(Networks)
+    n_way: tuple[int, ...] = setting((2, 50), "N of the N-way classification tests (CineBrain: 2 and 50)",
+                                     items={"type": "integer", "minimum": 2}, minItems=1, uniqueItems=True)  # fmt: skip
+    top_k: int = setting(1, "K: a trial succeeds when a correct class is among the top K", minimum=1)
+    conventions: tuple[str, ...] = setting(CONVENTIONS, "mindvideo: the GT's top-3 classes count; strict: top-1 only",
+                                           items={"enum": list(CONVENTIONS)}, minItems=1, uniqueItems=True)  # fmt: skip
+    trials: int = setting(100, "N-way trials per clip (MinD-Video: 100)", minimum=1)
+    ctc_threshold: float = setting(0.6, "Mind-Animator's CLIP-pcc: 0 below this GT-reconstruction CLIP similarity")
+    shuffle_n: int = setting(0, "frame-order shuffles per clip for the EPE shuffle test (0: off)", minimum=0)
+    bootstrap: int = setting(1000, "bootstrap resamples of the clips for the 95% intervals", minimum=10)
+    fvd_bootstrap: int = setting(200, "bootstrap resamples for FVD's interval", minimum=0)
+    seed: int = setting(0, "seed of the N-way trials, shuffles and bootstraps", minimum=0)
+    metrics: tuple[str, ...] = setting((), "the per-clip metrics in the tables (empty: all)", uniqueItems=True)
+
+
+def _settings(settings) -> BenchmarkSettings:
+    """The ``benchmark`` section as :class:`BenchmarkSettings` (from a mapping: keys left out take defaults)."""
+    return settings if isinstance(settings, BenchmarkSettings) else build(BenchmarkSettings, settings, "benchmark")
+
+
+def all_metric_names(settings) -> list[str]:
     """Every per-clip metric the settings can produce, in table order."""
-    names = [f"{level}_{n}way_{c}" for level in ("video", "frame") for n in settings.get("n_way", [2, 50])
-             for c in settings.get("conventions", ["mindvideo", "strict"])]  # fmt: skip
+    settings = _settings(settings)
+    names = [f"{level}_{n}way_{c}" for level in ("video", "frame") for n in settings.n_way
+             for c in settings.conventions]  # fmt: skip
     names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe"]
-    if settings.get("shuffle_n", 0):
+    if settings.shuffle_n:
         names.append("epe_shuffle_p")
     return names
 
 
-def metric_names(settings: dict) -> list[str]:
-    """The per-clip metrics of the table: ``settings["metrics"]`` (checked) or all of them."""
+def metric_names(settings) -> list[str]:
+    """The per-clip metrics of the table: ``settings.metrics`` (checked) or all of them."""
+    settings = _settings(settings)
     names = all_metric_names(settings)
-    chosen = settings.get("metrics")
+    chosen = settings.metrics
     if not chosen:
         return names
     unknown = [m for m in chosen if m not in names]
@@ -52,11 +95,11 @@ def metric_names(settings: dict) -> list[str]:
     return [m for m in names if m in chosen]
 
 
-def chance_level(metric: str, settings: dict) -> float:
+def chance_level(metric: str, settings) -> float:
     """The chance level of an N-way metric (exact, see :func:`semantic.chance`); NaN for the others."""
     parts = metric.split("_")
     if len(parts) == 3 and parts[1].endswith("way"):
-        return semantic.chance(int(parts[1][:-3]), settings.get("top_k", 1), parts[2])
+        return semantic.chance(int(parts[1][:-3]), _settings(settings).top_k, parts[2])
     return float("nan")
 
 
@@ -67,7 +110,7 @@ def _read(path, base: Path):
     return read_video(p if p.is_absolute() else base / p)
 
 
-def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict, out_dir, device: str = "cpu",
+def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_dir, device: str = "cpu",
                           base_dir=None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """Rule ``benchmark_score``: ``out_dir/metrics.parquet`` (one row per test clip) and ``out_dir/set.json``."""
     from tqdm.auto import tqdm
@@ -82,10 +125,11 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     if missing:
         raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
                                      f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
+    settings = _settings(settings)
     names = metric_names(settings)  # an unknown metric name stops here, before any work
-    nets = MetricNetworks(**networks, device=device, batch_size=settings.get("batch_size", 16))
-    n_ways, convs = settings.get("n_way", [2, 50]), settings.get("conventions", ["mindvideo", "strict"])
-    top_k, trials, seed = settings.get("top_k", 1), settings.get("trials", 100), settings.get("seed", 0)
+    nets = MetricNetworks(**networks, device=device, batch_size=settings.batch_size)
+    n_ways, convs = settings.n_way, settings.conventions
+    top_k, trials, seed = settings.top_k, settings.trials, settings.seed
     # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): the
     # pixel and motion metrics, and the network outputs the set-level and N-way metrics need.
     rows, out = [], {k: [] for k in ("vg", "vr", "fg", "fr", "ce_g", "ce_r", "de_r", "fa", "fb")}
@@ -101,7 +145,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
         gt_flow = pixel.flows(gt)
         row["epe"] = pixel.epe(gt, rec, gt_flow)
         if "epe_shuffle_p" in names:
-            row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings["shuffle_n"], seed, gt_flow)
+            row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow)
         rows.append(row)
         for key, value in (("vg", nets.video_probs([gt])), ("vr", nets.video_probs([rec])), ("fg", nets.frame_probs(gt)),
                            ("fr", nets.frame_probs(rec)), ("ce_g", nets.clip_embeddings(gt)),
@@ -120,7 +164,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
             df[f"frame_{n}way_{c}"] = per_frame.mean(1)  # = per frame index over clips, then over indices
     # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant, gated by
     # the clip-level CLIP similarity (mean frame embedding) of reconstruction and ground truth
-    threshold = settings.get("ctc_threshold", 0.6)
+    threshold = settings.ctc_threshold
     df["ctc"] = [semantic.temporal_consistency(e) for e in out["ce_r"]]
     sim = [_cos(a.mean(0), b.mean(0)) for a, b in zip(out["ce_g"], out["ce_r"], strict=True)]
     df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(e, v, threshold)
@@ -129,7 +173,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings: dict
     df = df[["clip", "episode", "has_cut", *names]]
     fvd = semantic.frechet_distance(fa, fb) if len(df) >= 2 else float("nan")
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(df), (settings.get("fvd_bootstrap", 200), len(df)))
+    draws = rng.integers(0, len(df), (settings.fvd_bootstrap, len(df)))
     boots = [semantic.frechet_distance(fa[i], fb[i]) for i in draws if len(np.unique(i)) >= 2]
     ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
     set_level = {"fvd": fvd, "fvd_ci": ci, "clips": len(df), "fvd_network": networks.get("fvd")}
@@ -143,10 +187,11 @@ def _cos(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def summarise(score_dirs, settings: dict, out_csv, out_md=None) -> pd.DataFrame:
+def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
     """Rule ``benchmark_summary``: mean, 95% bootstrap CI and chance per method, variant, subject, metric and
     clip group (all / with a scene cut / without); ``score_dirs`` are
     ``results/benchmark/<method>/<variant>/sub-XX``."""
+    settings = _settings(settings)
     rows = []
     for d in map(Path, score_dirs):
         method, variant, subject = d.parent.parent.name, d.parent.name, d.name.removeprefix("sub-")
@@ -155,7 +200,7 @@ def summarise(score_dirs, settings: dict, out_csv, out_md=None) -> pd.DataFrame:
             for m in metric_names(settings):
                 v = sel[m].to_numpy(float)
                 v = v[np.isfinite(v)]
-                lo, hi = semantic.bootstrap_ci(v, n_boot=settings.get("bootstrap", 1000), seed=settings.get("seed", 0))
+                lo, hi = semantic.bootstrap_ci(v, n_boot=settings.bootstrap, seed=settings.seed)
                 rows.append({"method": method, "variant": variant, "subject": subject, "clips": group, "metric": m, "n": len(v),
                              "mean": float(v.mean()) if len(v) else float("nan"), "ci_low": lo, "ci_high": hi,
                              "chance": chance_level(m, settings)})  # fmt: skip

@@ -67,7 +67,8 @@ def clean_run(preica_fif, ica_fif, components_tsv, qc_json_in, *, out_fif, qc_js
     import mne
 
     from .ica import read_components
-    from .preprocess import EEGSettings, _psd, harmonic_power
+    from .qc import harmonic_power, psd
+    from .settings import EEGSettings
 
     raw = mne.io.read_raw_fif(preica_fif, preload=True, verbose="error")
     qc = json.loads(Path(qc_json_in).read_text())
@@ -80,7 +81,7 @@ def clean_run(preica_fif, ica_fif, components_tsv, qc_json_in, *, out_fif, qc_js
         ica.apply(raw, verbose="error")
     qc["ica"] = {"excluded": excluded, "components_file": str(components_tsv)}
     sfo = raw.info["sfreq"]
-    f, p = _psd(raw._data, sfo, picks=mne.pick_types(raw.info, eeg=True))  # noqa: SLF001
+    f, p = psd(raw._data, sfo, picks=mne.pick_types(raw.info, eeg=True))  # noqa: SLF001
     qc["power_db"]["clean"] = {"volume": harmonic_power(f, p, qc["volume_frequency"]),
                                "slice": harmonic_power(f, p, qc["slice_frequency"]) if qc["slice_frequency"] else None}  # fmt: skip
     if truth is not None and Path(truth).exists() and bids_eeg is not None:

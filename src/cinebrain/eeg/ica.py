@@ -64,25 +64,25 @@ def fit_ica(raw, settings, ecg_channel: str | None, n_interpolated: int = 0):
     import mne
 
     cfg = settings.ica
-    fit_raw = decimated_copy(raw, float(cfg.get("decim_sfreq", 50.0)), ecg_channel)
-    fit_raw.filter(cfg.get("l_freq", 1.0), None, picks="eeg", verbose="error")
-    n_comp = cfg.get("n_components", 20)
+    fit_raw = decimated_copy(raw, float(cfg.decim_sfreq), ecg_channel)
+    fit_raw.filter(cfg.l_freq, None, picks="eeg", verbose="error")
+    n_comp = cfg.n_components
     n_eeg = len(mne.pick_types(fit_raw.info, eeg=True, exclude="bads"))
     ica = mne.preprocessing.ICA(
         n_components=min(int(n_comp), n_eeg - n_interpolated) if isinstance(n_comp, int) else n_comp,
         # Picard-O with extended score functions: converges like extended Infomax to the same solutions,
         # in a third of the iterations of the non-orthogonal version (Ablin et al. 2018)
         method="picard", fit_params={"ortho": True, "extended": True, "tol": 1e-4},
-        max_iter=int(cfg.get("max_iter", 500)), rng=cfg.get("random_state", 97),
+        max_iter=int(cfg.max_iter), rng=cfg.random_state,
     )  # fmt: skip
     ica.fit(fit_raw, picks="eeg", verbose="error")
     n = ica.n_components_
     ecg_idx, ecg_scores = [], np.zeros(n)
     if ecg_channel:
         ecg_idx, ecg_scores = ica.find_bads_ecg(fit_raw, ch_name=ecg_channel, method="ctps",
-                                                threshold=cfg.get("ecg_threshold", "auto"), verbose="error")  # fmt: skip
-    eog_names = cfg.get("eog_channels") or eog_proxies(fit_raw)
-    eog_idx, eog_scores = ica.find_bads_eog(fit_raw, ch_name=eog_names, threshold=float(cfg.get("eog_threshold", 3.0)),
+                                                threshold=cfg.ecg_threshold, verbose="error")  # fmt: skip
+    eog_names = list(cfg.eog_channels or ()) or eog_proxies(fit_raw)
+    eog_idx, eog_scores = ica.find_bads_eog(fit_raw, ch_name=eog_names, threshold=float(cfg.eog_threshold),
                                             verbose="error")  # fmt: skip
     eog_scores = np.max(np.abs(np.atleast_2d(eog_scores)), axis=0)
     rows = []

@@ -1,6 +1,6 @@
 """The EEG cleaning chain of one run, up to the ICA fit (rule ``eeg_preprocess``).
 
-Steps, in order, each configurable (config ``eeg``; :class:`EEGSettings`):
+Steps, in order, each configurable (config ``eeg``; :class:`cinebrain.eeg.settings.EEGSettings`):
 
 1. read the BIDS EEG with mne-bids; check the volume markers against the BOLD run (count, spacing), the
    channel layout against the montage, the data for NaNs, and the filters against the sampling rate;
@@ -20,206 +20,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
+from .io import EEGInputError, check_run, read_run, volume_markers
+from .qc import detect_bad_channels, harmonic_power, psd
+from .settings import EEGSettings
 
-class EEGInputError(ValueError):
-    """An EEG recording (or config) that the chain cannot process; names the file, the problem and the fix."""
-
-
-@dataclass
-class EEGSettings:
-    """The ``eeg`` section of the config (see config/config.yaml for each key)."""
-
-    montage: str = "GSN-HydroCel-64_1.0"
-    ecg_channel: str = "ECG"
-    marker_tolerance: float = 0.005  # relative deviation of a marker interval from the TR
-    gradient: dict = field(default_factory=lambda: {"enabled": True, "n_template": 21, "obs": 0})
-    bcg: dict = field(default_factory=lambda: {"enabled": True, "method": "average", "n_template": 21, "n_obs": 3})
-    sfreq: float = 1000.0
-    l_freq: float | None = 0.1
-    h_freq: float | None = 30.0
-    notch: list[float] = field(default_factory=lambda: [50.0])
-    bad_channels: dict = field(default_factory=lambda: {"enabled": True, "deviation_z": 5.0, "correlation": 0.4})
-    ica: dict = field(default_factory=lambda: {
-        "enabled": True, "n_components": 20, "l_freq": 1.0, "decim_sfreq": 50.0, "max_iter": 500,
-        "ecg_threshold": "auto", "eog_threshold": 3.0, "eog_channels": None, "random_state": 97,
-    })  # fmt: skip
-
-    @classmethod
-    def from_config(cls, section: dict) -> EEGSettings:
-        base = cls()
-        kw = {}
-        for k, v in section.items():
-            if k not in cls.__dataclass_fields__:
-                continue
-            default = getattr(base, k)
-            kw[k] = {**default, **v} if isinstance(default, dict) and isinstance(v, dict) else v
-        return cls(**kw)
-
-
-# ------------------------------------------------------------------------------------------ reading
-
-
-def read_run(bids_root, subject: str, task: str, run: int, session=None):
-    """The run's raw EEG (preloaded, float64) through mne-bids, with channel types from channels.tsv."""
-    import mne_bids
-
-    path = mne_bids.BIDSPath(root=bids_root, subject=subject, session=session, task=task, run=run,
-                             datatype="eeg", suffix="eeg", extension=".vhdr")  # fmt: skip
-    if not path.fpath.exists():
-        raise EEGInputError(f"{path.fpath}: missing; fix: check dataset.bids_root and the inventory")
-    raw = mne_bids.read_raw_bids(path, verbose="error")
-    raw.load_data(verbose="error")
-    return raw, path.fpath
-
-
-def volume_markers(fpath, marker: str):
-    """The recording's own markers, read from the BrainVision marker file: (sample indices of the ``marker``
-    annotations (description ``marker`` or ``.../marker``), the descriptions found, all annotations).
-
-    mne-bids replaces a recording's annotations by events.tsv, which lists the film onset, not the scanner's
-    volume markers; the chain puts these annotations back so that the clean EEG keeps them.
-    """
-    import mne
-
-    raw = mne.io.read_raw(fpath, preload=False, verbose="error")
-    desc = [str(d) for d in raw.annotations.description]
-    hit = np.array([d == marker or d.endswith("/" + marker) for d in desc], bool)
-    onsets = np.asarray(raw.annotations.onset, dtype=np.float64)[hit] if hit.size else np.zeros(0)
-    samples = np.round((onsets - raw.first_time) * raw.info["sfreq"]).astype(np.int64)
-    return samples, sorted(set(desc)), raw.annotations
-
-
-def check_run(raw, fpath, *, markers: np.ndarray, marker: str, n_volumes: int, tr: float,
-              settings: EEGSettings, descriptions=()) -> None:  # fmt: skip
-    """Everything the chain needs, checked before any work; raises :class:`EEGInputError`."""
-    import mne
-
-    sf = raw.info["sfreq"]
-    if len(markers) == 0:
-        found = list(descriptions)[:8]
-        raise EEGInputError(f"{fpath}: no '{marker}' volume markers (annotations found: {found}); fix: set "
-                            "dataset.volume_marker to the scanner's marker description")  # fmt: skip
-    if len(markers) != n_volumes:
-        raise EEGInputError(f"{fpath}: {len(markers)} '{marker}' volume markers but the BOLD run has {n_volumes} "
-                            "volumes; fix: check that EEG and BOLD are the same run, or trim the extra markers")  # fmt: skip
-    if settings.gradient.get("enabled", True) and len(markers) > 1:
-        d = np.diff(markers) / (tr * sf)
-        bad = np.flatnonzero(np.abs(d - 1) > settings.marker_tolerance)
-        if len(bad):
-            j = int(bad[0])
-            raise EEGInputError(
-                f"{fpath}: {len(bad)} volume-marker interval(s) differ from the TR ({tr:g} s = {tr * sf:g} samples) "
-                f"by more than {settings.marker_tolerance:.1%}, the first between markers {j} and {j + 1} "
-                f"({markers[j + 1] - markers[j]} samples); fix: repair the marker file (missing or doubled markers), "
-                "or raise eeg.marker_tolerance"
-            )
-    finite = np.isfinite(raw._data).all(1)  # no copy of the data  # noqa: SLF001
-    if not finite.all():
-        bad_ch = [raw.ch_names[i] for i in np.flatnonzero(~finite)]
-        raise EEGInputError(f"{fpath}: NaN or infinite samples in channel(s) {', '.join(bad_ch[:10])}; fix: "
-                            "re-export the recording, or mark and drop the channel(s)")  # fmt: skip
-    types = raw.get_channel_types()
-    if settings.bcg.get("enabled", True) and settings.ecg_channel not in raw.ch_names:
-        ecgs = [n for n, t in zip(raw.ch_names, types, strict=True) if t == "ecg"]
-        raise EEGInputError(f"{fpath}: no ECG channel '{settings.ecg_channel}' (ECG channels: {ecgs or 'none'}); "
-                            "fix: set eeg.ecg_channel to the ECG's name, or disable BCG removal with "
-                            "eeg.bcg.enabled: false")  # fmt: skip
-    montage = mne.channels.make_standard_montage(settings.montage)
-    eeg = [n for n, t in zip(raw.ch_names, types, strict=True) if t == "eeg"]
-    missing = [n for n in eeg if n not in montage.ch_names]
-    if missing:
-        raise EEGInputError(f"{fpath}: EEG channel(s) {', '.join(missing[:10])} are not in montage "
-                            f"{settings.montage} ({len(montage.ch_names)} electrodes, e.g. "
-                            f"{', '.join(montage.ch_names[:4])}); fix: set eeg.montage to the cap's montage, or "
-                            "correct the channel names in channels.tsv")  # fmt: skip
-    check_filters(settings, sf, where=str(fpath))
-
-
-def check_filters(settings: EEGSettings, sfreq_in: float, where: str = "config") -> None:
-    """The output rate must carry every requested filter edge (and the input rate the output rate)."""
-    nyq = settings.sfreq / 2
-    problems = []
-    if settings.sfreq > sfreq_in:
-        problems.append(f"eeg.sfreq {settings.sfreq:g} Hz is above the recording's {sfreq_in:g} Hz")
-    for key, f in (("eeg.h_freq", settings.h_freq), ("eeg.l_freq", settings.l_freq)):
-        if f is not None and f >= nyq:
-            problems.append(f"{key} {f:g} Hz is not below the Nyquist frequency {nyq:g} Hz of eeg.sfreq")
-    for f in settings.notch or []:
-        if f >= nyq:
-            problems.append(f"eeg.notch {f:g} Hz is not below the Nyquist frequency {nyq:g} Hz")
-    ica = settings.ica
-    if ica.get("enabled", True) and ica["decim_sfreq"] > settings.sfreq:
-        problems.append(f"eeg.ica.decim_sfreq {ica['decim_sfreq']:g} Hz is above eeg.sfreq {settings.sfreq:g} Hz")
-    if problems:
-        raise EEGInputError(f"{where}: sampling rate too low for the requested filters: {'; '.join(problems)}; "
-                            "fix: raise eeg.sfreq (up to the recording's rate) or lower the filter frequencies")  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------- QC helpers
-
-
-def _psd(data: np.ndarray, sfreq: float, fmax: float | None = None, max_seconds: float = 120.0, picks=None):
-    """Welch PSD (V^2/Hz) per channel (rows ``picks``), 0.24-Hz resolution at 1 kHz, on at most ``max_seconds``
-    from the middle of the recording (QC only: two minutes pin the artifact peaks down, and keep memory and
-    time small; the excerpt is cut before the rows are picked, so the full data is never copied)."""
-    from scipy.signal import welch
-
-    span = int(max_seconds * sfreq)
-    if data.shape[1] > span:
-        mid = data.shape[1] // 2
-        data = data[:, mid - span // 2 : mid + span // 2]
-    if picks is not None:
-        data = data[picks]
-    n_fft = int(2 ** np.ceil(np.log2(4 * sfreq)))
-    f, p = welch(data, fs=sfreq, nperseg=min(n_fft, data.shape[1]), axis=-1)
-    if fmax is not None:
-        keep = f <= fmax
-        f, p = f[keep], p[..., keep]
-    return f, p
-
-
-def harmonic_power(freqs: np.ndarray, psd: np.ndarray, f0: float, n_harm: int = 5, width: float = 0.3) -> float:
-    """Median over channels of the mean PSD (dB re 1 uV^2/Hz) at ``f0`` and its harmonics (+-``width`` Hz)."""
-    sel = np.zeros(len(freqs), bool)
-    for h in range(1, n_harm + 1):
-        sel |= np.abs(freqs - h * f0) <= width
-    if not sel.any():
-        return float("nan")
-    return float(10 * np.log10(np.median(psd[:, sel].mean(1)) / 1e-12))
-
-
-def detect_bad_channels(data: np.ndarray, sfreq: float, names: list[str], *, deviation_z: float = 5.0,
-                        correlation: float = 0.4, window_s: float = 1.0) -> dict[str, str]:  # fmt: skip
-    """PREP's flat, deviation and correlation criteria; returns {channel: reason}."""
-    bads = {}
-    sd = data.std(1)
-    med = np.median(sd)
-    for i in np.flatnonzero(sd < 1e-3 * med + 1e-15):
-        bads[names[i]] = "flat"
-    amp = 0.7413 * (np.percentile(data, 75, axis=1) - np.percentile(data, 25, axis=1))  # robust SD (IQR)
-    mad = 1.4826 * np.median(np.abs(amp - np.median(amp)))
-    z = (amp - np.median(amp)) / (mad if mad > 0 else 1.0)
-    for i in np.flatnonzero(np.abs(z) > deviation_z):
-        bads.setdefault(names[i], f"deviation (robust z {z[i]:.1f})")
-    w = int(window_s * sfreq)
-    n_win = data.shape[1] // w
-    if n_win >= 1:
-        x = data[:, : n_win * w].reshape(len(names), n_win, w)
-        x = x - x.mean(-1, keepdims=True)
-        norm = np.linalg.norm(x, axis=-1)
-        norm[norm == 0] = np.inf
-        xs = x / norm[..., None]
-        corr = np.abs(np.einsum("iwt,jwt->wij", xs, xs))  # (windows, ch, ch)
-        idx = np.arange(len(names))
-        corr[:, idx, idx] = 0
-        max_corr = np.median(corr.max(-1), axis=0)
-        for i in np.flatnonzero(max_corr < correlation):
-            bads.setdefault(names[i], f"correlation (median max r {max_corr[i]:.2f})")
-    return bads
+__all__ = ["EEGInputError", "EEGSettings", "check_run", "detect_bad_channels", "preprocess_rule", "preprocess_run",
+           "write_outputs"]
 
 
 # ------------------------------------------------------------------------------------------ the chain
@@ -256,7 +66,7 @@ def preprocess_run(
     steps = ["gradient", "bcg", "filter", "bad_channels", "ica"]
     bar = tqdm(total=len(steps), desc=f"eeg sub-{subject} run {run}", unit="step", disable=not progress)
     data = raw._data  # (C, N) float64, modified in place by the artifact steps  # noqa: SLF001
-    f, p = _psd(data, sf, picks=eeg_picks)
+    f, p = psd(data, sf, picks=eeg_picks)
     arrays["psd_freqs_in"], arrays["psd_raw"] = f, p.mean(0)
     qc["volume_frequency"] = 1.0 / tr
     slice_band = (f > 8) & (f < 0.4 * sf) & np.all([np.abs(f - ln) > 1 for ln in settings.notch or [0]], axis=0)
@@ -264,31 +74,31 @@ def preprocess_run(
     power = {"raw": (f, p)}
 
     def spectrum(step: str) -> None:  # the EEG spectrum after a step, for the QC and the report
-        f, p = _psd(data, sf, picks=eeg_picks)
+        f, p = psd(data, sf, picks=eeg_picks)
         power[step] = (f, p)
         arrays[f"psd_{step}"] = p.mean(0)
 
     # 2. gradient
     t0 = time.perf_counter()
-    if settings.gradient.get("enabled", True):
-        g = remove_gradient(data, markers, n_template=int(settings.gradient.get("n_template", 21)),
-                            obs=int(settings.gradient.get("obs", 0)), sfreq=sf, n_jobs=n_jobs)  # fmt: skip
+    if settings.gradient.enabled:
+        g = remove_gradient(data, markers, n_template=settings.gradient.n_template,
+                            obs=settings.gradient.obs, sfreq=sf, n_jobs=n_jobs)  # fmt: skip
         arrays["volume_avg_before"], arrays["volume_avg_after"] = g.volume_average_before, g.volume_average_after
         qc["gradient"] = {"tr_samples": g.tr_samples, "template_length": g.template_length,
-                          "n_template": int(settings.gradient.get("n_template", 21)),
-                          "obs": int(settings.gradient.get("obs", 0))}  # fmt: skip
+                          "n_template": settings.gradient.n_template,
+                          "obs": settings.gradient.obs}  # fmt: skip
         spectrum("gradient")
     timings["gradient"] = time.perf_counter() - t0
     bar.update(1)
 
     # 3. BCG
     t0 = time.perf_counter()
-    if settings.bcg.get("enabled", True):
+    if settings.bcg.enabled:
         ecg = data[raw.ch_names.index(settings.ecg_channel)]
         r_peaks = detect_r_peaks(ecg, sf)
         try:
-            b = remove_bcg(data, r_peaks, sf, method=settings.bcg.get("method", "average"),
-                           n_template=int(settings.bcg.get("n_template", 21)), n_obs=int(settings.bcg.get("n_obs", 3)),
+            b = remove_bcg(data, r_peaks, sf, method=settings.bcg.method,
+                           n_template=settings.bcg.n_template, n_obs=settings.bcg.n_obs,
                            channels=eeg_picks, n_jobs=n_jobs)  # fmt: skip
         except ECGError as exc:
             raise EEGInputError(f"{fpath}: {exc}; fix: check the ECG channel '{settings.ecg_channel}', or disable "
@@ -296,7 +106,7 @@ def preprocess_run(
         arrays["r_peaks"] = r_peaks
         arrays["rpeak_avg_before"], arrays["rpeak_avg_after"] = b.average_before, b.average_after
         duration = data.shape[1] / sf
-        qc["bcg"] = {"method": settings.bcg.get("method", "average"), "heartbeats": int(len(r_peaks)),
+        qc["bcg"] = {"method": settings.bcg.method, "heartbeats": int(len(r_peaks)),
                      "heart_rate_bpm": round(60 * len(r_peaks) / duration, 1), "window_samples": list(b.window)}  # fmt: skip
         spectrum("bcg")
     timings["bcg"] = time.perf_counter() - t0
@@ -311,7 +121,7 @@ def preprocess_run(
     if settings.notch:
         raw.notch_filter(settings.notch, picks="eeg", verbose="error")
     sfo = raw.info["sfreq"]
-    f, p = _psd(raw._data, sfo, picks=mne.pick_types(raw.info, eeg=True))  # noqa: SLF001
+    f, p = psd(raw._data, sfo, picks=mne.pick_types(raw.info, eeg=True))  # noqa: SLF001
     power["filter"] = (f, p)
     arrays["psd_freqs"], arrays["psd_filter"] = f, p.mean(0)
     timings["filter"] = time.perf_counter() - t0
@@ -320,12 +130,12 @@ def preprocess_run(
     # 5. bad channels
     t0 = time.perf_counter()
     bads: dict[str, str] = {}
-    if settings.bad_channels.get("enabled", True):
+    if settings.bad_channels.enabled:
         step = max(1, int(sfo // 100))  # the criteria on a 100-Hz view of the 30-Hz band are as on the full rate
         eeg_names = [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True)]
         bads = detect_bad_channels(raw.get_data(picks="eeg")[:, ::step], sfo / step, eeg_names,
-                                   deviation_z=float(settings.bad_channels.get("deviation_z", 5.0)),
-                                   correlation=float(settings.bad_channels.get("correlation", 0.4)))  # fmt: skip
+                                   deviation_z=float(settings.bad_channels.deviation_z),
+                                   correlation=float(settings.bad_channels.correlation))  # fmt: skip
         if bads:
             raw.info["bads"] = list(bads)
             raw.set_montage(settings.montage, on_missing="ignore", verbose="error")
@@ -337,7 +147,7 @@ def preprocess_run(
     # 6. ICA fit
     t0 = time.perf_counter()
     ica, components = None, None
-    if settings.ica.get("enabled", True):
+    if settings.ica.enabled:
         from .ica import fit_ica
 
         ica, components = fit_ica(raw, settings, ecg_channel=settings.ecg_channel if settings.ecg_channel in raw.ch_names

@@ -22,34 +22,13 @@ from ..atomic import atomic_files
 from .fmriprep import confounds_of
 from .grayordinates import read_columns
 from .rois import RoiSelection
+from .settings import CONFOUND_STRATEGIES, ConfoundSettings
 
 #: nilearn ``load_confounds`` strategies that keep every volume (``scrub`` would drop some).
-CONFOUND_STRATEGIES = ("motion", "wm_csf", "global_signal", "compcor", "high_pass")
 
 
 class ConfoundsError(ValueError):
     """The confounds file lacks what the config asks for."""
-
-
-@dataclass
-class ConfoundSettings:
-    """The ``fmri.confounds`` section of the config (see config/config.yaml for each key)."""
-
-    enabled: bool = False
-    strategy: list[str] = field(default_factory=lambda: ["motion", "high_pass", "compcor"])
-    motion: str = "full"
-    wm_csf: str = "basic"
-    global_signal: str = "basic"
-    compcor: str = "anat_combined"
-    n_compcor: int | str = 5
-    columns: list[str] = field(default_factory=list)
-    high_pass: float | None = None
-    detrend: bool = True
-
-    @classmethod
-    def from_config(cls, section: dict) -> ConfoundSettings:
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in section.items() if k in keys})
 
 
 def load_confound_regressors(dtseries, settings: ConfoundSettings) -> pd.DataFrame:

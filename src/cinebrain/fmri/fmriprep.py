@@ -22,8 +22,10 @@ import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..settings import setting
 
 RUNNERS = ("docker", "apptainer", "precomputed")
 #: The output space fMRIPrep needs for --cifti-output 91k (the subcortical voxels of the grayordinates).
@@ -43,15 +45,26 @@ class FmriprepError(RuntimeError):
 
 @dataclass
 class FmriprepSettings:
-    """The ``fmriprep`` section of the config (see config/config.yaml for each key)."""
+    """How the fMRIPrep derivatives come about (rule fmriprep_run)."""
 
-    runner: str = "precomputed"
-    image: str = "nipreps/fmriprep:25.2.7"
-    fs_license: str | None = None
-    output_spaces: list[str] = field(default_factory=lambda: [CIFTI_SPACE, "T1w"])
-    work_dir: str | None = None
-    extra_args: list[str] = field(default_factory=list)
-    omp_nthreads_max: int = 8
+    runner: str = setting("precomputed", "docker (fmriprep-docker), apptainer (apptainer run of image), or "
+                          "precomputed (check only)", enum=RUNNERS)  # fmt: skip
+    image: str = setting("nipreps/fmriprep:25.2.7", "docker image name (runner docker) or path of the .sif file "
+                         "(runner apptainer)")  # fmt: skip
+    fs_license: str | None = setting(None, "FreeSurfer license.txt; required by the docker and apptainer runners")
+    output_spaces: tuple[str, ...] = setting((CIFTI_SPACE, "T1w"), "fMRIPrep --output-spaces; must include "
+                                             f"{CIFTI_SPACE} for --cifti-output 91k", minItems=1,
+                                             contains={"const": CIFTI_SPACE})  # fmt: skip
+    work_dir: str | None = setting(None, "fMRIPrep work directory (scratch); null puts it under the job's tmpdir")
+    extra_args: tuple[str, ...] = setting((), "further fMRIPrep arguments, passed through as given")
+    threads: int = setting(8, "threads of the fMRIPrep job (--nthreads); profiles may override with set-threads",
+                           minimum=1)  # fmt: skip
+    mem_mb: int = setting(32000, "memory of the fMRIPrep job in MB (--mem-mb); profiles may override with "
+                          "set-resources", minimum=1000)  # fmt: skip
+    omp_nthreads_max: int = 8  # not a configuration key: --omp-nthreads is min(threads, 8)
+
+    __schema__ = {"if": {"properties": {"runner": {"enum": ["docker", "apptainer"]}}, "required": ["runner"]},
+                  "then": {"properties": {"fs_license": {"type": "string"}}, "required": ["fs_license"]}}
 
     def __post_init__(self):
         if self.runner not in RUNNERS:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,37 +38,10 @@ from tqdm.auto import tqdm
 from . import eeg as eeg_model
 from . import fmri as fmri_model
 from . import stimuli as stim
+from .settings import SynthConfig
 
 TASK = "movie"
 BIDS_VERSION = "1.10.0"
-
-
-@dataclass
-class SynthConfig:
-    """Parameters of ``cinebrain synth`` (defaults: the demo's size)."""
-
-    subjects: int = 2
-    episodes: int = 4
-    episode_seconds: float = 120.0
-    eeg_sfreq: float = 1000.0
-    seed: int = 0
-    tr: float = 0.8
-    fps: float = 24.0
-    height: int = 120
-    width: int = 160
-    audio_sfreq: int = 48000
-    n_dummy: int = 2  # volumes before the film starts (events.tsv onset = n_dummy * TR)
-    tail_seconds: float = 4.0  # scanning goes on after the film (covers the 4-s lag of the last clip)
-    line_freq: float = 50.0
-
-    def __post_init__(self):
-        for name in ("subjects", "episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.episode_seconds < 8:
-            raise ValueError(f"episode_seconds must be >= 8 (two 4-s clips), got {self.episode_seconds}")
-        if self.eeg_sfreq < 250:
-            raise ValueError(f"eeg_sfreq must be >= 250 Hz to carry the scanner artifacts, got {self.eeg_sfreq}")
 
 
 def episode_names(n: int) -> list[str]:
