@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+#: The checkout's ROI sets (the workflow passes its resources/rois the same way).
+ROI_DIR = Path(__file__).resolve().parents[1] / "resources" / "rois"
+
 CHILD = r"""
 import json, sys, time
 from types import SimpleNamespace
@@ -62,7 +65,7 @@ def main() -> None:
             ds = Path(tmp) / "ds"
             t0 = time.perf_counter()
             generate(ds, SynthConfig(subjects=1, episodes=1, episode_seconds=args.seconds, height=32, width=48,
-                                     fps=8), progress=False)  # fmt: skip
+                                     fps=8), progress=False, roi_dir=ROI_DIR)  # fmt: skip
             print(f"eeg bench: synthetic run generated in {time.perf_counter() - t0:.0f} s (not counted)")
         n_vol = json.loads((ds / "truth/synth.json").read_text())["n_volumes"]
         out = Path(tmp) / "out"

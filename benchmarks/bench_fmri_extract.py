@@ -20,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: The checkout's ROI sets (the workflow passes its resources/rois the same way).
+ROI_DIR = Path(__file__).resolve().parents[1] / "resources" / "rois"
+
 CHILD = r"""
 import json, sys, time
 
@@ -54,7 +57,7 @@ def main() -> None:
     from cinebrain.fmri.grayordinates import N_GRAYORDINATES, write_dtseries
     from cinebrain.fmri.rois import select
 
-    sel = select(args.roi_sets)
+    sel = select(args.roi_sets, ROI_DIR)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sub-01_task-movie_run-1_space-fsLR_den-91k_bold.dtseries.nii"
         rng = np.random.default_rng(0)

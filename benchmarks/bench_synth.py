@@ -15,6 +15,9 @@ from pathlib import Path
 from cinebrain.bids import InventoryOptions, build_inventory
 from cinebrain.synth import SynthConfig, generate
 
+#: The checkout's ROI sets (the workflow passes its resources/rois the same way).
+ROI_DIR = Path(__file__).resolve().parents[1] / "resources" / "rois"
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,7 +28,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ds"
         t0 = time.perf_counter()
-        m = generate(out, cfg, progress=False)
+        m = generate(out, cfg, progress=False, roi_dir=ROI_DIR)
         t_gen = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
         t0 = time.perf_counter()

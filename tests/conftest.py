@@ -19,6 +19,10 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 from cinebrain.synth import SynthConfig, generate
 
 REPO = Path(__file__).resolve().parents[1]
+#: The workflow's resources that caption functions take (the library never looks for them itself).
+CAPTION_RESOURCES = {"prompt_dir": REPO / "resources/prompts", "wordlist": REPO / "resources/categories/superclasses.yaml"}
+LAUNCH_DIR = REPO / "config/launch"
+ROI_DIR = REPO / "resources/rois"
 
 #: Small but complete: 2 subjects, 3 episodes (1 private each, 1 shared), 40-s episodes (57 volumes).
 SMALL = SynthConfig(subjects=2, episodes=3, episode_seconds=40, eeg_sfreq=1000, seed=7, height=48, width=64, fps=12)
@@ -27,7 +31,7 @@ SMALL = SynthConfig(subjects=2, episodes=3, episode_seconds=40, eeg_sfreq=1000, 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "ds"
-    generate(out, SMALL, progress=False)
+    generate(out, SMALL, progress=False, roi_dir=ROI_DIR)
     return out
 
 

@@ -17,6 +17,8 @@ from cinebrain.captions import (
     sidecar_captions,
 )
 
+from .conftest import CAPTION_RESOURCES
+
 
 def _clips(clips, episode="ep01"):
     t = pd.read_parquet(clips / "clips.parquet")
@@ -24,7 +26,7 @@ def _clips(clips, episode="ep01"):
 
 
 def test_superclasses_are_cineneurons_15():
-    classes = load_superclasses()
+    classes = load_superclasses(CAPTION_RESOURCES["wordlist"])
     assert list(classes) == ["accessory", "animal", "appliance", "electronic", "food", "furniture", "indoor",
                              "kitchen", "man", "others", "outdoor", "crowd", "sports", "vehicle", "woman"]  # fmt: skip
     words = [w for ws in classes.values() for w in ws]
@@ -39,11 +41,11 @@ def test_superclasses_are_cineneurons_15():
     ("Nothing here matches.", [], []),
 ])  # fmt: skip
 def test_word_list_categories(text, nouns, cats):
-    assert WordListCategorizer(load_superclasses())(text) == (nouns, cats)
+    assert WordListCategorizer(load_superclasses(CAPTION_RESOURCES["wordlist"]))(text) == (nouns, cats)
 
 
 def test_vlm_category_answer_is_parsed():
-    classes = load_superclasses()
+    classes = load_superclasses(CAPTION_RESOURCES["wordlist"])
     ans = 'Sure! {"nouns": ["woman", "cup"], "categories": ["Woman", "kitchen", "spaceship"]} Hope this helps.'
     assert parse_category_answer(ans, classes) == (["woman", "cup"], ["kitchen", "woman"])
     assert parse_category_answer("no JSON at all", classes) == ([], [])
@@ -85,7 +87,7 @@ def test_vlm_and_whisper_end_to_end_on_tiny_models(synth, clips, tiny_models, tm
     out, cats = tmp_path / "ep01.parquet", tmp_path / "ep01_categories.parquet"
     table = caption_episode(clips / "clips.parquet", "ep01", sources, {"backend": "vlm", "source": "llava",
                             "model": str(tiny_models / "llava"), "max_new_tokens": 8}, sidecar_dir=synth / "bids/stimuli",
-                            out=out, out_categories=cats)  # fmt: skip
+                            **CAPTION_RESOURCES, out=out, out_categories=cats)  # fmt: skip
     assert table.equals(pd.read_parquet(out))
     per = table.groupby("source").size()
     assert per["llava"] == 20 and per["whisper"] == 10 and per["whisper_de"] == 10  # n per clip, 10 clips
@@ -106,13 +108,13 @@ def test_vlm_prompt_file_must_exist(clips, tiny_models, tmp_path):
     src = [{"name": "q", "backend": "vlm", "model": str(tiny_models / "llava"), "prompt": "nope.txt"}]
     with pytest.raises(CaptionError, match="nope.txt: no such file"):
         caption_episode(clips / "clips.parquet", "ep01", src, {"backend": "wordlist", "source": "q"},
-                        out=tmp_path / "c.parquet", out_categories=tmp_path / "k.parquet")  # fmt: skip
+                        **CAPTION_RESOURCES, out=tmp_path / "c.parquet", out_categories=tmp_path / "k.parquet")  # fmt: skip
     assert not (tmp_path / "c.parquet").exists()
 
 
 def test_categories_must_name_a_caption_source(clips, tmp_path):
     with pytest.raises(CaptionError, match=r"captions.categories.source is 'qwen'.*\['truth'\]"):
         caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar"}],
-                        {"backend": "wordlist", "source": "qwen"}, out=tmp_path / "c.parquet",
+                        {"backend": "wordlist", "source": "qwen"}, **CAPTION_RESOURCES, out=tmp_path / "c.parquet",
                         out_categories=tmp_path / "k.parquet")  # fmt: skip
     assert not (tmp_path / "c.parquet").exists()

@@ -18,7 +18,7 @@ from cinebrain.data import (
 )
 from cinebrain.fmri.normalise import alignment, column_stats, write_roi_timeseries, zscore
 
-from .conftest import SMALL
+from .conftest import CAPTION_RESOURCES, ROI_DIR, SMALL
 
 LAG = 4.0
 
@@ -50,7 +50,7 @@ def inputs(synth, clips, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs")
     inv = _inventory(synth)
-    sel = select(["visual"])
+    sel = select(["visual"], ROI_DIR)
     fmri, eeg = {}, {}
     for _, r in inv.iterrows():
         sub, run = r["subject"], int(r["run"])
@@ -175,7 +175,7 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
 
     caps = tmp_path / "ep01.parquet"
     caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar", "n": 2}],
-                    {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli", out=caps,
+                    {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli", **CAPTION_RESOURCES, out=caps,
                     out_categories=tmp_path / "ep01_categories.parquet")  # fmt: skip
     embed_episode(clips / "clips.parquet", caps, "ep01", model=str(tiny_models / "clip"), out=tmp_path / "e.safetensors")
     encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox"), subfolder="vae", out=tmp_path / "l.safetensors")
@@ -186,7 +186,7 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
 
     from cinebrain.fmri.rois import write_columns
 
-    write_columns(["visual"], tmp_path / "roi_columns.json")
+    write_columns(["visual"], tmp_path / "roi_columns.json", ROI_DIR)
     doc = json.loads((tmp_path / "roi_columns.json").read_text())
     n_cols = doc["NumberOfColumns"]
     doc["Columns"]["roi_sets"] = ["a"] * 100 + ["b"] * (n_cols - 100)

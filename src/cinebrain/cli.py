@@ -19,7 +19,7 @@ def cmd_synth(args) -> int:
                       eeg_sfreq=args.eeg_sfreq, seed=args.seed, height=args.height, width=args.width,
                       fps=args.fps, tail_seconds=args.tail_seconds)  # fmt: skip
     t0 = time.perf_counter()
-    manifest = generate(args.out, cfg, progress=not args.quiet)
+    manifest = generate(args.out, cfg, progress=not args.quiet, roi_dir=args.roi_dir)
     dt = time.perf_counter() - t0
     print(f"wrote {len(manifest['runs'])} runs of {manifest['n_volumes']} volumes for {cfg.subjects} subject(s), "
           f"{cfg.episodes} episode(s) to {args.out} ({_size(Path(args.out)) / 1e6:.0f} MB) in {dt:.1f} s")  # fmt: skip
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=d.width, help="video width in pixels")
     p.add_argument("--fps", type=float, default=d.fps, help="video frame rate")
     p.add_argument("--tail-seconds", type=float, default=d.tail_seconds, help="scanning after the film ends (s)")
+    p.add_argument("--roi-dir", type=Path, default=Path("resources/rois"),
+                   help="the ROI sets whose areas carry the simulated signal (the checkout's resources/rois)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_synth)
 

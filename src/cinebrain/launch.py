@@ -28,7 +28,6 @@ from pathlib import Path
 
 import yaml
 
-LAUNCH_DIR = Path(__file__).resolve().parents[2] / "config" / "launch"
 EXECUTORS = ("debug", "local", "slurm")
 _SLURM_KEYS = ("slurm_partition", "slurm_account", "slurm_qos", "slurm_signal_delay_s", "slurm_max_num_timeout",
                "slurm_additional_parameters")  # fmt: skip
@@ -41,8 +40,9 @@ class LaunchError(ValueError):
     """A launch profile is missing or invalid, or the task failed."""
 
 
-def load_profile(name: str, folder=LAUNCH_DIR) -> dict:
-    """The launch profile ``name`` (a file of ``folder``, or a path to a YAML file)."""
+def load_profile(name: str, folder) -> dict:
+    """The launch profile ``name`` (a file of ``folder`` — the workflow's ``config/launch/`` — or a path to a
+    YAML file)."""
     folder = Path(folder)
     path = Path(name) if str(name).endswith((".yaml", ".yml")) else folder / f"{name}.yaml"
     if not path.exists():
@@ -112,7 +112,7 @@ class Task(_Checkpointable):
             teardown()
 
 
-def launch(target: str, kwargs: dict, profile: str, log_folder, launch_dir=LAUNCH_DIR):
+def launch(target: str, kwargs: dict, profile: str, log_folder, launch_dir):
     """Run ``target(**kwargs)`` as configured by the launch profile, wait, and return its result.
 
     A failure raises LaunchError with the job's id and its log folder (stderr of every task is there).

@@ -43,7 +43,7 @@ def plot_stimulus_frames(stimulus: Path, captions: Path | None, out, max_frames:
     plt.close(fig)
 
 
-def _bold_traces(row, bids_root: Path, fmriprep_dir: Path):
+def _bold_traces(row, bids_root: Path, fmriprep_dir: Path, visual_roi):
     """(time, {label: % signal}) from the fMRIPrep dtseries when present, else the raw BOLD global mean."""
     from .fmri.fmriprep import derivative_paths
 
@@ -58,7 +58,7 @@ def _bold_traces(row, bids_root: Path, fmriprep_dir: Path):
         data = np.asarray(nib.load(str(dts)).get_fdata(dtype=np.float32))
         parcels, _ = mmp_parcels()
         vis = np.zeros(len(parcels), bool)
-        vis[select(["visual"]).indices] = True
+        vis[select([visual_roi], None).indices] = True
         cortex = (parcels > 0) & (parcels <= 360)
         pct = (data / data.mean(0) - 1) * 100
         traces = {"visual ROI (HCP-MMP)": pct[:, vis].mean(1), "other cortex": pct[:, cortex & ~vis].mean(1)}
@@ -76,12 +76,13 @@ def _bold_traces(row, bids_root: Path, fmriprep_dir: Path):
     return t, traces, source
 
 
-def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker: str = "R128") -> None:
+def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker: str = "R128", *,
+                    visual_roi) -> None:  # fmt: skip
     import mne
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6.5), gridspec_kw={"height_ratios": [1, 1.4]})
-    t, traces, source = _bold_traces(row, bids_root, fmriprep_dir)
+    t, traces, source = _bold_traces(row, bids_root, fmriprep_dir, visual_roi)
     for label, y in traces.items():
         ax1.plot(t, y, lw=1.2, label=label)
     if pd.notna(row["onset"]) and pd.notna(row["stimulus_duration"]):
@@ -115,8 +116,9 @@ def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker
     plt.close(fig)
 
 
-def dataset_overview(inventory, bids_root, fmriprep_dir, outputs, volume_marker: str = "R128") -> None:
-    """Write the report's dataset figures: ``outputs["inventory"]`` (CSV), ``.frames`` and ``.traces`` (PNG)."""
+def dataset_overview(inventory, bids_root, fmriprep_dir, outputs, volume_marker: str = "R128", *, visual_roi) -> None:
+    """Write the report's dataset figures: ``outputs["inventory"]`` (CSV), ``.frames`` and ``.traces`` (PNG).
+    ``visual_roi``: the visual ROI set's YAML file (the traces of the first run)."""
     inv = pd.read_parquet(inventory)
     bids_root, fmriprep_dir = Path(bids_root), Path(fmriprep_dir)
     inv.to_csv(outputs["inventory"], index=False)
@@ -124,7 +126,7 @@ def dataset_overview(inventory, bids_root, fmriprep_dir, outputs, volume_marker:
     stim = bids_root / first["stimulus"]
     captions = stim.with_name(f"{stim.stem}_captions.tsv")
     plot_stimulus_frames(stim, captions, outputs["frames"])
-    plot_run_traces(first, bids_root, fmriprep_dir, outputs["traces"], volume_marker)
+    plot_run_traces(first, bids_root, fmriprep_dir, outputs["traces"], volume_marker, visual_roi=visual_roi)
 
 
 # ---------------------------------------------------------------------------------------------- fMRI

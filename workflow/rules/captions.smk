@@ -7,13 +7,16 @@ rule captions_generate:
         table="results/stimuli/{episode}_clips.parquet",
         clips="results/stimuli/{episode}",
         models=caption_inputs,
+        # the dataset (its stimuli/ sidecar captions)
+        bids=bids_input,
     output:
         captions="results/captions/{episode}.parquet",
         categories="results/captions/{episode}_categories.parquet",
     params:
         sources=CAPTIONS["sources"],
         categories=CAPTIONS["categories"],
-        sidecar_dir=sidecar_dir(),
+        prompt_dir=str(PROMPT_DIR),
+        wordlist=WORDLIST,
         device=CAPTIONS["device"],
     resources:
         mem_mb=8000,

@@ -24,6 +24,7 @@ rule cinesync_encoder:
         train=CINESYNC["encoder"]["train"],
         evaluation=CINESYNC["encoder"]["evaluation"],
         launch=CINESYNC["encoder"]["launch"],
+        launch_dir=LAUNCH_DIR,
         device=CINESYNC["encoder"]["device"],
         roi_sets=CINESYNC["roi_sets"],
         submitit="logs/cinesync/submitit/encoder_{variant}_sub-{subject}",
@@ -53,6 +54,7 @@ rule cinesync_decoder:
         model=CINESYNC["decoder"]["model"],
         train=CINESYNC["decoder"]["train"],
         launch=CINESYNC["decoder"]["launch"],
+        launch_dir=LAUNCH_DIR,
         device=CINESYNC["decoder"]["device"],
         roi_sets=CINESYNC["roi_sets"],
         submitit="logs/cinesync/submitit/decoder_{variant}_sub-{subject}",
@@ -86,6 +88,7 @@ rule cinesync_reconstruct:
     params:
         settings=CINESYNC["decoder"]["reconstruct"],
         launch=CINESYNC["decoder"]["launch"],
+        launch_dir=LAUNCH_DIR,
         device=CINESYNC["decoder"]["device"],
         submitit="logs/cinesync/submitit/reconstruct_{variant}_sub-{subject}",
     localrule: True

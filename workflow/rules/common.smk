@@ -26,6 +26,8 @@ FMRI = config["fmri"]
 ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
 PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.csv")
 PROMPT_DIR = Path(workflow.basedir) / "resources" / "prompts"
+WORDLIST = str(Path(workflow.basedir) / "resources" / "categories" / "superclasses.yaml")
+LAUNCH_DIR = str(Path(workflow.basedir) / "config" / "launch")
 STIMULI = config["stimuli"]
 CAPTIONS = config["captions"]
 FEATURES = config["features"]
@@ -77,6 +79,12 @@ def subject_runs(subject):
     """The run numbers of a subject, from the inventory."""
     inv = inventory()
     return sorted(int(r) for r in inv.loc[inv["subject"] == subject, "run"])
+
+
+def first_fmriprep_manifest(wildcards=None):
+    """The fMRIPrep manifest of the inventory's first run's subject (the report's run traces read its derivatives)."""
+    sub = inventory()["subject"].iloc[0]
+    return f"results/fmri/sub-{sub}/sub-{sub}_fmriprep.json"
 
 
 def roi_files(wildcards=None):
@@ -171,12 +179,8 @@ def caption_inputs(wildcards=None):
     if cat["backend"] == "vlm":
         out += [model_input(cat["model"]), str(PROMPT_DIR / cat["prompt"])]
     else:  # the word list (editing it reruns the categories)
-        out.append(cat.get("wordlist") or str(Path(workflow.basedir) / "resources" / "categories" / "superclasses.yaml"))
+        out.append(cat["wordlist"] or WORDLIST)
     return [o for o in out if o]
-
-
-def sidecar_dir():
-    return os.path.join(BIDS_ROOT, "stimuli")
 
 
 def split_runs(subject, split):

@@ -5,6 +5,9 @@ rule report_overview:
     input:
         inventory="results/bids/inventory.parquet",
         bids=bids_input,
+        # the first run's fMRIPrep derivatives (checked by fmriprep_run) and the visual ROI set: its traces
+        fmriprep=first_fmriprep_manifest,
+        visual_roi=os.path.join(ROI_DIR, "visual.yaml"),
     output:
         inventory=report(
             "results/report/inventory.csv",

@@ -3,12 +3,16 @@
 if SYNTH["enabled"]:
 
     rule synth_generate:
+        input:
+            # the ROI sets whose areas carry the simulated visual and auditory signal
+            rois=[os.path.join(ROI_DIR, f"{kind}.yaml") for kind in ("visual", "auditory")],
         output:
             bids=directory(os.path.join(SYNTH["out"], "bids")),
             truth=directory(os.path.join(SYNTH["out"], "truth")),
         params:
             out=lambda wildcards, output: os.path.dirname(output.bids),
             synth={k: v for k, v in SYNTH.items() if k not in ("enabled", "out")},
+            roi_dir=ROI_DIR,
         log:
             "logs/synth/synth_generate.log",
         benchmark:

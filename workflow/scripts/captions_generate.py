@@ -4,9 +4,12 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
+import os
+
 from cinebrain.captions import caption_episode
 
-caption_episode(snakemake.input.table, snakemake.wildcards.episode, snakemake.params.sources,
-                snakemake.params.categories, sidecar_dir=snakemake.params.sidecar_dir,
+p = snakemake.params
+caption_episode(snakemake.input.table, snakemake.wildcards.episode, p.sources, p.categories,
+                prompt_dir=p.prompt_dir, wordlist=p.wordlist, sidecar_dir=os.path.join(snakemake.input.bids, "stimuli"),
                 out=snakemake.output.captions, out_categories=snakemake.output.categories,
                 device=snakemake.params.device, progress=True)

@@ -18,4 +18,5 @@ launch(
      "out_dir": str(Path(snakemake.output.config).parent)},
     p.launch,
     p.submitit,
+    p.launch_dir,
 )

@@ -18,4 +18,5 @@ launch(
      "roi_sets": list(p.roi_sets) if p.roi_sets else None, "out_dir": str(Path(snakemake.output.metrics).parent)},
     p.launch,
     p.submitit,
+    p.launch_dir,
 )

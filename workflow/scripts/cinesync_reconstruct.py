@@ -17,4 +17,5 @@ launch(
      "figure": str(snakemake.output.figure), "device": p.device, "progress": False},
     p.launch,
     p.submitit,
+    p.launch_dir,
 )

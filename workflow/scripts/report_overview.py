@@ -12,4 +12,5 @@ dataset_overview(
     snakemake.params.fmriprep_dir,
     dict(snakemake.output.items()),
     volume_marker=snakemake.params.volume_marker,
+    visual_roi=snakemake.input.visual_roi,
 )

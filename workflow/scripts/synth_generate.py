@@ -6,4 +6,4 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.synth import SynthConfig, generate
 
-generate(snakemake.params.out, SynthConfig(**snakemake.params.synth), progress=True)
+generate(snakemake.params.out, SynthConfig(**snakemake.params.synth), progress=True, roi_dir=snakemake.params.roi_dir)

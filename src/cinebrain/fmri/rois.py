@@ -22,9 +22,6 @@ import yaml
 
 from .grayordinates import N_GRAYORDINATES, brain_model_axis, mmp_parcels
 
-#: Where the versioned ROI sets live (``resources/rois`` of the checkout).
-ROI_DIR = Path(__file__).resolve().parents[3] / "resources" / "rois"
-
 
 class RoiError(ValueError):
     """An ROI set that cannot be used: the message names the file, the problem and the fix."""
@@ -48,19 +45,23 @@ class RoiSet:
         return [f"L_{a}" for a in self.left] + [f"R_{a}" for a in self.right] + list(self.subcortical)
 
 
-def roi_path(name_or_path, roi_dir=None) -> Path:
-    """The YAML file of an ROI set given by name (``visual``) or by path."""
+def roi_path(name_or_path, roi_dir) -> Path:
+    """The YAML file of an ROI set given by name (``visual``, a file of ``roi_dir``: the workflow's
+    ``resources/rois/``) or by path."""
     p = Path(str(name_or_path))
     if p.suffix in (".yaml", ".yml") or p.parent != Path("."):
         return p
-    return Path(roi_dir or ROI_DIR) / f"{name_or_path}.yaml"
+    if roi_dir is None:
+        raise RoiError(f"ROI set '{name_or_path}' is given by name but no folder of ROI sets was given; fix: pass "
+                       "roi_dir (the workflow's resources/rois/), or the set's YAML path")  # fmt: skip
+    return Path(roi_dir) / f"{name_or_path}.yaml"
 
 
-def available_roi_sets(roi_dir=None) -> list[str]:
-    return sorted(p.stem for p in Path(roi_dir or ROI_DIR).glob("*.yaml"))
+def available_roi_sets(roi_dir) -> list[str]:
+    return sorted(p.stem for p in Path(roi_dir).glob("*.yaml")) if roi_dir is not None else []
 
 
-def load_roi_set(name_or_path, roi_dir=None) -> RoiSet:
+def load_roi_set(name_or_path, roi_dir) -> RoiSet:
     """Read and check one ROI set; every label must exist in the atlas."""
     path = roi_path(name_or_path, roi_dir)
     if not path.exists():
@@ -135,7 +136,7 @@ class RoiSelection:
         }
 
 
-def select(roi_sets, roi_dir=None) -> RoiSelection:
+def select(roi_sets, roi_dir) -> RoiSelection:
     """Union of the named (or given) ROI sets, in grayordinate order."""
     sets = [s if isinstance(s, RoiSet) else load_roi_set(s, roi_dir) for s in roi_sets]
     if not sets:
@@ -168,7 +169,7 @@ def select(roi_sets, roi_dir=None) -> RoiSelection:
     return RoiSelection(sets=sets, indices=indices, table=table)
 
 
-def write_columns(roi_sets, path, roi_dir=None) -> RoiSelection:
+def write_columns(roi_sets, path, roi_dir) -> RoiSelection:
     """Rule ``fmri_rois``: select the sets and write the column description (JSON) atomically."""
     import json
     import sys

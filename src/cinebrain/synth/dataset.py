@@ -170,8 +170,10 @@ def _write_electrodes(eeg_dir: Path, subject: str) -> None:
     })  # fmt: skip
 
 
-def generate(out, cfg: SynthConfig | None = None, progress: bool = True) -> dict:
+def generate(out, cfg: SynthConfig | None = None, progress: bool = True, *, roi_dir) -> dict:
     """Write the synthetic dataset under ``out`` (see module docstring). Deterministic for ``cfg.seed``.
+    ``roi_dir``: the ROI sets (the workflow's resources/rois/) whose visual and auditory areas carry the
+    simulated signal.
 
     ``out`` is written atomically: everything goes to ``out.tmp`` first and is renamed at the end.
     Returns the run table (also in ``truth/synth.json``).
@@ -179,6 +181,7 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True) -> dict
     from ..fmri import grayordinates as go
 
     cfg = cfg or SynthConfig()
+    areas = fmri_model.brain_areas(roi_dir)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
@@ -221,7 +224,7 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True) -> dict
     with tqdm(total=n_runs, desc="synth: runs", unit="run", disable=not progress) as bar:
         for s, (sub, eps) in enumerate(assignment.items()):
             rng = np.random.default_rng([cfg.seed, 2, s])
-            weights = fmri_model.region_weights(labels, rng)
+            weights = fmri_model.region_weights(labels, rng, areas)
             gains = rng.normal(1.0, 0.25, len(parcels)).clip(0.2, None).astype(np.float32)
             baseline = rng.uniform(6000, 12000, len(parcels)).astype(np.float32)
             motion_coef = rng.normal(0, 0.3, (6, len(parcels))).astype(np.float32)

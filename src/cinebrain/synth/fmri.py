@@ -25,10 +25,6 @@ import pandas as pd
 from ..fmri.rois import load_roi_set
 from .stimuli import AUDIO_FEATURES, VISUAL_FEATURES
 
-# CineBrain (seed 000, section 3.2) ROI lists (resources/rois/), used here only to choose which regions
-# carry which signal.
-VISUAL_AREAS = list(load_roi_set("visual").left)
-AUDITORY_AREAS = list(load_roi_set("auditory").left)
 EVENT_FEATURES = ["cut"]
 ALL_FEATURES = [*VISUAL_FEATURES, *AUDIO_FEATURES, *EVENT_FEATURES]
 
@@ -36,10 +32,16 @@ PERCENT_SIGNAL = 2.0  # response amplitude, % of baseline, for a 1-SD feature ch
 NOISE_PERCENT = 0.8  # white noise SD, % of baseline
 
 
-def region_classes(labels: dict[int, str]) -> dict[int, str]:
-    """Class of every parcel index: 'visual', 'auditory', 'hippocampus' or 'other'."""
-    vis = {f"{h}_{a}" for h in "LR" for a in VISUAL_AREAS}
-    aud = {f"{h}_{a}" for h in "LR" for a in AUDITORY_AREAS} - vis
+def brain_areas(roi_dir) -> dict[str, list[str]]:
+    """The HCP-MMP areas that carry visual and auditory signal: CineBrain's (seed 000, section 3.2) ROI lists
+    ``visual`` and ``auditory`` of ``roi_dir`` (the workflow's resources/rois/)."""
+    return {kind: list(load_roi_set(kind, roi_dir).left) for kind in ("visual", "auditory")}
+
+
+def region_classes(labels: dict[int, str], areas: dict[str, list[str]]) -> dict[int, str]:
+    """Class of every parcel index: 'visual', 'auditory', 'hippocampus' or 'other' (``areas``: :func:`brain_areas`)."""
+    vis = {f"{h}_{a}" for h in "LR" for a in areas["visual"]}
+    aud = {f"{h}_{a}" for h in "LR" for a in areas["auditory"]} - vis
     out = {}
     for idx, name in labels.items():
         if idx == 0:
@@ -55,9 +57,9 @@ def region_classes(labels: dict[int, str]) -> dict[int, str]:
     return out
 
 
-def region_weights(labels: dict[int, str], rng: np.random.Generator) -> np.ndarray:
+def region_weights(labels: dict[int, str], rng: np.random.Generator, areas: dict[str, list[str]]) -> np.ndarray:
     """(n_parcels + 1, n_features) encoding weights; row = parcel index, row 0 unused."""
-    classes = region_classes(labels)
+    classes = region_classes(labels, areas)
     n_feat = len(ALL_FEATURES)
     vis = np.array([f in VISUAL_FEATURES for f in ALL_FEATURES])
     aud = np.array([f in AUDIO_FEATURES for f in ALL_FEATURES])

@@ -209,12 +209,12 @@ def write_episode(path, scenes: list[Scene], duration: float, fps: float, height
     """Encode the episode to an H.264/AAC mp4 with PyAV and return its per-frame features."""
     import av
 
+    from ..stimuli import h264_stream
+
     audio = render_audio(scenes, duration, audio_sfreq, rng)
     rows = []
     with av.open(str(path), "w") as container:
-        vs = container.add_stream("libx264", rate=int(round(fps)))
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        vs.options = {"crf": "18", "preset": "veryfast"}
+        vs = h264_stream(container, int(round(fps)), height, width, crf=18)
         aus = container.add_stream("aac", rate=audio_sfreq)
         aus.layout = "mono"
         for frame, feats in render_frames(scenes, duration, fps, height, width):
