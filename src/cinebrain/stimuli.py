@@ -267,20 +267,20 @@ def _place(chunks: list, rate: int, t0: float) -> np.ndarray:
 
 
 def h264_stream(container, fps: float, height: int, width: int, crf: int = 18):
-    """An H.264 (libx264, yuv420p, ``crf``, preset veryfast) video stream of a PyAV output container, encoded
-    on one thread.  PyAV 18.1's libx264 (FFmpeg 8) does not always write the same bitstream for the same
-    frames (decoded frames up to ~25 grey levels apart at a few pixels), more often when the machine is busy.
-    Measured on a 33-frame 64 x 96 clip, 120 encodings on a loaded 2-core machine: the default (frame
-    threads) gave 7 outliers and its most common result changed with the load; one thread gave 14 outliers
-    around the result an idle machine gives (2 in 150 when idle).  One thread keeps the usual result the
-    same whatever the load; reruns are still not bit-exact (README, "Known problems")."""
+    """An H.264 (libx264, yuv420p, ``crf``, preset veryfast) video stream of a PyAV output container: the one
+    place where the project's videos (clips, synthetic films, reconstructions) get their encoder settings.
+
+    Not bit-exact: PyAV 18.1's libx264 (FFmpeg 8) sometimes writes a different bitstream for the same frames
+    (decoded frames up to ~25 grey levels apart at a few pixels) — measured on a 33-frame 64 x 96 clip, 5 of
+    150 encodings on an idle machine and 7 of 120 on a busy one, with frame threads (the default); on one
+    thread still 2 of 150 idle and 14 of 120 busy, and every clip of the demo came out different from the
+    threaded result, so the default is kept (README, "Known problems")."""
     from fractions import Fraction
 
     s = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
     s.height, s.width = height, width
     s.pix_fmt = "yuv420p"
     s.options = {"crf": str(crf), "preset": "veryfast"}
-    s.codec_context.thread_count = 1
     return s
 
 
