@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -180,12 +181,44 @@ def test_workflow_runs_as_slurm_jobs_with_the_profiles_resources(slurm_run):
         assert ("gres/gpu=1" in row["ReqTRES"]) == bool(res.get("gpu")), (rule, row["ReqTRES"])
 
 
+def _encoded(key: str) -> bool:
+    """Outputs made of, or computed from, the reconstructions' H.264 files: libx264 does not always write the
+    same bitstream for the same frames (README, "Known problems"), so they are compared with a tolerance."""
+    return "/recon/" in key or key.startswith(("results/benchmark/", "results/report/cinesync/"))
+
+
+def _close(a: Path, b: Path) -> bool:
+    """Decoded videos and figures within a grey level on average; scores within a few percent."""
+    import json
+
+    if a.suffix in (".mp4", ".png"):
+        from matplotlib.image import imread
+
+        from cinebrain.stimuli import read_video
+
+        x, y = (read_video(p) if p.suffix == ".mp4" else imread(p) * 255 for p in (a, b))
+        return x.shape == y.shape and np.abs(x.astype(float) - y).mean() < 1.0
+    if a.suffix == ".parquet":
+        x, y = pd.read_parquet(a), pd.read_parquet(b)
+        num = x.select_dtypes("number").columns
+        return (list(x.columns) == list(y.columns) and x.drop(columns=num).equals(y.drop(columns=num))
+                and np.allclose(x[num].to_numpy(float), y[num].to_numpy(float), rtol=0.05, atol=0.05, equal_nan=True))  # fmt: skip
+    if a.suffix == ".json":
+        x, y = json.loads(a.read_text()), json.loads(b.read_text())
+        return x.keys() == y.keys() and all(np.allclose(np.asarray(x[k], float), np.asarray(y[k], float), rtol=0.25)
+                                            if isinstance(x[k], (int, float, list)) and x[k] is not None else x[k] == y[k]
+                                            for k in x)  # fmt: skip
+    return _content(a) == _content(b)
+
+
 def test_slurm_outputs_equal_the_local_runs(slurm_run):
     remote, local = outputs(slurm_run["dir"]), outputs(slurm_run["local"])
     # the local run made the whole workflow, the SLURM run one subject's way: every file the SLURM run wrote
     assert len(remote) > 100 and set(remote) <= set(local), sorted(set(remote) - set(local))
-    differ = [k for k in remote if _content(remote[k]) != _content(local[k])]
+    differ = [k for k in remote if not _encoded(k) and _content(remote[k]) != _content(local[k])]
     assert not differ, differ
+    encoded = [k for k in remote if _encoded(k)]
+    assert len(encoded) >= 5 and not [k for k in encoded if not _close(remote[k], local[k])], encoded
 
 
 def test_gpu_launcher_submits_through_submitit_with_a_gpu(slurm_run):

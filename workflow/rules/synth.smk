@@ -12,7 +12,7 @@ if SYNTH["enabled"]:
         params:
             out=lambda wildcards, output: os.path.dirname(output.bids),
             synth={k: v for k, v in SYNTH.items() if k not in ("enabled", "out")},
-            roi_dir=ROI_DIR,
+            roi_dir=lambda wildcards, input: os.path.dirname(input.rois[0]),
         log:
             "logs/synth/synth_generate.log",
         benchmark:

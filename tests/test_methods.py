@@ -1,0 +1,121 @@
+"""Methods as plug-ins (cinebrain.methods): the output contract, and a new method picked up with no other change."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from cinebrain.methods import contract
+
+
+def _metrics(**over) -> dict:
+    m = {"method": "toy", "variant": "toy", "subject": "01", "train_clips": 60, "test_clips": 30, "n_candidates": 30,
+         "repeats": 1, "scores": {"brain_to_video_top1": 0.1, "video_to_brain_top1": 0.2, "two_way": 0.7},
+         "chance": {"brain_to_video_top1": 1 / 30, "video_to_brain_top1": 1 / 30, "two_way": 0.5}}  # fmt: skip
+    return {**m, **over}
+
+
+def test_metrics_contract_round_trip_and_errors(tmp_path):
+    path = tmp_path / "m/metrics.json"
+    contract.write_metrics(_metrics(), path)
+    assert contract.read_metrics(path) == _metrics()
+    assert contract.model_dir("toy", "a", "01") == "results/methods/toy/a/sub-01"
+    assert contract.recon_dir("toy", "a", "01") == "results/methods/toy/a/sub-01/recon"
+    with pytest.raises(ValueError, match=r"bad.json: breaks the methods' metrics.json contract at 'scores': "
+                                         r"'two_way' is a required property"):  # fmt: skip
+        contract.write_metrics(_metrics(scores={"brain_to_video_top1": 0.1, "video_to_brain_top1": 0.2}),
+                               tmp_path / "bad.json")  # fmt: skip
+    assert not (tmp_path / "bad.json").exists()  # nothing written
+    (tmp_path / "worse.json").write_text(json.dumps(_metrics(test_clips=0)))
+    with pytest.raises(ValueError, match=r"worse.json: .* at 'test_clips'"):
+        contract.read_metrics(tmp_path / "worse.json")
+
+
+TOY = '''
+"""A toy method: only what the plug-in interface asks for."""
+from dataclasses import dataclass
+
+from cinebrain.settings import setting
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Toy."""
+
+    enabled: bool = setting(True, "run it")
+    variants: tuple[str, ...] = setting(("toy",), "variants", items={"enum": ["toy", "toy_small"]})
+    width: int = setting(8, "a size", minimum=1)
+
+    def model_variants(self):
+        return self.variants
+
+    def recon_variants(self):
+        return ("toy",)
+
+    def launch_profiles(self):
+        return ("debug",)
+
+    def check(self, config):
+        return [] if self.width < 100 else ["methods.toy.width is too wide; fix: below 100"]
+
+    def extra_outputs(self, subjects):
+        return []
+'''
+
+
+@pytest.fixture
+def toy_method(tmp_path, monkeypatch):
+    """A method package dropped beside cinebrain.methods.cinesync (and nothing else touched)."""
+    import cinebrain.methods as methods
+
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy/__init__.py").write_text(textwrap.dedent(TOY))
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(tmp_path)])
+    yield
+    sys.modules.pop("cinebrain.methods.toy", None)
+
+
+def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
+    from cinebrain.config import ConfigError, check_config, config_schema, validate_config
+    from cinebrain.methods import available, enabled
+
+    from .conftest import LAUNCH_DIR
+    from .tiny_workflow import TINY
+
+    assert available() == ["cinesync", "toy"]
+    toy = config_schema()["properties"]["methods"]["properties"]["toy"]
+    assert toy["properties"]["width"] == {"type": "integer", "minimum": 1, "default": 8, "description": "a size"}
+    cfg = json.loads(json.dumps(TINY))
+    cfg["methods"]["toy"] = {"variants": ["toy", "toy_small"]}
+    validate_config(cfg)
+    assert cfg["methods"]["toy"] == {"enabled": True, "variants": ["toy", "toy_small"], "width": 8}
+    methods = enabled(cfg)
+    assert list(methods) == ["cinesync", "toy"] and methods["toy"].model_variants() == ("toy", "toy_small")
+    check_config(cfg, LAUNCH_DIR)
+    cfg["methods"]["toy"]["width"] = 500
+    with pytest.raises(ConfigError, match="methods.toy.width is too wide; fix: below 100"):
+        check_config(cfg, LAUNCH_DIR)
+    bad = json.loads(json.dumps(TINY))
+    bad["methods"]["toy"] = {"variants": ["toy_big"]}
+    with pytest.raises(ConfigError, match=r"key 'methods.toy.variants\[0\]'"):
+        validate_config(bad)
+    cfg["methods"]["toy"]["enabled"] = False
+    assert list(enabled(cfg)) == ["cinesync"]
+
+
+def test_the_generic_stages_read_every_enabled_method_through_the_contract(toy_method, tmp_path):
+    """The models' summary reads any method's metrics.json (with its training curve beside it)."""
+    from cinebrain.methods.report import summarise_models
+
+    files = []
+    for method, variant in [("cinesync", "cinesync"), ("toy", "toy")]:
+        d = tmp_path / contract.model_dir(method, variant, "01")
+        contract.write_metrics(_metrics(method=method, variant=variant), d / "metrics.json")
+        (d / "metrics.csv").write_text("step,loss\n1,2.0\n2,1.5\n")
+        files.append(d / "metrics.json")
+    table = summarise_models(files, tmp_path / "summary.csv", tmp_path / "retrieval.png")
+    assert list(table["method"]) == ["cinesync", "toy"] and (table["chance_two_way"] == 0.5).all()
+    assert (tmp_path / "retrieval.png").stat().st_size > 0
