@@ -52,11 +52,15 @@ def main() -> None:
               "batch 16, bf16) needs one. Nothing measured.")  # fmt: skip
         return
     if args.paper:  # CineSync* input (visual + auditory_release, 18,946 columns), CLIP ViT-L/14 targets
-        size, batch, v, d = dict(width=2048, depth=24, heads=16, cond_dim=4096), 16, 18946, 768
+        from cinebrain.methods.cinesync.settings import EncoderModel, EncoderTrain
+
+        paper = EncoderModel()  # the settings' defaults are the paper's sizes
+        size = dict(width=paper.width, depth=paper.depth, heads=paper.heads, cond_dim=paper.cond_dim)
+        batch, v, d = EncoderTrain().batch_size, 18946, 768
     else:  # the demo's encoder, as config/config.yaml sets it (visual columns, the tiny CLIP's 16-d targets)
         import yaml
 
-        enc = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["encoder"]
+        enc = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["methods"]["cinesync"]["encoder"]
         size = {k: v for k, v in enc["model"].items() if k not in ("loss", "align_modalities")}
         batch, v, d = enc["train"]["batch_size"], 8405, 16
     steps = args.steps or (20 if args.paper else 10)
