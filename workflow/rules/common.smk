@@ -14,8 +14,9 @@ from cinebrain.methods import enabled as enabled_methods
 # Types, allowed values and defaults — the schema generated from the library's typed settings
 # (cinebrain.config.Config and every method's; written out as workflow/schemas/config.schema.yaml) — then
 # the checks across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
+LAUNCH_DIR = str(Path(workflow.basedir) / "config" / "launch")  # the launch profiles of the GPU stages
 validate_config(config)
-check_config(config, Path(workflow.basedir) / "config" / "launch")
+check_config(config, LAUNCH_DIR)
 
 SYNTH = config["synth"]
 BIDS_ROOT = config["dataset"]["bids_root"]
@@ -27,7 +28,6 @@ ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
 PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.csv")
 PROMPT_DIR = Path(workflow.basedir) / "resources" / "prompts"
 WORDLIST = str(Path(workflow.basedir) / "resources" / "categories" / "superclasses.yaml")
-LAUNCH_DIR = str(Path(workflow.basedir) / "config" / "launch")
 STIMULI = config["stimuli"]
 CAPTIONS = config["captions"]
 FEATURES = config["features"]
