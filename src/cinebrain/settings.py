@@ -112,7 +112,8 @@ def schema_of(cls) -> dict:
                 sub["items"] = {k: v for k, v in schema_of(f.metadata["items"]).items() if k != "default"}
             if "enum" in sub or "oneOf" in sub or "const" in sub:  # these say it all (and may mix types)
                 sub.pop("type", None)
-                sub.pop("items", None) if "oneOf" in sub else None
+                if "oneOf" in sub:
+                    sub.pop("items", None)
                 if "enum" in sub:
                     sub["enum"] = list(sub["enum"])
             if f.metadata.get("required"):

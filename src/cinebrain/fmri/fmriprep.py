@@ -77,8 +77,9 @@ class FmriprepSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> FmriprepSettings:
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in section.items() if k in keys})
+        from ..settings import build
+
+        return build(cls, section, "fmriprep")
 
 
 def build_command(
