@@ -26,9 +26,10 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned, so that nothing pulls a CUDA build; the CPU wheel is taken where one is offered.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# One resolution of everything pyproject.toml pins, torch + torchvision + torchaudio of one release among
+	# them (PyPI's standard builds; an exact pin fails rather than falling back to another build).
+	$(BIN)/pip install --quiet --progress-bar off -e '.[test]'
+	$(BIN)/python -m cinebrain.stack
 	touch $(STAMP)
 
 sysdeps:

@@ -60,7 +60,8 @@ CLIPS = {"height": SMALL.height, "width": SMALL.width, "shot_threshold": 15.0}
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    """Tiny random CLIP, Whisper, LLaVA and CogVideoX-VAE models saved with save_pretrained."""
+    """Every tiny random model of cinebrain.synth.models (CLIP, Whisper, Qwen2.5-VL, LLaVA-Video, CogVideoX, ...)
+    saved with save_pretrained."""
     from cinebrain.synth.models import write_tiny_models
 
     out = tmp_path_factory.mktemp("models") / "tiny"

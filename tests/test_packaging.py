@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
+import pytest
 import yaml
 
 from .conftest import REPO
@@ -19,12 +20,39 @@ def _pins() -> dict[str, str]:
     return out
 
 
-def test_dependencies_pinned_and_no_torchvision():
+#: The PyTorch release the project runs on: torch, torchvision, torchaudio (issue 18).
+STACK = {"torch": "2.11.0", "torchvision": "0.26.0", "torchaudio": "2.11.0"}
+
+
+def test_dependencies_pinned_and_one_pytorch_release():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert all("==" in d for d in deps), deps
     pins = _pins()
-    assert pins["torch"] == "2.13.0"
-    assert "torchvision" not in pins and "torchaudio" not in pins
+    assert {p: pins.get(p) for p in STACK} == STACK
+    # the model environment carries all three, and the Makefile installs no torch of its own
+    torch_env = yaml.safe_load((REPO / "envs/torch.yaml").read_text())
+    pip = next(d["pip"] for d in torch_env["dependencies"] if isinstance(d, dict))
+    assert {f"{p}=={v}" for p, v in STACK.items()} <= set(pip)
+    assert not re.search(r"pip install[^\n]*torch", (REPO / "Makefile").read_text())
+
+
+def test_pytorch_stack_imports_at_the_pinned_versions():
+    """The environment the Makefile built: the three packages import, their versions are pyproject's pins,
+    and their compiled operators run together (cinebrain.stack, which the Makefile runs after installing)."""
+    from cinebrain.stack import StackError, check_stack, installed_versions, pinned_versions
+
+    assert pinned_versions() == STACK == {p: v for p, v in _pins().items() if p in STACK}
+    assert installed_versions() == STACK
+    found = check_stack()
+    import torch
+    import torchaudio
+    import torchvision
+
+    assert [found[p] for p in STACK] == [torch.__version__, torchvision.__version__, torchaudio.__version__]
+    assert all(found[p].split("+")[0] == v for p, v in STACK.items())
+    with pytest.raises(StackError, match=r"torchvision 0\.26\.0 \(pinned 0\.1\.0\).*fix: pip install torch==2\.11\.0 "
+                       r"torchvision==0\.1\.0 torchaudio==2\.11\.0"):
+        check_stack({**STACK, "torchvision": "0.1.0"})
 
 
 def test_conda_envs_match_pyproject():

@@ -55,7 +55,7 @@ def test_every_tiny_tokenizer_encodes_and_round_trips(tmp_path):
     from cinebrain.synth.models import write_tiny_models
 
     text = "a red cube"
-    out = write_tiny_models(tmp_path, models=("clip", "siglip", "whisper", "llava"))
+    out = write_tiny_models(tmp_path, models=("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video"))
     for name, folder in out.items():
         tok = AutoTokenizer.from_pretrained(folder)
         ids = tok(text, add_special_tokens=False)["input_ids"]

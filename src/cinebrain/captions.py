@@ -6,10 +6,12 @@ Whisper-large-v3.  ``captions.sources`` in the config lists the sources to run, 
 
 ``vlm``
     ``AutoProcessor`` + ``AutoModelForImageTextToText`` loaded from ``model`` (a folder or hub id), prompted
-    with a file of ``resources/prompts/`` through the processor's chat template.  The clip is given as
-    ``frames`` evenly spaced key frames (images): transformers' video processors need torchvision, which
-    this project cannot depend on; image input works for every image-text model (LLaVA, Qwen2.5-VL,
-    LLaVA-OneVision).  The first caption is greedy; further ones (``n`` > 1) are sampled.
+    with a file of ``resources/prompts/`` through the processor's chat template.  The clip goes in as a
+    **video**: its decoded frames with their metadata (rate, frame count, duration), handed to the model's
+    own video processor — Qwen2.5-VL's (frames paired by its temporal patch, ``second_per_grid_ts`` from the
+    rate) or LLaVA-Video's (LLaVA-OneVision's, pooled per frame).  By default every frame of the clip is
+    shown (the dataset's 4-s clips at 8 fps: 33 frames); ``frames`` (a count) or ``fps`` (a rate) lets the
+    video processor sample instead.  The first caption is greedy; further ones (``n`` > 1) are sampled.
 ``whisper``
     ``AutoProcessor`` + ``AutoModelForSpeechSeq2Seq`` on the clip's 16-kHz audio; ``language`` fixed or
     detected per clip (``model.detect_language``), segment timestamps kept (JSON).
@@ -59,7 +61,7 @@ def resolve_resource(name, folder: Path) -> Path:
 @dataclass
 class Source:
     """One entry of ``captions.sources``: name, backend (vlm | whisper | sidecar), n captions per clip, and for
-    vlm: model, prompt (a file of resources/prompts/), frames, max_new_tokens, temperature, batch_size; for
+    vlm: model, prompt (a file of resources/prompts/), frames or fps, max_new_tokens, temperature, batch_size; for
     whisper: model, language (null: detected per clip)."""
 
     name: str = setting("", "the name the captions carry (column source)", required=True,
@@ -68,7 +70,10 @@ class Source:
     model: str | None = setting(None, "folder or hub id (vlm, whisper)")
     prompt: str | None = setting(None, "a file of resources/prompts/, or a path (vlm)")
     n: int = setting(1, "captions per clip", minimum=1)
-    frames: int = setting(4, "key frames shown to the VLM", minimum=1)
+    frames: int | None = setting(None, "vlm: frames sampled evenly from the clip by the model's video processor "
+                                 "(null: every frame; exclusive with fps)", minimum=1)  # fmt: skip
+    fps: float | None = setting(None, "vlm: frames per second sampled by the model's video processor (null: the "
+                                "clip's own rate; exclusive with frames)", exclusiveMinimum=0)  # fmt: skip
     max_new_tokens: int = setting(77, "longest caption in tokens", minimum=1)
     temperature: float = setting(0.7, "sampling temperature of captions 2..n", exclusiveMinimum=0)
     language: str | None = setting(None, "whisper: the language (null: detected per clip)")
@@ -86,6 +91,9 @@ class Source:
             raise CaptionError(f"captions source '{self.name}': backend {self.backend} needs 'model' (a folder or hub id)")
         if self.backend == "vlm" and not self.prompt:
             raise CaptionError(f"captions source '{self.name}': backend vlm needs 'prompt' (a file of resources/prompts/)")
+        if self.frames is not None and self.fps is not None:
+            raise CaptionError(f"captions source '{self.name}': 'frames' ({self.frames}) and 'fps' ({self.fps}) both "
+                               "choose how the clip is sampled; fix: set one of them, or neither (every frame)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -156,28 +164,47 @@ def load_vlm(model: str, device: str = "cpu"):
     return processor, net
 
 
-def key_frames(frames: np.ndarray, n: int) -> list[np.ndarray]:
-    """``n`` frames evenly spaced over the clip, both ends included."""
-    idx = np.unique(np.round(np.linspace(0, len(frames) - 1, n)).astype(int))
-    return [frames[i] for i in idx]
+def clip_video(path) -> tuple[np.ndarray, dict]:
+    """A clip's frames, uint8 (T, H, W, 3), and the metadata a transformers video processor samples and
+    times them by (``total_num_frames``, ``fps``, ``duration``, ``height``, ``width``)."""
+    frames, fps = read_video(path, with_rate=True)
+    t, h, w = frames.shape[:3]
+    return frames, {"total_num_frames": t, "fps": fps, "duration": t / fps, "height": h, "width": w,
+                    "video_backend": "pyav"}  # fmt: skip
 
 
-def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]] | None, *, max_new_tokens: int,
-              temperature: float | None, device: str) -> list[str]:  # fmt: skip
-    """Greedy (``temperature`` None) or sampled answers of a chat model to one prompt per row."""
-    import torch
-
-    msgs = [
-        [{"role": "user", "content": [*([{"type": "image"}] * (len(im) if images else 0)),
-                                       {"type": "text", "text": p}]}]
-        for p, im in zip(prompts, images or [[]] * len(prompts), strict=True)
-    ]  # fmt: skip
+def vlm_inputs(processor, prompts: list[str], videos: list[tuple[np.ndarray, dict]] | None = None, *,
+               frames: int | None = None, fps: float | None = None):  # fmt: skip
+    """The model inputs for one prompt per row, each after its clip (``videos``: (frames, metadata) pairs from
+    :func:`clip_video`) or text only (``videos`` None), through the processor's chat template and video
+    processor; ``frames``/``fps`` let the video processor sample the clip (None, None: every frame)."""
+    if videos is not None and getattr(processor, "video_processor", None) is None:
+        raise CaptionError(f"{type(processor).__name__} has no video processor, and the vlm backend shows the clip "
+                           "as a video; fix: use a video-language model (Qwen2.5-VL, LLaVA-Video / LLaVA-OneVision)")  # fmt: skip
+    video = [{"type": "video"}] if videos is not None else []
+    msgs = [[{"role": "user", "content": [*video, {"type": "text", "text": p}]}] for p in prompts]
     texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
     kwargs = {"text": texts, "return_tensors": "pt", "padding": True}
-    if images:
-        kwargs["images"] = [f for im in images for f in im]
+    if videos is not None:
+        kwargs["videos"] = [v for v, _ in videos]
+        kwargs["video_metadata"] = [dict(m) for _, m in videos]
+        kwargs["do_sample_frames"] = frames is not None or fps is not None
+        if frames is not None:
+            kwargs["num_frames"] = frames
+        if fps is not None:
+            kwargs["fps"] = fps
+        if hasattr(processor.video_processor, "cap_pixels_per_frame") and processor.video_processor.cap_pixels_per_frame is None:
+            # Qwen2-VL's video processor: bound the pixels of each frame as the reference (qwen-vl-utils) does
+            kwargs["cap_pixels_per_frame"] = True
     processor.tokenizer.padding_side = "left"  # decoder-only generation continues every row at its end
-    inputs = processor(**kwargs).to(device)
+    return processor(**kwargs)
+
+
+def generate_answers(processor, net, inputs, *, max_new_tokens: int, temperature: float | None, device: str) -> list[str]:
+    """Greedy (``temperature`` None) or sampled answers of a chat model to :func:`vlm_inputs`."""
+    import torch
+
+    inputs = inputs.to(device)
     gen = {"max_new_tokens": max_new_tokens, "do_sample": temperature is not None}
     if temperature is not None:
         gen["temperature"] = temperature
@@ -187,7 +214,7 @@ def _generate(processor, net, prompts: list[str], images: list[list[np.ndarray]]
 
 
 def vlm_captions(clips: pd.DataFrame, source: Source, prompt_dir, device: str = "cpu", progress: bool = False):
-    """``source.n`` captions of every clip from its key frames; the prompt is a file of ``prompt_dir`` (the
+    """``source.n`` captions of every clip shown as a video; the prompt is a file of ``prompt_dir`` (the
     workflow's resources/prompts/) or a path."""
     import torch
     from tqdm.auto import tqdm
@@ -197,10 +224,11 @@ def vlm_captions(clips: pd.DataFrame, source: Source, prompt_dir, device: str = 
     texts = [[] for _ in range(len(clips))]
     videos = list(clips["video"])
     for b in tqdm(range(0, len(videos), source.batch_size), desc=f"vlm {source.name}", disable=not progress):
-        batch = [key_frames(read_video(v), source.frames) for v in videos[b : b + source.batch_size]]
+        batch = [clip_video(v) for v in videos[b : b + source.batch_size]]
+        inputs = vlm_inputs(processor, [prompt] * len(batch), batch, frames=source.frames, fps=source.fps)
         for j in range(source.n):
             torch.manual_seed(source.seed + j)
-            answers = _generate(processor, net, [prompt] * len(batch), batch, max_new_tokens=source.max_new_tokens,
+            answers = generate_answers(processor, net, inputs, max_new_tokens=source.max_new_tokens,
                                 temperature=source.temperature if j > 0 else None, device=device)  # fmt: skip
             for i, a in enumerate(answers):
                 texts[b + i].append(a)
@@ -322,7 +350,7 @@ def categorize(captions: pd.DataFrame, clips: pd.DataFrame, settings, *, prompt_
         found = []
         for t in texts:
             prompt = tmpl.format(caption=t, superclasses=", ".join(superclasses))
-            answer = _generate(processor, net, [prompt], None, max_new_tokens=settings.max_new_tokens,
+            answer = generate_answers(processor, net, vlm_inputs(processor, [prompt]), max_new_tokens=settings.max_new_tokens,
                                temperature=None, device=device)[0]  # fmt: skip
             found.append(parse_category_answer(answer, superclasses))
     else:

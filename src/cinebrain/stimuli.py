@@ -302,11 +302,12 @@ def sample_frames(clip: np.ndarray, n: int) -> np.ndarray:
     return clip[np.round(np.linspace(0, len(clip) - 1, n)).astype(int)]
 
 
-def read_video(path) -> np.ndarray:
-    """All frames of a video file as uint8 (T, H, W, 3) (PyAV)."""
+def read_video(path, with_rate: bool = False):
+    """All frames of a video file as uint8 (T, H, W, 3) (PyAV); with ``with_rate``, (frames, frames per second)."""
     c = _open(path)
     try:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        return (frames, float(c.streams.video[0].average_rate)) if with_rate else frames
     finally:
         c.close()
 

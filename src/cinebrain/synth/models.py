@@ -2,7 +2,8 @@
 
 Pretrained weights cannot be downloaded in the demo or the tests, so ``models_tiny`` writes small
 randomly initialised models of exactly the classes the configuration names for the paper (CLIP or
-SigLIP for frame/caption embeddings, Whisper for transcripts, a LLaVA-architecture VLM for captions, a
+SigLIP for frame/caption embeddings, Whisper for transcripts, the two captioning VLMs — Qwen2.5-VL and
+LLaVA-Video (LLaVA-OneVision's class) with their video processors — a
 CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder,
 and the benchmark's networks: a VideoMAE Kinetics-400 classifier, an ImageNet ViT classifier, a DINO ViT) into folders that the stages load with ``from_pretrained``, just as
 they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
@@ -21,14 +22,19 @@ import json
 from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
-TINY_MODELS = ("clip", "siglip", "whisper", "llava", "cogvideox", "videomae", "vit", "dino")
+TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino")
 
-_CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
-    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}"
-    "{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+def _chat_template(image: str, video: str, system: str | None = None) -> str:
+    """A ChatML template (the one Qwen2.5-VL and LLaVA-OneVision/LLaVA-Video use) whose image and video entries
+    become the model's placeholder text ``image`` and ``video``, and which opens with ``system`` if given."""
+    head = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\n" + system + "<|im_end|>\n{% endif %}"
+            if system else "")  # fmt: skip
+    return (
+        head + "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+        "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}" + image + "{% elif c['type'] == 'video' %}"
+        + video + "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
 
 
 def _byte_bpe(folder: Path, end_of_word: bool = False) -> tuple[Path, Path]:
@@ -148,44 +154,103 @@ def save_tiny_whisper(folder, seed: int = 0, languages=("en", "zh", "de", "fr", 
     return folder
 
 
-def save_tiny_llava(folder, seed: int = 0) -> Path:
-    """A LLaVA image-text-to-text model (CLIP vision tower, Qwen2 language model) + processor + chat template."""
-    import torch
-    from transformers import (
-        CLIPImageProcessor,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        Qwen2Tokenizer,  # fmt: skip
-    )
+def _chat_tokenizer(folder: Path, specials: list[str]):
+    """A byte-level Qwen2 tokenizer with ChatML's special tokens and ``specials`` (the vision placeholders)."""
+    from transformers import Qwen2Tokenizer
 
-    folder = Path(folder)
     vocab, merges = _byte_bpe(folder)
     tok = Qwen2Tokenizer(vocab=str(vocab), merges=str(merges), unk_token="<|endoftext|>",
                          pad_token="<|endoftext|>", eos_token="<|im_end|>")  # fmt: skip
-    tok.add_special_tokens({"additional_special_tokens": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]})
+    tok.add_special_tokens({"additional_special_tokens": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *specials]})
+    return tok
+
+
+def _text_config(tok, model_type: str, **extra) -> dict:
     ids = tok.convert_tokens_to_ids
-    size = 28
-    proc = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
-        tokenizer=tok, patch_size=14, vision_feature_select_strategy="default", chat_template=_CHAT_TEMPLATE,
-        image_token="<image>", num_additional_image_tokens=1,
-    )  # fmt: skip
-    cfg = LlavaConfig(
-        vision_config=dict(model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                           num_attention_heads=2, image_size=size, patch_size=14),
-        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024),
-        image_token_index=ids("<image>"), vision_feature_select_strategy="default", vision_feature_layer=-1,
-    )  # fmt: skip
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(cfg)
-    model.generation_config.eos_token_id = ids("<|im_end|>")
-    model.generation_config.pad_token_id = ids("<|endoftext|>")
+    return dict(model_type=model_type, vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), **extra)  # fmt: skip
+
+
+def _save_chat_model(folder: Path, model, proc, tok) -> Path:
+    model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.pad_token_id = tok.convert_tokens_to_ids("<|endoftext|>")
     model.save_pretrained(folder)
     proc.save_pretrained(folder)
     _tidy(folder)
     return folder
+
+
+def save_tiny_qwen2_5_vl(folder, seed: int = 0) -> Path:
+    """A Qwen2.5-VL (``Qwen2_5_VLForConditionalGeneration``: windowed ViT with 2x2 patch merging and temporal
+    patches of 2 frames, M-RoPE language model) + its processor (image and video processors) + chat template,
+    laid out as Qwen/Qwen2.5-VL-7B-Instruct is."""
+    import torch
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    folder = Path(folder)
+    vision = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tok = _chat_tokenizer(folder, vision)
+    ids = tok.convert_tokens_to_ids
+    # Frames are resized to multiples of 28 px (patch 14, merge 2) between 56 x 56 and 112 x 112 pixels' worth.
+    pixels = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    proc = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=pixels), video_processor=Qwen2VLVideoProcessor(size=pixels, cap_pixels_per_frame=True),
+        tokenizer=tok, chat_template=_chat_template("<|vision_start|><|image_pad|><|vision_end|>",
+                                                    "<|vision_start|><|video_pad|><|vision_end|>",
+                                                    system="You are a helpful assistant."),
+    )  # fmt: skip
+    cfg = Qwen2_5_VLConfig(
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                           fullatt_block_indexes=[1], tokens_per_second=2),
+        text_config=_text_config(tok, "qwen2_5_vl_text",
+                                 rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3]}),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    return _save_chat_model(folder, Qwen2_5_VLForConditionalGeneration(cfg), proc, tok)
+
+
+def save_tiny_llava_video(folder, seed: int = 0) -> Path:
+    """A LLaVA-Video (the -hf conversion of LLaVA-Video-7B-Qwen2: ``LlavaOnevisionForConditionalGeneration``,
+    SigLIP vision tower, Qwen2 language model, 2x2-pooled video frames) + its processor (image and video
+    processors) + chat template."""
+    import torch
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+    )
+
+    folder = Path(folder)
+    tok = _chat_tokenizer(folder, ["<image>", "<video>"])
+    ids = tok.convert_tokens_to_ids
+    size, patch = 56, 14  # 4 x 4 patches per frame, pooled to 2 x 2 video tokens
+    proc = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size={"height": size, "width": size},
+                                                     image_grid_pinpoints=[[size, size]]),
+        video_processor=LlavaOnevisionVideoProcessor(size={"height": size, "width": size}),
+        tokenizer=tok, num_image_tokens=(size // patch) ** 2, vision_feature_select_strategy="full",
+        chat_template=_chat_template("<image>\n", "<video>\n"),
+    )  # fmt: skip
+    cfg = LlavaOnevisionConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=size, patch_size=patch),
+        text_config=_text_config(tok, "qwen2"), image_token_index=ids("<image>"), video_token_index=ids("<video>"),
+        vision_feature_select_strategy="full", vision_feature_layer=-1, image_grid_pinpoints=[[size, size]],
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    return _save_chat_model(folder, LlavaOnevisionForConditionalGeneration(cfg), proc, tok)
 
 
 def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: int = 32, layers: int = 2) -> Path:
@@ -331,7 +396,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
     """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}.
 
     ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`)."""
-    writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper, "llava": save_tiny_llava,
+    writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
+               "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
                "dino": save_tiny_dino}  # fmt: skip
     out = Path(out)

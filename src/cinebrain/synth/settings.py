@@ -58,7 +58,7 @@ class TinyModels:
     """Tiny models of the real classes for the demo (rule models_tiny): nothing can be downloaded."""
 
     enabled: bool = setting(False, "write the tiny models with rule models_tiny (off for real runs)")
-    out: str = setting("results/models/tiny", "folder receiving clip/, siglip/, whisper/, llava/, cogvideox/, ...")
+    out: str = setting("results/models/tiny", "folder receiving clip/, siglip/, whisper/, qwen2_5_vl/, llava_video/, cogvideox/, ...")
     clip_pretrain_steps: int = setting(0, "contrastive training steps of the tiny CLIP on synthetic scenes (0: random)",
                                        minimum=0)  # fmt: skip
 
