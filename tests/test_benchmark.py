@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cinebrain.benchmark import pixel, semantic
@@ -29,8 +30,19 @@ def test_identical_clips():
     assert pixel.ssim_rgb(clip, clip) == pytest.approx(1.0)
     assert pixel.ssim_gray(clip, clip) == pytest.approx(1.0)
     assert pixel.epe(clip, clip) == 0.0
-    assert pixel.psnr(clip, clip) == np.inf
+    assert pixel.psnr(clip, clip) == pixel.PSNR_CAP == 100.0  # Mind-Animator's cap, not infinity
     assert pixel.hue_cosine(clip, clip) == pytest.approx(1.0) and pixel.hue_pearson(clip, clip) == pytest.approx(1.0)
+
+
+def test_psnr_capped_per_frame_and_hue_skips_undefined_frames():
+    clip = _moving()
+    noisy = clip.copy()
+    noisy[1:] ^= 8  # frame 0 identical (100 dB), the others 8 grey levels off everywhere (30.07 dB)
+    assert pixel.psnr(clip, noisy) == pytest.approx((100 + (len(clip) - 1) * 10 * np.log10(255**2 / 64)) / len(clip))
+    gray = np.full_like(clip, 128)  # achromatic: hue 0 everywhere, so the hue cosine is undefined
+    mixed = np.concatenate([gray[:2], clip[2:]])
+    assert pixel.hue_cosine(mixed, mixed) == pytest.approx(1.0)  # the two gray frames are left out
+    assert np.isnan(pixel.hue_cosine(gray, gray)) and np.isnan(pixel.hue_pearson(gray, clip))
 
 
 def test_ssim_of_flat_frames_by_hand():
@@ -95,6 +107,21 @@ def test_shuffle_test():
     # the frames in a scrambled order: about half of the random orders do better (measured 0.45-0.7)
     scrambled = gt[np.random.default_rng(3).permutation(len(gt))]
     assert 0.2 < pixel.shuffle_p(pixel.epe, gt, scrambled, n=20) < 0.9
+
+
+def test_n_way_ties_are_broken_at_random():
+    """A classifier that gives every class the same score lands exactly on chance (a `>` comparison that
+    counts ties for the ground truth would give it 1.0 at any N), and a single tie counts half."""
+    gt = np.random.default_rng(1).random((50, 100))
+    flat = np.full((50, 100), 0.01)
+    for n, k, conv in [(2, 1, "mindvideo"), (50, 1, "mindvideo"), (2, 1, "strict"), (50, 1, "strict"),
+                       (50, 5, "mindvideo"), (10, 3, "strict")]:  # fmt: skip
+        assert semantic.n_way_top_k(flat, gt, n, k, conv, trials=20) == pytest.approx(semantic.chance(n, k, conv))
+    # 4 classes, the GT's class 0 tied with class 1 under the reconstruction: 2-way strict succeeds for sure
+    # against classes 2 and 3, and half the time against class 1: 2/3 + 1/3 * 1/2
+    rec, g = np.array([[1.0, 1.0, 0.0, 0.0]]), np.array([[0.9, 0.1, 0.0, 0.0]])
+    assert semantic.n_way_top_k(rec, g, 2, 1, "strict", trials=30000)[0] == pytest.approx(5 / 6, abs=0.01)
+    assert semantic.n_way_top_k(rec, g, 4, 2, "strict", trials=10)[0] == pytest.approx(1.0)  # one ahead, top-2
 
 
 def test_mismatched_clips_are_a_clear_error():
@@ -192,7 +219,7 @@ def test_scores_per_clip(scored):
     root, df, settings, _ = scored
     assert list(df.columns) == ["clip", "episode", "has_cut", *metric_names(settings)]
     perfect = df[df["clip"].isin(["c0", "c1"])]
-    assert (perfect["ssim_rgb"] == 1).all() and (perfect["epe"] == 0).all() and np.isinf(perfect["psnr"]).all()
+    assert (perfect["ssim_rgb"] == 1).all() and (perfect["epe"] == 0).all() and (perfect["psnr"] == 100).all()
     # identical clips: the classifiers' probabilities coincide, every N-way trial succeeds
     assert (perfect.filter(like="way_") == 1).all().all()
     assert df.loc[2, "epe"] > 0.5 and df.loc[3, "ssim_rgb"] < 0.2  # static and noise
@@ -218,6 +245,27 @@ def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("| method | variant | subject | video_2way_mindvideo") and "(0.750)" in md
     assert set(out["method"]) == {"cinesync"} and set(out["variant"]) == {"cinesync"}
+
+
+def test_summary_counts_clips_a_metric_is_undefined_for(scored, tmp_path):
+    """A clip whose metric is undefined (NaN) leaves the mean but is counted and named, never dropped silently;
+    perfect clips (PSNR 100 dB) stay in the PSNR mean."""
+    import shutil
+
+    from cinebrain.benchmark.score import summarise
+
+    root, df, settings, _ = scored
+    d = tmp_path / "cinesync/cinesync/sub-01"
+    shutil.copytree(root / "benchmark/cinesync/cinesync/sub-01", d)
+    m = pd.read_parquet(d / "metrics.parquet")
+    m.loc[3, "hue_cosine"] = np.nan
+    m.to_parquet(d / "metrics.parquet")
+    out = summarise([d], settings, tmp_path / "s.csv", tmp_path / "s.md")
+    hue = out[(out["metric"] == "hue_cosine") & (out["clips"] == "all")].iloc[0]
+    assert (hue["n"], hue["excluded"]) == (3, 1) and hue["mean"] == pytest.approx(m["hue_cosine"][:3].mean())
+    psnr = out[(out["metric"] == "psnr") & (out["clips"] == "all")].iloc[0]
+    assert (psnr["n"], psnr["excluded"]) == (4, 0) and psnr["mean"] == pytest.approx(df["psnr"].mean())
+    assert "(1 of 4 clips excluded)" in (tmp_path / "s.md").read_text()
 
 
 def test_missing_or_mismatched_reconstruction_is_a_clear_error(scored, tmp_path):

@@ -9,9 +9,13 @@ functions, by name:
   colour channel with a 7 x 7 uniform window, sample covariance, data range 255, at the clip's size;
 - ``ssim_gray``: NeuroClips' / MindEye2's: on the grayscale image in [0, 1], Gaussian window (sigma
   1.5), no sample covariance;
-- ``psnr``: 10 log10(255^2 / MSE) over all RGB pixels of a frame (infinite for identical frames);
+- ``psnr``: 10 log10(255^2 / MSE) over all RGB pixels of a frame, capped at 100 dB as Mind-Animator caps
+  it (an identical frame scores 100, not infinity, so the best clips stay in the means);
 - ``hue_cosine``: Mind-Animator's "Hue-pcc" — the cosine of the two frames' hue channels (OpenCV HSV of
-  the RGB frame, H in 0..179); ``hue_pearson``: the Pearson correlation of the same hue channels;
+  the RGB frame, H in 0..179); ``hue_pearson``: the Pearson correlation of the same hue channels. A frame
+  where either is undefined (a hue channel all 0, or constant for the correlation: achromatic frames) is
+  left out of its clip's mean; a clip with no such frame defined is NaN, and the summary counts it among
+  the excluded clips;
 - ``epe``: end-point error between the Farneback optical flows of ground truth and reconstruction
   (OpenCV, Mind-Animator's parameters 0.5, 3, 15, 3, 5, 1.2, 0, on grayscale frames), per pixel,
   averaged over the pixels and the F - 1 frame pairs;
@@ -57,11 +61,21 @@ def ssim_gray(gt: np.ndarray, rec: np.ndarray) -> float:
                           for g, r in zip(gt, rec, strict=True)]))  # fmt: skip
 
 
+PSNR_CAP = 100.0  # dB, Mind-Animator's cap for identical frames
+
+
 def psnr(gt: np.ndarray, rec: np.ndarray) -> float:
     from skimage.metrics import peak_signal_noise_ratio
 
     with np.errstate(divide="ignore"):
-        return float(np.mean([peak_signal_noise_ratio(g, r, data_range=255) for g, r in zip(gt, rec, strict=True)]))
+        per_frame = [peak_signal_noise_ratio(g, r, data_range=255) for g, r in zip(gt, rec, strict=True)]
+    return float(np.mean(np.minimum(per_frame, PSNR_CAP)))
+
+
+def _mean_defined(values) -> float:
+    """The mean over the frames where the metric is defined; NaN when it is defined for none."""
+    v = np.asarray(values, float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
 def _hue(frame: np.ndarray) -> np.ndarray:
@@ -76,7 +90,7 @@ def hue_cosine(gt: np.ndarray, rec: np.ndarray) -> float:
         a, b = _hue(g), _hue(r)
         den = np.linalg.norm(a) * np.linalg.norm(b)
         out.append(float(a @ b / den) if den else float("nan"))
-    return float(np.mean(out))
+    return _mean_defined(out)
 
 
 def hue_pearson(gt: np.ndarray, rec: np.ndarray) -> float:
@@ -84,7 +98,7 @@ def hue_pearson(gt: np.ndarray, rec: np.ndarray) -> float:
     for g, r in zip(gt, rec, strict=True):
         a, b = _hue(g), _hue(r)
         out.append(float(np.corrcoef(a, b)[0, 1]) if a.std() and b.std() else float("nan"))
-    return float(np.mean(out))
+    return _mean_defined(out)
 
 
 def flows(clip: np.ndarray) -> np.ndarray:

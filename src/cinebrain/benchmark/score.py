@@ -10,7 +10,8 @@ FVD with a bootstrap interval over clips.
 
 The summary (``summary.csv`` and a Markdown table) has per variant, subject, metric and clip group (all
 clips, clips with a scene cut, clips without) the mean, the 95% bootstrap interval over clips, the chance
-level where one is defined, and the number of clips.
+level where one is defined, the number of clips averaged (``n``) and the number left out because the
+metric is undefined for them (``excluded``: e.g. hue on achromatic clips; named in the Markdown table).
 """
 
 from __future__ import annotations
@@ -199,15 +200,16 @@ def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
         for group, sel in (("all", df), ("with_cut", df[df["has_cut"]]), ("without_cut", df[~df["has_cut"]])):
             for m in metric_names(settings):
                 v = sel[m].to_numpy(float)
-                v = v[np.isfinite(v)]
-                lo, hi = semantic.bootstrap_ci(v, n_boot=settings.bootstrap, seed=settings.seed)
-                rows.append({"method": method, "variant": variant, "subject": subject, "clips": group, "metric": m, "n": len(v),
-                             "mean": float(v.mean()) if len(v) else float("nan"), "ci_low": lo, "ci_high": hi,
+                defined = v[np.isfinite(v)]  # an undefined value (NaN) leaves its clip out, counted in `excluded`
+                lo, hi = semantic.bootstrap_ci(defined, n_boot=settings.bootstrap, seed=settings.seed)
+                rows.append({"method": method, "variant": variant, "subject": subject, "clips": group, "metric": m,
+                             "n": len(defined), "excluded": len(v) - len(defined),
+                             "mean": float(defined.mean()) if len(defined) else float("nan"), "ci_low": lo, "ci_high": hi,
                              "chance": chance_level(m, settings)})  # fmt: skip
         s = json.loads((d / "set.json").read_text())
         lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
         rows.append({"method": method, "variant": variant, "subject": subject, "clips": "all", "metric": "fvd", "n": s["clips"],
-                     "mean": s["fvd"], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
+                     "excluded": 0, "mean": s["fvd"], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
     out = pd.DataFrame(rows)
     out.to_csv(out_csv, index=False)
     if out_md is not None:
@@ -226,6 +228,8 @@ def markdown_table(summary: pd.DataFrame) -> str:
         for m in metrics:
             r = g[g["metric"] == m].iloc[0]
             c = "" if np.isnan(r["chance"]) else f" ({r['chance']:.3f})"
-            cells.append(f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{c}")
+            x = f" ({int(r['excluded'])} of {int(r['n'] + r['excluded'])} clips excluded)" if r["excluded"] else ""
+            cells.append(f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{c}{x}")
         lines.append(f"| {meth} | {v} | {sub} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + "\n\nmean [95% bootstrap CI over clips] (chance level); FVD: VideoMAE features.\n"
+    return head + "\n".join(lines) + ("\n\nmean [95% bootstrap CI over clips] (chance level) (clips excluded where the metric "
+                                      "is undefined for them); FVD: VideoMAE features.\n")  # fmt: skip

@@ -12,6 +12,11 @@ conventions, by name:
   ground-truth class. A reconstruction unrelated to its clip succeeds with probability
   :func:`chance` — 0.75 for 2-way top-1 and 3/52 = 0.058 for 50-way, not 0.5 and 0.02;
 - ``strict``: the ground truth's top-1 class only (chance K / n).
+
+Ties are broken at random, by their expected value: a distractor whose score equals the best correct
+class's is ahead of it with the probability a random order of the tied classes gives, so a classifier
+that scores every class the same lands exactly on :func:`chance`. (Counting ties for the ground truth, as
+a ``>`` comparison does, gives such a classifier 1.0 at any N; MinD-Video's sort puts them against it.)
 """
 
 from __future__ import annotations
@@ -43,12 +48,30 @@ def n_way_top_k(rec_probs, gt_probs, n_way: int, top_k: int = 1, convention: str
     for i, (r, g) in enumerate(zip(rec, gt, strict=True)):
         correct = np.argsort(g)[-n_gt:]
         others = np.setdiff1d(np.arange(c), correct)
-        above = r[others] > r[correct].max()  # distractor classes that outscore every correct class
+        best = r[correct].max()
+        above = r[others] > best  # distractor classes that outscore every correct class
+        tied = r[others] == best  # ... and those that tie the best of them
+        n_best = int((r[correct] == best).sum())  # correct classes at that score
         # each trial's n - 1 distractors without replacement: the n - 1 smallest of fresh random keys
         keys = rng.random((trials, len(others)))
         picked = np.argpartition(keys, n_way - 2, axis=1)[:, : n_way - 1] if n_way > 1 else np.zeros((trials, 0), int)
-        out[i] = float((above[picked].sum(1) < top_k).mean())
+        out[i] = float(_success_with_ties(above[picked].sum(1), tied[picked].sum(1), n_best, top_k).mean())
     return out
+
+
+def _success_with_ties(n_above: np.ndarray, n_tied: np.ndarray, n_best: int, top_k: int) -> np.ndarray:
+    """P(fewer than ``top_k`` distractors ahead of the first correct class) per trial, when ``n_above``
+    distractors outscore it and ``n_tied`` tie it with ``n_best`` correct classes, in a random order of the
+    tied ones: P(the first d tied places are all distractors) = prod_{i<d} (T - i) / (T + n_best - i)."""
+    need = top_k - n_above  # tied distractors ahead that still leave a correct class in the top K
+    p_fail = np.zeros(len(need))  # P(at least `need` tied distractors before the first correct class)
+    for j in range(len(need)):
+        d, t = int(need[j]), int(n_tied[j])
+        if d <= 0:
+            p_fail[j] = 1.0
+        elif d <= t:
+            p_fail[j] = np.prod([(t - i) / (t + n_best - i) for i in range(d)])
+    return 1.0 - p_fail
 
 
 def chance(n_way: int, top_k: int = 1, convention: str = "mindvideo") -> float:
