@@ -45,6 +45,29 @@ def test_psnr_capped_per_frame_and_hue_skips_undefined_frames():
     assert np.isnan(pixel.hue_cosine(gray, gray)) and np.isnan(pixel.hue_pearson(gray, clip))
 
 
+def test_convention_ledger_reproduces_the_released_quirks():
+    """Each "as released" value by its definition: Mind-Animator's hue and EPE read RGB as BGR (hue: first
+    6 frames; EPE: at 512 x 512), NEURONS' gray SSIM is the mean of the columns' 1-D SSIMs."""
+    import cv2
+    from skimage.color import rgb2gray
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    gt = _moving()
+    rec = np.clip(gt.astype(int) + rng.integers(-40, 40, gt.shape), 0, 255).astype(np.uint8)
+    swap = (slice(None), slice(None), slice(None), slice(None, None, -1))
+    assert pixel.hue_cosine_as_released(gt, rec) == pytest.approx(pixel.hue_cosine(gt[:6][swap], rec[:6][swap]))
+    assert pixel.hue_cosine_as_released(gt, rec) != pytest.approx(pixel.hue_cosine(gt, rec), abs=1e-3)
+    g, r = rgb2gray(gt[0]), rgb2gray(rec[0])
+    columns = [structural_similarity(g[:, j], r[:, j], gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=1.0) for j in range(g.shape[1])]  # fmt: skip
+    assert pixel.ssim_gray_as_released(gt[:1], rec[:1]) == pytest.approx(np.mean(columns))
+    assert abs(pixel.ssim_gray_as_released(gt, rec) - pixel.ssim_gray(gt, rec)) > 0.01
+    big = [np.stack([cv2.resize(f, (512, 512)) for f in c[:4]])[swap] for c in (gt, rec)]
+    assert pixel.epe_as_released(gt[:4], rec[:4]) == pytest.approx(pixel.epe(*big))
+    assert set(pixel.AS_RELEASED) == {"hue_cosine", "ssim_gray", "epe"}
+
+
 def test_ssim_of_flat_frames_by_hand():
     # flat frames: no variance, so SSIM is the luminance term (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
     a, b = np.full((2, 16, 16, 3), 100, np.uint8), np.full((2, 16, 16, 3), 120, np.uint8)

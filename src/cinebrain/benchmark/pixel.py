@@ -21,6 +21,19 @@ functions, by name:
   averaged over the pixels and the F - 1 frame pairs;
 - ``shuffle_p``: Mind-Animator's shuffle test: the fraction of ``n`` random frame orders of the
   reconstruction that outperform the original order.
+
+The convention ledger: where a paper's published numbers were computed by its released code with a quirk,
+the value "as released" is reported beside the corrected one (``<metric>_as_released``, see
+:data:`AS_RELEASED`), so that our numbers can be compared with the papers' tables:
+
+- ``hue_cosine_as_released`` (Mind-Animator, ``Evaluation_Metrics/hue_pcc.py``): the RGB frames are
+  converted as if they were BGR (red and blue swapped before the hue is taken), and only the first 6
+  frames of each clip are averaged;
+- ``ssim_gray_as_released`` (NEURONS, ``eval_metrics.py``): the grayscale frame is passed to scikit-image
+  with ``channel_axis=-1``, so each image column is a "channel": the mean of column-wise 1-D SSIMs
+  (Gaussian window along the column only), not a 2-D SSIM;
+- ``epe_as_released`` (Mind-Animator, ``Evaluation_Metrics/EPE.py``): frames resized to 512 x 512
+  (OpenCV bilinear) and converted to gray as if they were BGR before the Farneback flow.
 """
 
 from __future__ import annotations
@@ -150,3 +163,51 @@ def epe_shuffle_p(gt: np.ndarray, rec: np.ndarray, n: int = 100, seed: int = 0, 
     ref = score(list(range(len(rec))))
     return sum(score(list(rng.permutation(len(rec)))) < ref for _ in range(n)) / n
 
+
+# --- the convention ledger: values as the papers' released code computes them ----------------------------
+
+
+def hue_cosine_as_released(gt: np.ndarray, rec: np.ndarray, frames: int = 6) -> float:
+    """Mind-Animator's Hue-pcc as released: RGB frames read as BGR, the first ``frames`` frames only."""
+    import cv2
+
+    def hue(f):
+        return cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2HSV)[..., 0].astype(np.float64).ravel()
+
+    out = []
+    for g, r in zip(gt[:frames], rec[:frames], strict=True):
+        a, b = hue(g), hue(r)
+        den = np.linalg.norm(a) * np.linalg.norm(b)
+        out.append(float(a @ b / den) if den else float("nan"))
+    return float(np.mean(out))  # as released: an undefined frame makes the clip undefined
+
+
+def ssim_gray_as_released(gt: np.ndarray, rec: np.ndarray) -> float:
+    """NEURONS' gray SSIM as released: the mean of the 1-D SSIMs of the image columns (scikit-image treats
+    the last axis of the 2-D gray image as channels)."""
+    from skimage.color import rgb2gray
+    from skimage.metrics import structural_similarity
+
+    return float(np.mean([structural_similarity(rgb2gray(g), rgb2gray(r), channel_axis=-1, gaussian_weights=True,
+                                                sigma=1.5, use_sample_covariance=False, data_range=1.0)
+                          for g, r in zip(gt, rec, strict=True)]))  # fmt: skip
+
+
+def epe_as_released(gt: np.ndarray, rec: np.ndarray, size: int = 512) -> float:
+    """Mind-Animator's EPE as released: frames resized to ``size`` x ``size`` and made gray as if BGR."""
+    import cv2
+
+    def flow(clip):
+        gray = [cv2.cvtColor(cv2.resize(np.ascontiguousarray(f), (size, size)), cv2.COLOR_BGR2GRAY) for f in clip]
+        return np.stack([cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK)
+                         for a, b in zip(gray[:-1], gray[1:], strict=True)])  # fmt: skip
+
+    return float(np.linalg.norm(flow(gt) - flow(rec), axis=-1).mean())
+
+
+#: The ledger: metric -> (its value as the released code computes it, where that code is).
+AS_RELEASED = {
+    "hue_cosine": (hue_cosine_as_released, "Mind-Animator Evaluation_Metrics/hue_pcc.py: RGB read as BGR, first 6 frames"),
+    "ssim_gray": (ssim_gray_as_released, "NEURONS eval_metrics.py: mean of column-wise 1-D SSIMs"),
+    "epe": (epe_as_released, "Mind-Animator Evaluation_Metrics/EPE.py: 512 x 512, RGB read as BGR"),
+}

@@ -5,7 +5,8 @@ Per clip (``metrics.parquet``): clip id, episode, scene-cut flag, and every metr
 ``video_{n}way_{convention}`` / ``frame_{n}way_{convention}`` (top-``top_k``; frame-based: each frame
 scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (0 below
 the video-level CLIP similarity threshold), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
-``hue_cosine``, ``hue_pearson``, ``epe`` and, when enabled, ``epe_shuffle_p``. Set-level (``set.json``):
+``hue_cosine``, ``hue_pearson``, ``epe``, when enabled ``epe_shuffle_p``, and the convention ledger's
+``<metric>_as_released`` (:data:`pixel.AS_RELEASED`). Set-level (``set.json``):
 FVD with a bootstrap interval over clips.
 
 The summary (``summary.csv`` and a Markdown table) has per variant, subject, metric and clip group (all
@@ -29,7 +30,7 @@ from . import pixel, semantic
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson}  # fmt: skip
-LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "fvd"}
+LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "epe_as_released", "fvd"}
 CONVENTIONS = ("mindvideo", "strict")
 
 
@@ -64,6 +65,9 @@ class BenchmarkSettings:
     fvd_bootstrap: int = setting(200, "bootstrap resamples for FVD's interval", minimum=0)
     seed: int = setting(0, "seed of the N-way trials, shuffles and bootstraps", minimum=0)
     metrics: tuple[str, ...] = setting((), "the per-clip metrics in the tables (empty: all)", uniqueItems=True)
+    as_released: tuple[str, ...] = setting(tuple(pixel.AS_RELEASED), "metrics also reported as the papers' released "
+                                           "code computes them (<metric>_as_released; the convention ledger)",
+                                           items={"enum": list(pixel.AS_RELEASED)}, uniqueItems=True)  # fmt: skip
 
 
 def _settings(settings) -> BenchmarkSettings:
@@ -79,7 +83,7 @@ def all_metric_names(settings) -> list[str]:
     names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe"]
     if settings.shuffle_n:
         names.append("epe_shuffle_p")
-    return names
+    return names + [f"{m}_as_released" for m in settings.as_released]
 
 
 def metric_names(settings) -> list[str]:
@@ -147,6 +151,8 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
         row["epe"] = pixel.epe(gt, rec, gt_flow)
         if "epe_shuffle_p" in names:
             row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow)
+        for m in settings.as_released:
+            row[f"{m}_as_released"] = pixel.AS_RELEASED[m][0](gt, rec)
         rows.append(row)
         for key, value in (("vg", nets.video_probs([gt])), ("vr", nets.video_probs([rec])), ("fg", nets.frame_probs(gt)),
                            ("fr", nets.frame_probs(rec)), ("ce_g", nets.clip_embeddings(gt)),
