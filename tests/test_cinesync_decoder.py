@@ -244,10 +244,15 @@ def test_reconstruction_writes_every_clip_at_the_right_size(setup, trained, tmp_
     # batching does not change a reconstruction (the initial noise is drawn per clip from the seed)
     reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon1",
                     settings={**settings, "batch_size": 1}, device="cpu", progress=False)  # fmt: skip
+    # ... against the difference another seed makes, which the tolerance must stay far below
+    reconstruct(decoder_dir=out, test_dir=setup["test"], out_dir=tmp_path / "recon2",
+                    settings={**settings, "seed": 1}, device="cpu", progress=False)  # fmt: skip
     for clip, v in videos.items():
-        # batched float arithmetic differs in the last bits; H.264 can turn that into a few levels
+        # batched float arithmetic differs in the last bits, and libx264 does not always write the same
+        # bitstream for the same frames (README, Known problems: up to ~25 levels at some pixels)
         d = np.abs(read_video(tmp_path / f"recon1/{clip}.mp4").astype(int) - v)
-        assert d.mean() < 0.2 and d.max() <= 8, (d.mean(), d.max())
+        other = np.abs(read_video(tmp_path / f"recon2/{clip}.mp4").astype(int) - v)
+        assert d.mean() < 2 and d.max() <= 40 and other.mean() > 5 * max(d.mean(), 0.4), (d.mean(), d.max(), other.mean())
 
 
 def test_resume_after_an_interruption_gives_the_same_adapter(setup, trained, tmp_path):
