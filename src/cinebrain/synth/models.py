@@ -24,6 +24,7 @@ from pathlib import Path
 #: The tiny models ``write_tiny_models`` writes, by folder name.
 TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino")
 
+
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
     """A ChatML template (the one Qwen2.5-VL and LLaVA-OneVision/LLaVA-Video use) whose image and video entries
     become the model's placeholder text ``image`` and ``video``, and which opens with ``system`` if given."""
