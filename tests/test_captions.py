@@ -138,6 +138,15 @@ def test_the_video_reaches_the_language_model(clips, tiny_models, name):
     assert (logits[0] - logits[2]).abs().max() > 1e-4
 
 
+def test_too_few_frames_for_qwens_temporal_patch_is_refused(clips, tiny_models):
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(tiny_models / "qwen2_5_vl")
+    with pytest.raises(CaptionError, match="frames: 1 is fewer than Qwen2VLVideoProcessor's temporal patch of 2"):
+        vlm_inputs(proc, ["Describe the video."], _first_clips(clips, 1), frames=1)
+    assert vlm_inputs(proc, ["Describe the video."], _first_clips(clips, 1), frames=2)["video_grid_thw"][0, 0] == 1
+
+
 def test_a_vlm_without_a_video_processor_is_refused(tiny_models):
     from transformers import AutoProcessor
 

@@ -181,6 +181,10 @@ def vlm_inputs(processor, prompts: list[str], videos: list[tuple[np.ndarray, dic
     if videos is not None and getattr(processor, "video_processor", None) is None:
         raise CaptionError(f"{type(processor).__name__} has no video processor, and the vlm backend shows the clip "
                            "as a video; fix: use a video-language model (Qwen2.5-VL, LLaVA-Video / LLaVA-OneVision)")  # fmt: skip
+    pair = getattr(getattr(processor, "video_processor", None), "temporal_patch_size", 1) or 1
+    if videos is not None and frames is not None and frames < pair:
+        raise CaptionError(f"frames: {frames} is fewer than {type(processor.video_processor).__name__}'s temporal patch "
+                           f"of {pair} frames (it would sample none); fix: frames >= {pair}, or leave it null (every frame)")  # fmt: skip
     video = [{"type": "video"}] if videos is not None else []
     msgs = [[{"role": "user", "content": [*video, {"type": "text", "text": p}]}] for p in prompts]
     texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
