@@ -64,13 +64,10 @@ def _success_with_ties(n_above: np.ndarray, n_tied: np.ndarray, n_best: int, top
     distractors outscore it and ``n_tied`` tie it with ``n_best`` correct classes, in a random order of the
     tied ones: P(the first d tied places are all distractors) = prod_{i<d} (T - i) / (T + n_best - i)."""
     need = top_k - n_above  # tied distractors ahead that still leave a correct class in the top K
-    p_fail = np.zeros(len(need))  # P(at least `need` tied distractors before the first correct class)
-    for j in range(len(need)):
+    p_fail = (need <= 0).astype(float)  # P(at least `need` tied distractors before the first correct class)
+    for j in np.flatnonzero((need > 0) & (need <= n_tied)):  # trials with ties that matter (rare)
         d, t = int(need[j]), int(n_tied[j])
-        if d <= 0:
-            p_fail[j] = 1.0
-        elif d <= t:
-            p_fail[j] = np.prod([(t - i) / (t + n_best - i) for i in range(d)])
+        p_fail[j] = np.prod([(t - i) / (t + n_best - i) for i in range(d)])
     return 1.0 - p_fail
 
 
