@@ -91,19 +91,26 @@ def _mean_defined(values) -> float:
     return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
-def _hue(frame: np.ndarray) -> np.ndarray:
+def _hue(frame: np.ndarray, as_bgr: bool = False) -> np.ndarray:
+    """OpenCV hue (0..179) of an RGB frame; ``as_bgr``: of the frame misread as BGR (red and blue swapped)."""
     import cv2
 
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2HSV)[..., 0].astype(np.float64).ravel()
+    code = cv2.COLOR_BGR2HSV if as_bgr else cv2.COLOR_RGB2HSV
+    return cv2.cvtColor(np.ascontiguousarray(frame), code)[..., 0].astype(np.float64).ravel()
+
+
+def _hue_cosines(gt: np.ndarray, rec: np.ndarray, as_bgr: bool = False) -> list[float]:
+    """Per frame, the cosine of the two hue channels (NaN where a hue channel is all 0)."""
+    out = []
+    for g, r in zip(gt, rec, strict=True):
+        a, b = _hue(g, as_bgr), _hue(r, as_bgr)
+        den = np.linalg.norm(a) * np.linalg.norm(b)
+        out.append(float(a @ b / den) if den else float("nan"))
+    return out
 
 
 def hue_cosine(gt: np.ndarray, rec: np.ndarray) -> float:
-    out = []
-    for g, r in zip(gt, rec, strict=True):
-        a, b = _hue(g), _hue(r)
-        den = np.linalg.norm(a) * np.linalg.norm(b)
-        out.append(float(a @ b / den) if den else float("nan"))
-    return _mean_defined(out)
+    return _mean_defined(_hue_cosines(gt, rec))
 
 
 def hue_pearson(gt: np.ndarray, rec: np.ndarray) -> float:
@@ -169,17 +176,8 @@ def epe_shuffle_p(gt: np.ndarray, rec: np.ndarray, n: int = 100, seed: int = 0, 
 
 def hue_cosine_as_released(gt: np.ndarray, rec: np.ndarray, frames: int = 6) -> float:
     """Mind-Animator's Hue-pcc as released: RGB frames read as BGR, the first ``frames`` frames only."""
-    import cv2
-
-    def hue(f):
-        return cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2HSV)[..., 0].astype(np.float64).ravel()
-
-    out = []
-    for g, r in zip(gt[:frames], rec[:frames], strict=True):
-        a, b = hue(g), hue(r)
-        den = np.linalg.norm(a) * np.linalg.norm(b)
-        out.append(float(a @ b / den) if den else float("nan"))
-    return float(np.mean(out))  # as released: an undefined frame makes the clip undefined
+    # as released: an undefined frame makes the clip undefined (a plain mean)
+    return float(np.mean(_hue_cosines(gt[:frames], rec[:frames], as_bgr=True)))
 
 
 def ssim_gray_as_released(gt: np.ndarray, rec: np.ndarray) -> float:
