@@ -226,7 +226,9 @@ def scored(tmp_path_factory):
         else:
             frames = np.repeat(clip[:1], 9, 0) if i == 2 else np.random.default_rng(i).integers(0, 256, clip.shape).astype(np.uint8)
             write_video(rec, frames, 8)
-        rows.append({"clip": f"c{i}", "episode": "ep9", "has_cut": i == 3, "video": str(rec), "ground_truth": f"gt/c{i}.mp4"})
+        rows.append({"clip": f"c{i}", "episode": "ep9", "has_cut": i == 3, "video": str(rec), "ground_truth": f"gt/c{i}.mp4",
+                     "no_brain": str(root / "recon/cinesync/sub-01/no_brain.mp4")})  # fmt: skip
+    write_video(root / "recon/cinesync/sub-01/no_brain.mp4", np.full((9, 32, 48, 3), 128, np.uint8), 8)
     pd.DataFrame(rows).to_parquet(root / "recon/cinesync/sub-01/reconstructions.parquet")
     (root / "test").mkdir()
     pd.DataFrame({"clip": [f"c{i}" for i in range(4)]}).to_parquet(root / "test/manifest.parquet")
@@ -242,8 +244,11 @@ def scored(tmp_path_factory):
 def test_scores_per_clip(scored):
     from cinebrain.benchmark.score import metric_names
 
-    root, df, settings, _ = scored
-    assert list(df.columns) == ["clip", "episode", "has_cut", *metric_names(settings)]
+    root, scores, settings, _ = scored
+    assert list(scores.columns) == ["clip", "episode", "has_cut", "condition", *metric_names(settings)]
+    assert list(scores.groupby("condition", sort=False).size().items()) == [("reconstruction", 4), ("shuffled_brain", 4),
+                                                                           ("no_brain", 4)]  # fmt: skip
+    df = scores[scores["condition"] == "reconstruction"].reset_index(drop=True)
     perfect = df[df["clip"].isin(["c0", "c1"])]
     assert (perfect["ssim_rgb"] == 1).all() and (perfect["epe"] == 0).all() and (perfect["psnr"] == 100).all()
     # identical clips: the classifiers' probabilities coincide, every N-way trial succeeds
@@ -254,7 +259,35 @@ def test_scores_per_clip(scored):
     import json
 
     s = json.loads((root / "benchmark/cinesync/cinesync/sub-01/set.json").read_text())
-    assert s["clips"] == 4 and np.isfinite(s["fvd"]) and s["fvd"] >= 0
+    assert s["clips"] == 4 and np.isfinite(s["reconstruction"]["fvd"]) and s["reconstruction"]["fvd"] >= 0
+    assert set(s) >= {"shuffled_brain", "no_brain"}
+
+
+def test_controls_are_scored_on_the_same_clips(scored):
+    """The shuffled-brain control of clip c is the reconstruction of the clip the fixed derangement assigns,
+    scored against c's ground truth; the no-brain control is the method's one no-brain video against every
+    clip's ground truth."""
+    from cinebrain.benchmark.score import derangement
+    from cinebrain.stimuli import read_video
+
+    root, scores, _, _ = scored
+    shuffle = derangement([f"c{i}" for i in range(4)])
+    assert sorted(shuffle) == sorted(shuffle.values()) and all(k != v for k, v in shuffle.items())
+    assert derangement(list(reversed(shuffle))) == shuffle  # the clips' order does not matter
+    by = scores.set_index(["condition", "clip"])
+    for clip, source in shuffle.items():
+        gt = read_video(root / f"gt/{clip}.mp4")
+        rec = read_video(root / f"recon/cinesync/sub-01/{source}.mp4")
+        assert by.loc[("shuffled_brain", clip), "ssim_rgb"] == pytest.approx(pixel.ssim_rgb(gt, rec))
+        assert by.loc[("shuffled_brain", clip), "epe"] == pytest.approx(pixel.epe(gt, rec), rel=1e-5)
+        # the same classifier outputs and trials: the control's N-way score is the source reconstruction's
+        # scored against this clip's ground truth
+        grey = read_video(root / "recon/cinesync/sub-01/no_brain.mp4")
+        assert by.loc[("no_brain", clip), "psnr"] == pytest.approx(pixel.psnr(gt, grey))
+    # a perfect reconstruction (c0, c1) beats its controls on every pixel metric
+    for clip in ("c0", "c1"):
+        for ctrl in ("shuffled_brain", "no_brain"):
+            assert by.loc[("reconstruction", clip), "ssim_rgb"] > by.loc[(ctrl, clip), "ssim_rgb"]
 
 
 def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
@@ -262,6 +295,7 @@ def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
 
     root, _, settings, _ = scored
     out = summarise([root / "benchmark/cinesync/cinesync/sub-01"], settings, tmp_path / "summary.csv", tmp_path / "summary.md")
+    out = out[out["condition"] == "reconstruction"]
     row = out[(out["metric"] == "video_2way_mindvideo") & (out["clips"] == "all")].iloc[0]
     assert row["chance"] == pytest.approx(0.75) and row["n"] == 4 and row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert out[(out["metric"] == "frame_50way_strict")]["chance"].iloc[0] == pytest.approx(0.02)
@@ -269,8 +303,32 @@ def test_summary_table_has_chance_levels_and_cut_split(scored, tmp_path):
     assert out[(out["clips"] == "with_cut") & (out["metric"] == "ssim_rgb")]["n"].iloc[0] == 1
     assert np.isnan(out[out["metric"] == "ssim_rgb"]["chance"]).all() and "fvd" in set(out["metric"])
     md = (tmp_path / "summary.md").read_text()
-    assert md.startswith("| method | variant | subject | video_2way_mindvideo") and "(0.750)" in md
+    assert md.startswith("| method | variant | subject | condition | video_2way_mindvideo") and "(0.750)" in md
     assert set(out["method"]) == {"cinesync"} and set(out["variant"]) == {"cinesync"}
+    assert "| cinesync | cinesync | 01 | reconstruction - shuffled_brain | +" in md
+
+
+def test_summary_paired_differences_and_pooled_subjects(scored, tmp_path):
+    """"reconstruction - <control>" is the mean of the per-clip differences with a bootstrap interval;
+    "pooled" takes every subject's clips together (here the same run twice: the same mean, 8 clips)."""
+    import shutil
+
+    from cinebrain.benchmark.score import controls_table, summarise
+
+    root, scores, settings, _ = scored
+    dirs = []
+    for sub in ("01", "02"):
+        dirs.append(tmp_path / f"cinesync/cinesync/sub-{sub}")
+        shutil.copytree(root / "benchmark/cinesync/cinesync/sub-01", dirs[-1])
+    out = summarise(dirs, settings, tmp_path / "s.csv")
+    by = scores.set_index(["condition", "clip"])["ssim_rgb"]
+    expected = (by["reconstruction"] - by["shuffled_brain"]).mean()
+    sel = out[(out["metric"] == "ssim_rgb") & (out["clips"] == "all") & (out["condition"] == "reconstruction - shuffled_brain")]
+    assert list(sel["subject"]) == ["01", "02", "pooled"] and list(sel["n"]) == [4, 4, 8]
+    assert sel["mean"].to_numpy() == pytest.approx([expected] * 3)
+    assert (sel["ci_low"] <= sel["mean"]).all() and (sel["mean"] <= sel["ci_high"]).all()
+    table = controls_table(out)
+    assert list(table["subject"].unique()) == ["pooled"] and {"beats_shuffled", "beats_no"} <= set(table.columns)
 
 
 def test_summary_counts_clips_a_metric_is_undefined_for(scored, tmp_path):
@@ -287,6 +345,8 @@ def test_summary_counts_clips_a_metric_is_undefined_for(scored, tmp_path):
     m.loc[3, "hue_cosine"] = np.nan
     m.to_parquet(d / "metrics.parquet")
     out = summarise([d], settings, tmp_path / "s.csv", tmp_path / "s.md")
+    out = out[out["condition"] == "reconstruction"]
+    df = df[df["condition"] == "reconstruction"]
     hue = out[(out["metric"] == "hue_cosine") & (out["clips"] == "all")].iloc[0]
     assert (hue["n"], hue["excluded"]) == (3, 1) and hue["mean"] == pytest.approx(m["hue_cosine"][:3].mean())
     psnr = out[(out["metric"] == "psnr") & (out["clips"] == "all")].iloc[0]

@@ -35,7 +35,8 @@ TINY = {
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
                   ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
-                  "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10},
+                  "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10,
+                  "ceiling": {"generator": "results/models/tiny/cogvideox", "sampling": {"steps": 2, "batch_size": 2}}},
 }  # fmt: skip
 
 

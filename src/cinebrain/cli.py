@@ -49,6 +49,16 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_controls(args) -> int:
+    import pandas as pd
+
+    from .benchmark.score import controls_table
+
+    table = controls_table(pd.read_csv(args.summary))
+    print(table.to_string(index=False) if len(table) else f"{args.summary}: no reconstruction with controls")
+    return 0
+
+
 def main(argv=None) -> int:
     from .synth.settings import SynthConfig
 
@@ -81,6 +91,10 @@ def main(argv=None) -> int:
     p.add_argument("--test-episodes", default="1", help="N (last N episodes) or a comma-separated list")
     p.set_defaults(func=cmd_inventory)
 
+    p = sub.add_parser("controls", help="print each decoder's reconstruction against its controls and ceilings "
+                       "(from the benchmark's summary.csv)")  # fmt: skip
+    p.add_argument("summary", type=Path, nargs="?", default=Path("results/benchmark/summary.csv"))
+    p.set_defaults(func=cmd_controls)
     p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
                        "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip
     p.add_argument("out", type=Path, nargs="?", default=Path("workflow/schemas/config.schema.yaml"))

@@ -129,6 +129,14 @@ def _cover_crop(frame, height: int, width: int) -> np.ndarray:
     return img[top : top + height, left : left + width]
 
 
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (F, H, W, 3) frames resized and centre-cropped to height x width as clips are cut (PyAV, area)."""
+    import av
+
+    return np.stack([_cover_crop(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), height, width)
+                     for f in frames])  # fmt: skip
+
+
 class _ShotDetector:
     """PySceneDetect ContentDetector fed frame by frame (see the module docstring)."""
 

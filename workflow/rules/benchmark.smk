@@ -3,9 +3,40 @@
 # one summary with chance levels and confidence intervals, set beside the papers' published numbers.
 
 
+rule benchmark_ceiling:
+    input:
+        test="results/dataset/sub-{subject}/test",
+        generator=model_input(BENCHMARK["ceiling"]["generator"]),
+    output:
+        recon=directory("results/ceiling/caption/sub-{subject}/recon"),
+    params:
+        settings=BENCHMARK["ceiling"],
+    log:
+        "logs/benchmark/benchmark_ceiling/sub-{subject}.log",
+    benchmark:
+        "logs/benchmarks/benchmark_ceiling/sub-{subject}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/benchmark_ceiling.py"
+
+
+rule benchmark_ground_truth:
+    input:
+        test="results/dataset/sub-{subject}/test",
+    output:
+        recon=directory("results/ceiling/ground_truth/sub-{subject}/recon"),
+    log:
+        "logs/benchmark/benchmark_ground_truth/sub-{subject}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/benchmark_ground_truth.py"
+
+
 rule benchmark_score:
     input:
-        recon="results/methods/{method}/{variant}/sub-{subject}/recon",
+        recon=score_input,
         test="results/dataset/sub-{subject}/test",
         networks=benchmark_networks,
     output:
@@ -60,3 +91,26 @@ rule benchmark_summary:
         "../../envs/core.yaml"
     script:
         "../scripts/benchmark_summary.py"
+
+
+rule benchmark_clips:
+    input:
+        scores="results/benchmark/{method}/{variant}/sub-{subject}",
+        recon=score_input,
+        ceiling=ceiling_input,
+    output:
+        figure=report(
+            "results/report/benchmark/{method}_{variant}_sub-{subject}_clips.png",
+            caption="../report/benchmark_conditions.rst",
+            category="7. Benchmark",
+            subcategory="{method} {variant}",
+            labels={"subject": "{subject}", "figure": "ground truth | reconstruction | controls | ceiling"},
+        ),
+    params:
+        seed=BENCHMARK["seed"],
+    log:
+        "logs/benchmark/benchmark_clips/{method}_{variant}_sub-{subject}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/benchmark_clips.py"

@@ -75,6 +75,7 @@ rule cinesync_reconstruct:
         lora=f"{CINESYNC_DIR}/decoder/pytorch_lora_weights.safetensors",
         brain=f"{CINESYNC_DIR}/decoder/brain.safetensors",
         test="results/dataset/sub-{subject}/test",
+        train="results/dataset/sub-{subject}/train",  # the no-brain control: the mean training brain feature
         base=model_input(CINESYNC["decoder"]["model"]["base"]),
     output:
         recon=directory(f"{CINESYNC_DIR}/recon"),

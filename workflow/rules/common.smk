@@ -262,14 +262,36 @@ def model_dirs(wildcards=None):
 
 
 def recon_runs(wildcards=None):
-    """(method, variant, subject) of every reconstruction the benchmark scores."""
-    return [(m, v, s) for m, st in METHODS.items() for v in st.recon_variants() for s in model_subjects()]
+    """(method, variant, subject) of every reconstruction the benchmark scores: the methods', then (when
+    there are any and benchmark.ceiling is enabled) the ceilings' (method "ceiling")."""
+    from cinebrain.benchmark.ceiling import VARIANTS as CEILINGS
+
+    runs = [(m, v, s) for m, st in METHODS.items() for v in st.recon_variants() for s in model_subjects()]
+    if runs and BENCHMARK["ceiling"]["enabled"]:
+        runs += [("ceiling", v, s) for v in CEILINGS for s in model_subjects()]
+    return runs
+
+
+def recon_path(method, variant, subject):
+    """The folder of reconstructions a benchmark run scores: the methods' contract, or the ceiling's."""
+    from cinebrain.methods.contract import recon_dir
+
+    if method == "ceiling":
+        return f"results/ceiling/{variant}/sub-{subject}/recon"
+    return recon_dir(method, variant, subject)
+
+
+def score_input(wildcards):
+    return recon_path(wildcards.method, wildcards.variant, wildcards.subject)
+
+
+def ceiling_input(wildcards):
+    """The caption ceiling of the subject's test clips, for the figure of a run (none when disabled)."""
+    return [recon_path("ceiling", "caption", wildcards.subject)] if BENCHMARK["ceiling"]["enabled"] else []
 
 
 def recon_dirs(wildcards=None):
-    from cinebrain.methods.contract import recon_dir
-
-    return [recon_dir(*r) for r in recon_runs()]
+    return [recon_path(*r) for r in recon_runs()]
 
 
 def score_dirs(wildcards=None):
@@ -297,7 +319,8 @@ def benchmark_outputs(wildcards=None):
     out = score_dirs()
     extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/report/benchmark/benchmark.png",
              "results/report/benchmark/clips.png"]
-    return out + extra if out else out
+    figures = [f"results/report/benchmark/{m}_{v}_sub-{s}_clips.png" for m, v, s in recon_runs() if m != "ceiling"]
+    return out + extra + figures if out else out
 
 
 def final_outputs(wildcards=None):

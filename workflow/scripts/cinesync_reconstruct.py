@@ -13,6 +13,7 @@ p = snakemake.params
 launch(
     "cinebrain.methods.cinesync.reconstruct:reconstruct",
     {"decoder_dir": str(Path(snakemake.input.decoder).parent), "test_dir": str(snakemake.input.test),
+     "train_dir": str(snakemake.input.train),
      "out_dir": str(snakemake.output.recon), "settings": dict(p.settings),
      "figure": str(snakemake.output.figure), "device": p.device, "progress": False},
     p.launch,

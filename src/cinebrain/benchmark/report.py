@@ -31,16 +31,21 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
     pub = pub[pub["dataset"] == "CineBrain"]
     metrics = list(dict.fromkeys(summary["metric"]))
     runs = [(Path(d).parent.parent.name, Path(d).parent.name, Path(d).name) for d in score_dirs]
-    per_clip = {r: pd.read_parquet(Path(d) / "metrics.parquet") for r, d in zip(runs, score_dirs, strict=True)}
+    scored = {r: pd.read_parquet(Path(d) / "metrics.parquet") for r, d in zip(runs, score_dirs, strict=True)}
+    per_clip = {r: d[d["condition"] == "reconstruction"].reset_index(drop=True) for r, d in scored.items()}
     cols = 5
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False)
     for ax, m in zip(axes.flat, metrics, strict=False):
         for x, run in enumerate(runs):
             meth, v, sub = run
-            s = summary[(summary["method"] == meth) & (summary["variant"] == v)
-                        & (summary["subject"].astype(str) == sub.removeprefix("sub-"))
-                        & (summary["metric"] == m) & (summary["clips"] == "all")].iloc[0]  # fmt: skip
+            sel = summary[(summary["method"] == meth) & (summary["variant"] == v)
+                          & (summary["subject"].astype(str) == sub.removeprefix("sub-"))
+                          & (summary["metric"] == m) & (summary["clips"] == "all")].set_index("condition")  # fmt: skip
+            s = sel.loc["reconstruction"]
+            for cond, marker in (("shuffled_brain", "v"), ("no_brain", "^")):
+                if cond in sel.index:
+                    ax.plot(x + 0.25, sel.loc[cond, "mean"], marker, color="tab:purple", ms=4)
             if m in per_clip[run]:
                 d = per_clip[run]
                 vals = d[m].to_numpy(float)
@@ -60,8 +65,8 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
         ax.tick_params(axis="y", labelsize=7)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    fig.suptitle("Cine-Benchmark: clips (dots; orange: with a scene cut), mean and 95% CI (black), chance (grey), "
-                 "CineBrain paper (red x)", fontsize=9)  # fmt: skip
+    fig.suptitle("Cine-Benchmark: clips (dots; orange: with a scene cut), mean and 95% CI (black), controls' means "
+                 "(purple: v shuffled brain, ^ no brain), chance (grey), CineBrain paper (red x)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -76,3 +81,45 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
             shown.append((f"{run[1]} {run[2]} {label}: {clip}{score}", read_video(table.loc[clip, "ground_truth"]),
                           read_video(recon / f"{clip}.mp4")))  # fmt: skip
     plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
+
+
+def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> None:
+    """Rule ``benchmark_clips``: per test clip of one run, the middle frame of the ground truth, the
+    reconstruction, the shuffled-brain control (the reconstruction of the clip the fixed derangement
+    assigns), the no-brain control and the caption ceiling, with the clip's strict 2-way video score and
+    hue similarity under each."""
+    from ..stimuli import read_video
+    from .score import condition_videos
+
+    plt = pyplot()
+    recon_dir = Path(recon_dir)
+    table = pd.read_parquet(recon_dir / "reconstructions.parquet")
+    videos = condition_videos(recon_dir, table, seed)
+    if ceiling_dir is not None:
+        videos["caption ceiling"] = [Path(ceiling_dir) / f"{c}.mp4" for c in table["clip"]]
+    scores = pd.read_parquet(Path(score_dir) / "metrics.parquet").set_index(["condition", "clip"])
+    strict = next((m for m in scores.columns if m.startswith("video_2way_strict")), None)
+    columns = ["ground truth", *videos]
+    fig, axes = plt.subplots(len(table), len(columns), figsize=(1.5 * len(columns), 1.1 * len(table) + 0.6),
+                             squeeze=False)  # fmt: skip
+    for i, r in enumerate(table.itertuples()):
+        paths = [Path(r.ground_truth), *(v[i] for v in videos.values())]
+        for j, (name, path) in enumerate(zip(columns, paths, strict=True)):
+            ax = axes[i, j]
+            clip = read_video(path)
+            ax.imshow(clip[len(clip) // 2])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{r.clip}{' (cut)' if r.has_cut else ''}", fontsize=5, rotation=0, ha="right", va="center")
+            elif name in ("reconstruction", "shuffled_brain", "no_brain") and (name, r.clip) in scores.index:
+                s = scores.loc[(name, r.clip)]
+                label = f"hue {s['hue_cosine']:.2f}" + (f" 2-way {s[strict]:.2f}" if strict else "")
+                ax.set_xlabel(label, fontsize=5)
+    fig.suptitle(f"{Path(score_dir).parent.parent.name} {Path(score_dir).parent.name} {Path(score_dir).name}: middle "
+                 "frames; strict 2-way video identification and hue similarity per clip", fontsize=8)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

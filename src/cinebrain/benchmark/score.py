@@ -27,6 +27,7 @@ import pandas as pd
 from ..atomic import atomic_dir
 from ..settings import build, section, setting
 from . import pixel, semantic
+from .ceiling import CeilingSettings
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson}  # fmt: skip
@@ -68,6 +69,7 @@ class BenchmarkSettings:
     as_released: tuple[str, ...] = setting(tuple(pixel.AS_RELEASED), "metrics also reported as the papers' released "
                                            "code computes them (<metric>_as_released; the convention ledger)",
                                            items={"enum": list(pixel.AS_RELEASED)}, uniqueItems=True)  # fmt: skip
+    ceiling: CeilingSettings = section(CeilingSettings)
 
 
 def _settings(settings) -> BenchmarkSettings:
@@ -115,9 +117,69 @@ def _read(path, base: Path):
     return read_video(p if p.is_absolute() else base / p)
 
 
+def derangement(clips, seed: int = 0) -> dict:
+    """The shuffled-brain control's fixed derangement of the test clips: clip -> the other clip whose brain
+    input decodes it (a random permutation of the clips sorted by name, without fixed points, drawn with
+    ``seed``: the same clips get the same derangement for every method, variant and subject)."""
+    names = sorted(clips)
+    if len(names) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    while True:  # about e draws on average
+        perm = rng.permutation(len(names))
+        if not (perm == np.arange(len(names))).any():
+            return {names[i]: names[j] for i, j in enumerate(perm)}
+
+
+def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0) -> dict:
+    """The videos each condition scores against the clips of ``table`` (a reconstructions.parquet), in its
+    order: ``reconstruction`` (``<clip>.mp4``); ``shuffled_brain``, the reconstruction of the clip that the
+    fixed :func:`derangement` assigns — a method's reconstruction depends on its clip only through the brain
+    input (the contract; CineSync starts every clip from the same seeded noise), so this *is* the clip
+    decoded from another clip's brain input; ``no_brain``, the video the table's ``no_brain`` column
+    names (in the folder: the method's decode of the mean training brain feature), when it has one."""
+    recon_dir = Path(recon_dir)
+    clips = list(table["clip"])
+    out = {"reconstruction": [recon_dir / f"{c}.mp4" for c in clips]}
+    shuffle = derangement(clips, seed)
+    if shuffle and "no_brain" in table:  # a brain decoder (the ceilings have no brain input to shuffle)
+        out["shuffled_brain"] = [recon_dir / f"{shuffle[c]}.mp4" for c in clips]
+        out["no_brain"] = [recon_dir / Path(p).name for p in table["no_brain"]]
+    return out
+
+
+class _Videos:
+    """Each scored video's network outputs, computed once per file (a control reuses the reconstructions'),
+    and the last video read with its flows (the no-brain control is one video for every clip)."""
+
+    def __init__(self, nets, base: Path):
+        self.nets, self.base = nets, base
+        self.outputs: dict = {}
+        self._last: tuple = (None, None, None)
+
+    def frames(self, path: Path):
+        if self._last[0] != path:
+            self._last = (path, _read(path, self.base), None)
+        return self._last[1]
+
+    def flows(self, path: Path):
+        if self._last[2] is None:
+            self._last = (*self._last[:2], pixel.flows(self.frames(path)))
+        return self._last[2]
+
+    def network_outputs(self, path: Path, frames) -> dict:
+        if path not in self.outputs:
+            n = self.nets
+            self.outputs[path] = {"v": n.video_probs([frames]), "f": n.frame_probs(frames), "ce": n.clip_embeddings(frames),
+                                  "de": n.dino_embeddings(frames), "fvd": n.video_features([frames])}  # fmt: skip
+        return self.outputs[path]
+
+
 def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_dir, device: str = "cpu",
                           base_dir=None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Rule ``benchmark_score``: ``out_dir/metrics.parquet`` (one row per test clip) and ``out_dir/set.json``."""
+    """Rule ``benchmark_score``: ``out_dir/metrics.parquet`` (one row per test clip and condition — the
+    reconstruction and, for a brain decoder, its shuffled-brain and no-brain controls, see
+    :func:`condition_videos`) and ``out_dir/set.json`` (FVD per condition)."""
     from tqdm.auto import tqdm
 
     from .networks import MetricNetworks
@@ -132,91 +194,142 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
                                      f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
     settings = _settings(settings)
     names = metric_names(settings)  # an unknown metric name stops here, before any work
-    nets = MetricNetworks(**networks, device=device, batch_size=settings.batch_size)
+    conditions = condition_videos(recon_dir, table, settings.seed)
+    for cond, paths in conditions.items():
+        for clip, path in zip(table["clip"], paths, strict=True):
+            if not (path if path.is_absolute() else base / path).exists():
+                raise pixel.MetricInputError(f"{path}: the {cond.replace('_', '-')} video of clip {clip} is missing; fix: rerun "
+                                             "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
+    videos = _Videos(MetricNetworks(**networks, device=device, batch_size=settings.batch_size), base)
     n_ways, convs = settings.n_way, settings.conventions
     top_k, trials, seed = settings.top_k, settings.trials, settings.seed
-    # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): the
-    # pixel and motion metrics, and the network outputs the set-level and N-way metrics need.
-    rows, out = [], {k: [] for k in ("vg", "vr", "fg", "fr", "ce_g", "ce_r", "de_r", "fa", "fb")}
-    for r in tqdm(table.itertuples(), total=len(table), desc="scoring", disable=not progress):
-        rec_path = recon_dir / f"{r.clip}.mp4"  # the folder is the authority (it may have been moved)
-        if not rec_path.exists():
-            raise pixel.MetricInputError(f"{rec_path}: the reconstruction of clip {r.clip} is missing; fix: rerun rule "
-                                         "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
-        gt, rec = _read(r.ground_truth, base), _read(rec_path, base)
-        pixel.check_pair(gt, rec, where=str(rec_path))
-        row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut)}
-        row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
+    # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): its
+    # ground truth read once, then each condition's video: pixel and motion metrics, and network outputs.
+    rows = {c: [] for c in conditions}
+    gt_out = []
+    for i, r in enumerate(tqdm(list(table.itertuples()), desc="scoring", disable=not progress)):
+        gt = _read(r.ground_truth, base)
         gt_flow = pixel.flows(gt)
-        row["epe"] = pixel.epe(gt, rec, gt_flow)
-        if "epe_shuffle_p" in names:
-            row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow)
-        for m in settings.as_released:
-            if f"{m}_as_released" in names:  # those benchmark.metrics leaves out are not computed
-                row[f"{m}_as_released"] = pixel.AS_RELEASED[m][0](gt, rec)
-        rows.append(row)
-        for key, value in (("vg", nets.video_probs([gt])), ("vr", nets.video_probs([rec])), ("fg", nets.frame_probs(gt)),
-                           ("fr", nets.frame_probs(rec)), ("ce_g", nets.clip_embeddings(gt)),
-                           ("ce_r", nets.clip_embeddings(rec)), ("de_r", nets.dino_embeddings(rec)),
-                           ("fa", nets.video_features([gt])), ("fb", nets.video_features([rec]))):  # fmt: skip
-            out[key].append(value.astype(np.float32))
-    df = pd.DataFrame(rows)
-    vg, vr, fa, fb = (np.concatenate(out[k]) for k in ("vg", "vr", "fa", "fb"))
-    # semantic level: video-based on whole clips, frame-based on every frame against its GT frame
-    n_f = len(out["fg"][0])
-    fg, fr = np.concatenate(out["fg"]), np.concatenate(out["fr"])
-    for n in n_ways:
-        for c in convs:
-            df[f"video_{n}way_{c}"] = semantic.n_way_top_k(vr, vg, n, top_k, c, trials, seed)
-            per_frame = semantic.n_way_top_k(fr, fg, n, top_k, c, trials, seed).reshape(len(df), n_f)
-            df[f"frame_{n}way_{c}"] = per_frame.mean(1)  # = per frame index over clips, then over indices
-    # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant, gated by
-    # the clip-level CLIP similarity (mean frame embedding) of reconstruction and ground truth
+        gt_out.append({"v": videos.nets.video_probs([gt]), "f": videos.nets.frame_probs(gt),
+                       "ce": videos.nets.clip_embeddings(gt), "fvd": videos.nets.video_features([gt])})  # fmt: skip
+        for cond, paths in conditions.items():
+            path = paths[i]
+            rec = videos.frames(path)
+            pixel.check_pair(gt, rec, where=str(path))
+            row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut), "condition": cond}
+            row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
+            row["epe"] = float(np.linalg.norm(gt_flow - videos.flows(path), axis=-1).mean())
+            if "epe_shuffle_p" in names:
+                row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow)
+            for m in settings.as_released:
+                if f"{m}_as_released" in names:  # those benchmark.metrics leaves out are not computed
+                    row[f"{m}_as_released"] = pixel.AS_RELEASED[m][0](gt, rec)
+            videos.network_outputs(path, rec)
+            rows[cond].append(row)
     threshold = settings.ctc_threshold
-    df["ctc"] = [semantic.temporal_consistency(e) for e in out["ce_r"]]
-    sim = [_cos(a.mean(0), b.mean(0)) for a, b in zip(out["ce_g"], out["ce_r"], strict=True)]
-    df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(e, v, threshold)
-                              for e, v in zip(out["ce_r"], sim, strict=True)]  # fmt: skip
-    df["dtc"] = [semantic.temporal_consistency(e) for e in out["de_r"]]
-    df = df[["clip", "episode", "has_cut", *names]]
-    fvd = semantic.frechet_distance(fa, fb) if len(df) >= 2 else float("nan")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(df), (settings.fvd_bootstrap, len(df)))
-    boots = [semantic.frechet_distance(fa[i], fb[i]) for i in draws if len(np.unique(i)) >= 2]
-    ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
-    set_level = {"fvd": fvd, "fvd_ci": ci, "clips": len(df), "fvd_network": networks.get("fvd")}
+    vg = np.concatenate([o["v"] for o in gt_out])
+    fg = np.concatenate([o["f"] for o in gt_out])
+    n_f = len(gt_out[0]["f"]) if gt_out else 0
+    frames, set_level = [], {"clips": len(table), "fvd_network": networks.get("fvd")}
+    for cond, paths in conditions.items():
+        df = pd.DataFrame(rows[cond])
+        outs = [videos.outputs[p] for p in paths]
+        vr = np.concatenate([o["v"] for o in outs])
+        fr = np.concatenate([o["f"] for o in outs])
+        # semantic level: video-based on whole clips, frame-based on every frame against its GT frame; the same
+        # trials (seed) for every condition, so that the controls' differences are paired trial by trial
+        for n in n_ways:
+            for c in convs:
+                df[f"video_{n}way_{c}"] = semantic.n_way_top_k(vr, vg, n, top_k, c, trials, seed)
+                per_frame = semantic.n_way_top_k(fr, fg, n, top_k, c, trials, seed).reshape(len(df), n_f)
+                df[f"frame_{n}way_{c}"] = per_frame.mean(1)  # = per frame index over clips, then over indices
+        # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant, gated by
+        # the clip-level CLIP similarity (mean frame embedding) of reconstruction and ground truth
+        df["ctc"] = [semantic.temporal_consistency(o["ce"]) for o in outs]
+        sim = [_cos(g["ce"].mean(0), o["ce"].mean(0)) for g, o in zip(gt_out, outs, strict=True)]
+        df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(o["ce"], v, threshold)
+                                  for o, v in zip(outs, sim, strict=True)]  # fmt: skip
+        df["dtc"] = [semantic.temporal_consistency(o["de"]) for o in outs]
+        frames.append(df[["clip", "episode", "has_cut", "condition", *names]])
+        set_level[cond] = _fvd(np.concatenate([o["fvd"] for o in gt_out]), np.concatenate([o["fvd"] for o in outs]),
+                               settings.fvd_bootstrap, seed)  # fmt: skip
+    df = pd.concat(frames, ignore_index=True)
     with atomic_dir(out_dir) as tmp:
         df.to_parquet(tmp / "metrics.parquet")
         (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
     return df
 
 
+def _fvd(fa: np.ndarray, fb: np.ndarray, n_boot: int, seed: int) -> dict:
+    """FVD of two feature sets with a bootstrap interval over the clips (resampled in pairs)."""
+    fvd = semantic.frechet_distance(fa, fb) if len(fa) >= 2 else float("nan")
+    draws = np.random.default_rng(seed).integers(0, len(fa), (n_boot, len(fa)))
+    boots = [semantic.frechet_distance(fa[i], fb[i]) for i in draws if len(np.unique(i)) >= 2]
+    ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
+    return {"fvd": fvd, "fvd_ci": ci}
+
+
 def _cos(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
-    """Rule ``benchmark_summary``: mean, 95% bootstrap CI and chance per method, variant, subject, metric and
-    clip group (all / with a scene cut / without); ``score_dirs`` are
-    ``results/benchmark/<method>/<variant>/sub-XX``."""
-    settings = _settings(settings)
+CONTROLS = ("shuffled_brain", "no_brain")
+
+
+def _summary_rows(df: pd.DataFrame, settings, **key) -> list[dict]:
+    """Per condition, clip group and metric: mean, 95% bootstrap interval over clips, chance, n, excluded;
+    and per control, the paired difference reconstruction - control (by clip, where both are defined)."""
     rows = []
-    for d in map(Path, score_dirs):
-        method, variant, subject = d.parent.parent.name, d.parent.name, d.name.removeprefix("sub-")
-        df = pd.read_parquet(d / "metrics.parquet")
-        for group, sel in (("all", df), ("with_cut", df[df["has_cut"]]), ("without_cut", df[~df["has_cut"]])):
+    by_cond = {c: g.set_index(["subject", "clip"]) for c, g in df.groupby("condition", sort=False)}
+    rec = by_cond.get("reconstruction")
+    sets = dict(by_cond)
+    for ctrl in CONTROLS:
+        if rec is not None and ctrl in by_cond:
+            sets[f"reconstruction - {ctrl}"] = None
+    for cond, g in sets.items():
+        for group in ("all", "with_cut", "without_cut"):
             for m in metric_names(settings):
-                v = sel[m].to_numpy(float)
+                if g is None:  # a paired difference
+                    ctrl = by_cond[cond.split(" - ")[1]]
+                    sel = rec if group == "all" else rec[rec["has_cut"] == (group == "with_cut")]
+                    v = sel[m].to_numpy(float) - ctrl.loc[sel.index, m].to_numpy(float)
+                    chance = 0.0 if np.isfinite(chance_level(m, settings)) else float("nan")
+                else:
+                    sel = g if group == "all" else g[g["has_cut"] == (group == "with_cut")]
+                    v = sel[m].to_numpy(float)
+                    chance = chance_level(m, settings)
                 defined = v[np.isfinite(v)]  # an undefined value (NaN) leaves its clip out, counted in `excluded`
                 lo, hi = semantic.bootstrap_ci(defined, n_boot=settings.bootstrap, seed=settings.seed)
-                rows.append({"method": method, "variant": variant, "subject": subject, "clips": group, "metric": m,
-                             "n": len(defined), "excluded": len(v) - len(defined),
-                             "mean": float(defined.mean()) if len(defined) else float("nan"), "ci_low": lo, "ci_high": hi,
-                             "chance": chance_level(m, settings)})  # fmt: skip
-        s = json.loads((d / "set.json").read_text())
-        lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
-        rows.append({"method": method, "variant": variant, "subject": subject, "clips": "all", "metric": "fvd", "n": s["clips"],
-                     "excluded": 0, "mean": s["fvd"], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
+                rows.append({**key, "condition": cond, "clips": group, "metric": m, "n": len(defined),
+                             "excluded": len(v) - len(defined), "mean": float(defined.mean()) if len(defined) else float("nan"),
+                             "ci_low": lo, "ci_high": hi, "chance": chance})  # fmt: skip
+    return rows
+
+
+def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
+    """Rule ``benchmark_summary``: per method, variant, subject, condition, clip group (all / with a scene cut /
+    without) and metric, the mean, 95% bootstrap CI and chance; the paired differences of the reconstruction
+    to each control (``condition`` "reconstruction - shuffled_brain", "reconstruction - no_brain"; their
+    ``chance`` column is 0 for the N-way metrics: a control is at chance); and the same pooled over
+    subjects (``subject`` "pooled", clips paired within each subject). ``score_dirs`` are
+    ``results/benchmark/<method>/<variant>/sub-XX``."""
+    settings = _settings(settings)
+    rows, runs = [], {}
+    for d in map(Path, score_dirs):
+        method, variant, subject = d.parent.parent.name, d.parent.name, d.name.removeprefix("sub-")
+        df = pd.read_parquet(d / "metrics.parquet").assign(subject=subject)
+        runs.setdefault((method, variant), []).append(df)
+        rows += _summary_rows(df, settings, method=method, variant=variant, subject=subject)
+        for cond, s in json.loads((d / "set.json").read_text()).items():
+            if isinstance(s, dict):
+                lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
+                rows.append({"method": method, "variant": variant, "subject": subject, "condition": cond, "clips": "all",
+                             "metric": "fvd", "n": int((df["condition"] == cond).sum()), "excluded": 0, "mean": s["fvd"],
+                             "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
+    for (method, variant), dfs in runs.items():
+        if len(dfs) > 1:
+            rows += _summary_rows(pd.concat(dfs, ignore_index=True), settings, method=method, variant=variant,
+                                  subject="pooled")  # fmt: skip
     out = pd.DataFrame(rows)
     out.to_csv(out_csv, index=False)
     if out_md is not None:
@@ -225,18 +338,66 @@ def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    """The all-clips rows as one Markdown table: a row per method, variant and subject, "mean [lo, hi] (chance)"."""
+    """The all-clips rows as one Markdown table: a row per method, variant, subject and condition (the
+    reconstruction, its controls and its paired differences to them), "mean [lo, hi] (chance)"."""
     s = summary[summary["clips"] == "all"]
     metrics = list(dict.fromkeys(s["metric"]))
-    head = "| method | variant | subject | " + " | ".join(metrics) + " |\n|---|---|---|" + "---|" * len(metrics) + "\n"
+    head = ("| method | variant | subject | condition | " + " | ".join(metrics) + " |\n|---|---|---|---|"
+            + "---|" * len(metrics) + "\n")  # fmt: skip
+    order = {c: i for i, c in enumerate(["reconstruction", *CONTROLS, *(f"reconstruction - {c}" for c in CONTROLS)])}
+    s = s.assign(_order=s["condition"].map(order))
     lines = []
-    for (meth, v, sub), g in s.groupby(["method", "variant", "subject"], sort=True):
+    for (meth, v, sub, _, cond), g in s.groupby(["method", "variant", "subject", "_order", "condition"], sort=True):
         cells = []
         for m in metrics:
-            r = g[g["metric"] == m].iloc[0]
-            c = "" if np.isnan(r["chance"]) else f" ({r['chance']:.3f})"
+            r = g[g["metric"] == m]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            c = "" if np.isnan(r["chance"]) or " - " in cond else f" ({r['chance']:.3f})"
             x = f" ({int(r['excluded'])} of {int(r['n'] + r['excluded'])} clips excluded)" if r["excluded"] else ""
-            cells.append(f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{c}{x}")
-        lines.append(f"| {meth} | {v} | {sub} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + ("\n\nmean [95% bootstrap CI over clips] (chance level) (clips excluded where the metric "
-                                      "is undefined for them); FVD: VideoMAE features.\n")  # fmt: skip
+            sign = "+" if " - " in cond else ""
+            cells.append(f"{r['mean']:{sign}.3f} [{r['ci_low']:{sign}.3f}, {r['ci_high']:{sign}.3f}]{c}{x}")
+        lines.append(f"| {meth} | {v} | {sub} | {cond} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + (
+        "\n\nmean [95% bootstrap CI over clips] (chance level) (clips excluded where the metric is undefined for them); "
+        "\"reconstruction - <control>\": the mean paired difference by clip (lower is better for epe, epe_shuffle_p "
+        "and fvd); shuffled_brain: each clip decoded from another test clip's brain input (a fixed derangement); "
+        "no_brain: decoded from the mean training brain feature; method ceiling: the generator given the clip's "
+        "caption (caption) and the ground-truth clip itself (ground_truth); subject pooled: every subject's clips "
+        "together. FVD: VideoMAE features.\n")  # fmt: skip
+
+
+def controls_table(summary: pd.DataFrame, metrics=("video_2way_strict", "hue_cosine", "ssim_rgb")) -> pd.DataFrame:
+    """What a reader checks first: per method and variant (pooled over subjects when there are several),
+    each metric's reconstruction, controls, paired differences and ceilings, "mean [lo, hi]"; and
+    ``beats_shuffled`` / ``beats_no_brain``: whether the paired 95% interval of the difference excludes 0
+    in the better direction."""
+    s = summary[(summary["clips"] == "all") & summary["metric"].isin(metrics)]
+    pooled = s[s["subject"].astype(str) == "pooled"]
+    keys = set(zip(pooled["method"], pooled["variant"], strict=True))
+    s = pd.concat([pooled, s[[(m, v) not in keys for m, v in zip(s["method"], s["variant"], strict=True)]]])
+    ceilings = s[s["method"] == "ceiling"].groupby(["variant", "metric"])["mean"].mean()
+    rows = []
+    for (meth, var, sub, m), g in s[s["method"] != "ceiling"].groupby(["method", "variant", "subject", "metric"],
+                                                                          sort=True):  # fmt: skip
+        g = g.set_index("condition")
+        if "reconstruction" not in g.index:
+            continue
+        sign = -1 if m in LOWER_IS_BETTER else 1
+        row = {"method": meth, "variant": var, "subject": sub, "metric": m}
+        for cond in ("reconstruction", *CONTROLS):
+            if cond in g.index:
+                row[cond] = f"{g.loc[cond, 'mean']:.3f} [{g.loc[cond, 'ci_low']:.3f}, {g.loc[cond, 'ci_high']:.3f}]"
+        for ctrl in CONTROLS:
+            d = f"reconstruction - {ctrl}"
+            if d in g.index:
+                row[f"minus_{ctrl}"] = f"{g.loc[d, 'mean']:+.3f} [{g.loc[d, 'ci_low']:+.3f}, {g.loc[d, 'ci_high']:+.3f}]"
+                row[f"beats_{ctrl.removesuffix('_brain')}"] = bool(sign * min(sign * g.loc[d, "ci_low"],
+                                                                             sign * g.loc[d, "ci_high"]) > 0)  # fmt: skip
+        for c in ("caption", "ground_truth"):
+            if (c, m) in ceilings.index:
+                row[f"ceiling_{c}"] = f"{ceilings[(c, m)]:.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -254,7 +254,7 @@ def save_tiny_llava_video(folder, seed: int = 0) -> Path:
     return _save_chat_model(folder, LlavaOnevisionForConditionalGeneration(cfg), proc, tok)
 
 
-def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: int = 32, layers: int = 2) -> Path:
+def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: int = 32, layers: int = 2) -> Path:
     """A CogVideoX text-to-video pipeline folder laid out as THUDM/CogVideoX-5b is (``model_index.json``,
     ``vae/``, ``transformer/``, ``scheduler/``), without the T5 text encoder and tokenizer: the brain
     feature takes their place.
@@ -295,31 +295,42 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 32, text_dim: 
     return Path(folder)
 
 
-def save_tiny_videomae(folder, image_size: int = 32, frames: int = 16, labels: int = 400, seed: int = 0) -> Path:
-    """A VideoMAE video classifier (VideoMAEForVideoClassification) with Kinetics-400's 400 classes, as
-    MCG-NJU/videomae-base-finetuned-kinetics is, + its image processor (16 frames)."""
+def _labels(labels) -> dict:
+    names = [f"class_{i}" for i in range(labels)] if isinstance(labels, int) else list(labels)
+    return dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+
+
+def save_tiny_videomae(folder, image_size: int = 32, frames: int = 16, labels=None, seed: int = 0) -> Path:
+    """A VideoMAE video classifier (VideoMAEForVideoClassification, as MCG-NJU/videomae-base-finetuned-kinetics
+    is with Kinetics-400's classes) + its image processor (16 frames); ``labels``: class names or a count
+    (default: the synthetic world's 100 video classes, :data:`cinebrain.synth.pretrain.VIDEO_LABELS`)."""
     import torch
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
 
+    from .pretrain import VIDEO_LABELS
+
     torch.manual_seed(seed)
     cfg = VideoMAEConfig(image_size=image_size, patch_size=8, num_frames=frames, tubelet_size=2, hidden_size=32,
-                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=labels,
-                         id2label={i: f"class_{i}" for i in range(labels)},
-                         label2id={f"class_{i}": i for i in range(labels)})  # fmt: skip
+                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         **_labels(VIDEO_LABELS if labels is None else labels))  # fmt: skip
     VideoMAEForVideoClassification(cfg).save_pretrained(folder)
     VideoMAEImageProcessor(size={"shortest_edge": image_size},
                            crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)  # fmt: skip
     return Path(folder)
 
 
-def save_tiny_vit(folder, image_size: int = 32, labels: int = 1000, seed: int = 0) -> Path:
-    """An ImageNet-style ViT classifier (ViTForImageClassification, 1,000 classes) + image processor."""
+def save_tiny_vit(folder, image_size: int = 32, labels=None, seed: int = 0) -> Path:
+    """An image classifier (ViTForImageClassification, as google/vit-base-patch16-224 is with ImageNet's
+    classes) + image processor; ``labels``: class names or a count (default: the synthetic world's 125
+    image classes, :data:`cinebrain.synth.pretrain.IMAGE_LABELS`)."""
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
+    from .pretrain import IMAGE_LABELS
+
     torch.manual_seed(seed)
     cfg = ViTConfig(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                    intermediate_size=64, num_labels=labels)  # fmt: skip
+                    intermediate_size=64, **_labels(IMAGE_LABELS if labels is None else labels))  # fmt: skip
     ViTForImageClassification(cfg).save_pretrained(folder)
     ViTImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(folder)
     return Path(folder)
@@ -393,23 +404,50 @@ def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: fl
     return info
 
 
-def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, progress: bool = False) -> dict:
+def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, world_clips: int = 288,
+                      vae_pretrain_steps: int = 0, transformer_pretrain_steps: int = 0, judge_pretrain_steps: int = 0,
+                      progress: bool = False) -> dict:  # fmt: skip
     """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}.
 
-    ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`)."""
+    ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`); the
+    CogVideoX pipeline gets the CLIP's text encoder (:func:`cinebrain.synth.pretrain.attach_text_encoder`);
+    the other ``*_pretrain_steps`` > 0 train the VAE, the transformer and the benchmark's judges on
+    ``world_clips`` freshly rendered clips (:mod:`cinebrain.synth.pretrain`). What was trained, and how
+    well, is in ``out/pretraining.json``."""
+    from . import pretrain
+
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
                "dino": save_tiny_dino}  # fmt: skip
     out = Path(out)
-    done = {}
+    done, report = {}, {}
     for name in models:
         done[name] = str(writers[name](out / name))
         if name == "clip" and clip_pretrain_steps > 0:
-            pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
+            report["clip"] = pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
+    if "cogvideox" in done and "clip" in done:
+        pretrain.attach_text_encoder(out / "cogvideox", out / "clip")
+    world = {"vae": vae_pretrain_steps and "cogvideox" in done, "transformer": transformer_pretrain_steps and "cogvideox" in done,
+             "judges": judge_pretrain_steps and {"vit", "videomae"} <= set(done)}  # fmt: skip
+    if any(world.values()):
+        corpus = pretrain.render_corpus(world_clips)
+        train, test = corpus.split(32)
+        report["corpus"] = {"clips": world_clips, "held_out": 32, "seed": 1234}
+        if world["vae"]:
+            report["vae"] = pretrain.pretrain_vae(out / "cogvideox" / "vae", train, test, steps=vae_pretrain_steps,
+                                                  progress=progress)  # fmt: skip
+        if world["transformer"]:
+            report["transformer"] = pretrain.pretrain_transformer(out / "cogvideox", train, test,
+                                                                  steps=transformer_pretrain_steps, progress=progress)  # fmt: skip
+        if world["judges"]:
+            report["judges"] = pretrain.pretrain_judges(out / "vit", out / "videomae", train, test,
+                                                        steps=judge_pretrain_steps, progress=progress)  # fmt: skip
+    (out / "pretraining.json").write_text(json.dumps(report, indent=1))
     (out / "README.md").write_text(
-        "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
-        "They have the real classes and file layout; their outputs carry no meaning, except the CLIP's when\n"
-        "clip/pretraining.json exists: it was trained on synthetic scenes and their captions.\n"
+        "Tiny models of the real classes written by cinebrain (rule models_tiny) for the demo and tests.\n"
+        "Their outputs carry no meaning unless pretraining.json says they were trained: the CLIP on synthetic\n"
+        "frames and captions, the CogVideoX VAE and transformer (caption to video) and the benchmark's ViT and\n"
+        "VideoMAE classifiers on freshly rendered synthetic clips (cinebrain.synth.pretrain).\n"
     )
     return done

@@ -127,12 +127,13 @@ def _scene_at(scenes: list[Scene], t: float) -> int:
     return int(np.searchsorted(onsets, t, side="right") - 1)
 
 
-def render_frames(scenes: list[Scene], duration: float, fps: float, height: int, width: int):
-    """Yield (frame uint8 (H, W, 3), feature dict) for every frame of the episode."""
+def render_frames(scenes: list[Scene], duration: float, fps: float, height: int, width: int, start: float = 0.0):
+    """Yield (frame uint8 (H, W, 3), feature dict) for every frame of the episode (from ``start`` seconds:
+    the frames at ``start + f / fps`` before ``duration``)."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    n_frames = int(round(duration * fps))
+    n_frames = int(round((duration - start) * fps))
     for f in range(n_frames):
-        t = f / fps
+        t = start + f / fps
         k = _scene_at(scenes, t)
         s = scenes[k]
         ts = t - s.onset

@@ -1,0 +1,9 @@
+"""Rule benchmark_ground_truth: every test clip copied as its own reconstruction (cinebrain.benchmark.ceiling)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from cinebrain.benchmark.ceiling import ground_truth_copies
+
+ground_truth_copies(test_dir=snakemake.input.test, out_dir=snakemake.output.recon)
