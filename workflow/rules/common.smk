@@ -34,6 +34,7 @@ FEATURES = config["features"]
 DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
 from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
+from cinebrain.synth.pretrain import PIPELINE_PARTS as WORLD_PIPELINE_PARTS
 BENCHMARK = config["benchmark"]
 #: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
@@ -158,11 +159,19 @@ def stimulus_file(wildcards):
     return os.path.join(BIDS_ROOT, rows["stimulus"].iloc[0])
 
 
-def model_input(path):
-    """A model folder as an input: the tiny-model folder when models_tiny writes it, the folder when it
+def model_input(path, subfolder=None):
+    """A model folder as an input: the tiny-model folder when models_tiny writes it, the parts of a world
+    model the models_world_* rules write (of a pipeline: only ``subfolder`` when given), the folder when it
     exists locally, nothing for a hub id (downloaded by from_pretrained)."""
-    if TINY_MODELS["enabled"] and os.path.normpath(path).startswith(os.path.normpath(TINY_MODELS["out"])):
+    norm = os.path.normpath(path)
+    if TINY_MODELS["enabled"] and norm.startswith(os.path.normpath(TINY_MODELS["out"])):
         return TINY_MODELS["out"]
+    world = os.path.normpath(TINY_MODELS["world_out"])
+    if TINY_MODELS["enabled"] and norm.startswith(world):
+        if os.path.relpath(norm, world) != "cogvideox":
+            return path
+        parts = [subfolder] if subfolder else ["vae", *WORLD_PIPELINE_PARTS, "model_index.json"]
+        return [os.path.join(path, p) for p in parts]
     return path if os.path.exists(path) else []
 
 

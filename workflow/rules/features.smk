@@ -30,7 +30,7 @@ rule features_latents:
     input:
         table="results/stimuli/{episode}_clips.parquet",
         clips="results/stimuli/{episode}",
-        model=model_input(FEATURES["vae"]["model"]),
+        model=model_input(FEATURES["vae"]["model"], FEATURES["vae"].get("subfolder")),
     output:
         features=f"results/features/{FEATURES['vae']['name']}/{{episode}}.safetensors",
     params:

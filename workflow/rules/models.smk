@@ -1,17 +1,18 @@
-# Tiny random models of the real classes for the demo and tests (cinebrain.synth.models): nothing can
-# be downloaded there. Off for real runs (models.tiny.enabled), which load the configured checkpoints.
+# Tiny models of the real classes for the demo and tests (cinebrain.synth.models): nothing can be
+# downloaded there. Off for real runs (models.tiny.enabled), which load the configured checkpoints.
+# models_tiny writes them (random, but the CLIP pre-trained on synthetic scenes); the models_world_* rules
+# train the synthetic world's CogVideoX VAE, its caption-to-video transformer and the benchmark's judges
+# from them (cinebrain.synth.pretrain) into models.tiny.world_out, each on its own so that the transformer
+# and the judges train while the encoders do.
 
 if TINY_MODELS["enabled"]:
+    WORLD = TINY_MODELS["world_out"]
 
     rule models_tiny:
         output:
             models=directory(TINY_MODELS["out"]),
         params:
             clip_pretrain_steps=TINY_MODELS["clip_pretrain_steps"],
-            world_clips=TINY_MODELS["world_clips"],
-            vae_pretrain_steps=TINY_MODELS["vae_pretrain_steps"],
-            transformer_pretrain_steps=TINY_MODELS["transformer_pretrain_steps"],
-            judge_pretrain_steps=TINY_MODELS["judge_pretrain_steps"],
             # the set of tiny models (cinebrain.synth.models): a new one reruns the rule
             models=list(ALL_TINY_MODELS),
         log:
@@ -22,3 +23,57 @@ if TINY_MODELS["enabled"]:
             "../../envs/torch.yaml"
         script:
             "../scripts/models_tiny.py"
+
+    rule models_world_vae:
+        input:
+            tiny=TINY_MODELS["out"],
+        output:
+            vae=directory(f"{WORLD}/cogvideox/vae"),
+        params:
+            steps=TINY_MODELS["vae_pretrain_steps"],
+            clips=TINY_MODELS["world_clips"],
+        log:
+            "logs/models/models_world_vae.log",
+        benchmark:
+            "logs/benchmarks/models_world/vae.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/models_world_vae.py"
+
+    rule models_world_generator:
+        input:
+            tiny=TINY_MODELS["out"],
+            vae=f"{WORLD}/cogvideox/vae",
+        output:
+            **{part: directory(f"{WORLD}/cogvideox/{part}") for part in WORLD_PIPELINE_PARTS},
+            index=f"{WORLD}/cogvideox/model_index.json",
+        params:
+            steps=TINY_MODELS["transformer_pretrain_steps"],
+            clips=TINY_MODELS["world_clips"],
+        log:
+            "logs/models/models_world_generator.log",
+        benchmark:
+            "logs/benchmarks/models_world/generator.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/models_world_generator.py"
+
+    rule models_world_judges:
+        input:
+            tiny=TINY_MODELS["out"],
+        output:
+            vit=directory(f"{WORLD}/vit"),
+            videomae=directory(f"{WORLD}/videomae"),
+        params:
+            steps=TINY_MODELS["judge_pretrain_steps"],
+            clips=TINY_MODELS["world_clips"],
+        log:
+            "logs/models/models_world_judges.log",
+        benchmark:
+            "logs/benchmarks/models_world/judges.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/models_world_judges.py"

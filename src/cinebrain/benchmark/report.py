@@ -51,8 +51,9 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
                 vals = d[m].to_numpy(float)
                 jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(vals))
                 ax.scatter(x + jitter, vals, s=4, alpha=0.4, c=np.where(d["has_cut"], "tab:orange", "tab:blue"))
-            ax.errorbar(x, s["mean"], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]], fmt="o", color="k",
-                        ms=4, capsize=3)  # fmt: skip
+            # (max 0: a bootstrap interval of identical values can miss the mean by a rounding error)
+            yerr = [[max(0.0, s["mean"] - s["ci_low"])], [max(0.0, s["ci_high"] - s["mean"])]]
+            ax.errorbar(x, s["mean"], yerr=yerr, fmt="o", color="k", ms=4, capsize=3)
             if np.isfinite(s["chance"]):
                 ax.plot([x - 0.35, x + 0.35], [s["chance"]] * 2, color="0.5", lw=2)
             p = _paper_rows(pub, v)

@@ -404,50 +404,31 @@ def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: fl
     return info
 
 
-def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, world_clips: int = 288,
-                      vae_pretrain_steps: int = 0, transformer_pretrain_steps: int = 0, judge_pretrain_steps: int = 0,
-                      progress: bool = False) -> dict:  # fmt: skip
+def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, progress: bool = False) -> dict:
     """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}.
 
-    ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`); the
-    CogVideoX pipeline gets the CLIP's text encoder (:func:`cinebrain.synth.pretrain.attach_text_encoder`);
-    the other ``*_pretrain_steps`` > 0 train the VAE, the transformer and the benchmark's judges on
-    ``world_clips`` freshly rendered clips (:mod:`cinebrain.synth.pretrain`). What was trained, and how
-    well, is in ``out/pretraining.json``."""
-    from . import pretrain
+    ``clip_pretrain_steps`` > 0 trains the tiny CLIP on synthetic scenes (:func:`pretrain_tiny_clip`). The
+    CogVideoX pipeline gets the CLIP's text encoder (:func:`cinebrain.synth.pretrain.attach_text_encoder`),
+    so that it is a text-to-video pipeline; the synthetic world's VAE, transformer and judges are trained
+    from these by the ``models_world_*`` rules (:mod:`cinebrain.synth.pretrain`)."""
+    from .pretrain import attach_text_encoder
 
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
                "dino": save_tiny_dino}  # fmt: skip
     out = Path(out)
-    done, report = {}, {}
+    done = {}
     for name in models:
         done[name] = str(writers[name](out / name))
         if name == "clip" and clip_pretrain_steps > 0:
-            report["clip"] = pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
+            pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
     if "cogvideox" in done and "clip" in done:
-        pretrain.attach_text_encoder(out / "cogvideox", out / "clip")
-    world = {"vae": vae_pretrain_steps and "cogvideox" in done, "transformer": transformer_pretrain_steps and "cogvideox" in done,
-             "judges": judge_pretrain_steps and {"vit", "videomae"} <= set(done)}  # fmt: skip
-    if any(world.values()):
-        corpus = pretrain.render_corpus(world_clips)
-        train, test = corpus.split(32)
-        report["corpus"] = {"clips": world_clips, "held_out": 32, "seed": 1234}
-        if world["vae"]:
-            report["vae"] = pretrain.pretrain_vae(out / "cogvideox" / "vae", train, test, steps=vae_pretrain_steps,
-                                                  progress=progress)  # fmt: skip
-        if world["transformer"]:
-            report["transformer"] = pretrain.pretrain_transformer(out / "cogvideox", train, test,
-                                                                  steps=transformer_pretrain_steps, progress=progress)  # fmt: skip
-        if world["judges"]:
-            report["judges"] = pretrain.pretrain_judges(out / "vit", out / "videomae", train, test,
-                                                        steps=judge_pretrain_steps, progress=progress)  # fmt: skip
-    (out / "pretraining.json").write_text(json.dumps(report, indent=1))
+        attach_text_encoder(out / "cogvideox", out / "clip")
     (out / "README.md").write_text(
-        "Tiny models of the real classes written by cinebrain (rule models_tiny) for the demo and tests.\n"
-        "Their outputs carry no meaning unless pretraining.json says they were trained: the CLIP on synthetic\n"
-        "frames and captions, the CogVideoX VAE and transformer (caption to video) and the benchmark's ViT and\n"
-        "VideoMAE classifiers on freshly rendered synthetic clips (cinebrain.synth.pretrain).\n"
+        "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
+        "They have the real classes and file layout; their outputs carry no meaning, except the CLIP's when\n"
+        "clip/pretraining.json exists: it was trained on synthetic scenes and their captions. The models_world_*\n"
+        "rules train the CogVideoX VAE, transformer and the benchmark's judges from these (results/models/world).\n"
     )
     return done

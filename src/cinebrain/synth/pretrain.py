@@ -198,7 +198,7 @@ def attach_text_encoder(pipeline_folder, clip_folder) -> None:
     (pipeline_folder / "model_index.json").write_text(json.dumps(index, indent=2))
 
 
-def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 500, batch_size: int = 32,
+def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, batch_size: int = 16,
                          lr: float = 1e-3, uncond_p: float = 0.1, seed: int = 0, progress: bool = False) -> dict:  # fmt: skip
     """Train the CogVideoXTransformer3DModel of the pipeline ``folder`` (in place) as a caption-to-video
     model: the training clips' VAE latents (posterior samples, scaled), the captions through the pipeline's
@@ -356,3 +356,70 @@ def pretrain_judges(vit_folder, videomae_folder, train: Corpus, test: Corpus, st
                                "held_out": _accuracy(vmae, *videos(test))}  # fmt: skip
     vmae.save_pretrained(videomae_folder)
     return out
+
+
+# --- the rules: each trains one part of the world from the tiny models into its own folder -----------------
+
+
+def _corpus(clips: int, seed: int) -> tuple[Corpus, Corpus]:
+    return render_corpus(clips, seed=seed).split(32)
+
+
+def _copy(src, dst) -> Path:
+    import shutil
+
+    dst = Path(dst)
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst
+
+
+def world_vae(tiny_dir, out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False) -> dict:
+    """Rule ``models_world_vae``: the tiny CogVideoX VAE trained as an autoencoder (:func:`pretrain_vae`) in
+    ``out`` (the world pipeline's ``vae/``), its report in ``out/pretraining.json``; ``steps`` 0: a copy."""
+    out = _copy(Path(tiny_dir) / "cogvideox" / "vae", out)
+    report = {"steps": 0}
+    if steps:
+        train, test = _corpus(clips, seed)
+        report = pretrain_vae(out, train, test, steps=steps, progress=progress) | {"corpus": {"clips": clips, "seed": seed}}
+    (out / "pretraining.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+PIPELINE_PARTS = ("transformer", "scheduler", "text_encoder", "tokenizer")
+
+
+def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, seed: int = 1234,
+                    progress: bool = False) -> dict:  # fmt: skip
+    """Rule ``models_world_generator``: the world's CogVideoX text-to-video pipeline in ``out`` — the tiny
+    pipeline's scheduler, text encoder and tokenizer, the transformer trained as a caption-to-video model
+    (:func:`pretrain_transformer`) on the latents of the trained VAE ``vae_dir`` (which must be
+    ``out/vae``, written by ``models_world_vae``); its report in ``out/transformer/pretraining.json``."""
+    import shutil
+
+    tiny, out = Path(tiny_dir) / "cogvideox", Path(out)
+    if Path(vae_dir).resolve() != (out / "vae").resolve():
+        raise ValueError(f"{vae_dir}: the world pipeline's VAE must be {out / 'vae'}")
+    for part in PIPELINE_PARTS:
+        _copy(tiny / part, out / part)
+    shutil.copyfile(tiny / "model_index.json", out / "model_index.json")
+    report = {"steps": 0}
+    if steps:
+        train, test = _corpus(clips, seed)
+        report = pretrain_transformer(out, train, test, steps=steps, progress=progress) | {"corpus": {"clips": clips, "seed": seed}}
+    (out / "transformer" / "pretraining.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def world_judges(tiny_dir, vit_out, videomae_out, *, steps: int, clips: int = 288, seed: int = 1234,
+                 progress: bool = False) -> dict:  # fmt: skip
+    """Rule ``models_world_judges``: the benchmark's ViT and VideoMAE classifiers trained on the synthetic
+    categories (:func:`pretrain_judges`) in ``vit_out`` and ``videomae_out``, each with its report in
+    ``pretraining.json``."""
+    vit, vmae = _copy(Path(tiny_dir) / "vit", vit_out), _copy(Path(tiny_dir) / "videomae", videomae_out)
+    report = {"image_classifier": {"steps": 0}, "video_classifier": {"steps": 0}}
+    if steps:
+        train, test = _corpus(clips, seed)
+        report = pretrain_judges(vit, vmae, train, test, steps=steps, progress=progress)
+    for folder, key in ((vit, "image_classifier"), (vmae, "video_classifier")):
+        (folder / "pretraining.json").write_text(json.dumps(report[key] | {"corpus": {"clips": clips, "seed": seed}}, indent=1))
+    return report
