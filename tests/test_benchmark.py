@@ -45,6 +45,19 @@ def test_psnr_capped_per_frame_and_hue_skips_undefined_frames():
     assert np.isnan(pixel.hue_cosine(gray, gray)) and np.isnan(pixel.hue_pearson(gray, clip))
 
 
+def test_colour_delta_e_is_the_mean_colour_difference():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    red, blue = np.zeros((2, 4, 6, 3), np.uint8), np.zeros((2, 4, 6, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 200, 200
+    assert pixel.colour_delta_e(red, red) == 0
+    expected = deltaE_ciede2000(rgb2lab(np.array([[[200, 0, 0]]]) / 255), rgb2lab(np.array([[[0, 0, 200]]]) / 255))[0, 0]
+    assert pixel.colour_delta_e(red, blue) == pytest.approx(expected) and expected > 40
+    half = red.copy()
+    half[:, :, :3] = blue[:, :, :3]  # half red, half blue: the mean colour is what counts, not the layout
+    assert pixel.colour_delta_e(half, half[:, :, ::-1]) == pytest.approx(0, abs=1e-9)
+
+
 def test_convention_ledger_reproduces_the_released_quirks():
     """Each "as released" value by its definition: Mind-Animator's hue and EPE read RGB as BGR (hue: first
     6 frames; EPE: at 512 x 512), NEURONS' gray SSIM is the mean of the columns' 1-D SSIMs."""
@@ -391,6 +404,21 @@ def test_report_figures(scored, tmp_path, monkeypatch):
     plot_benchmark(s, scores, [root / "recon/cinesync/sub-01"], REPO / "resources/published_results.csv",
                    tmp_path / "b.png", tmp_path / "c.png")  # fmt: skip
     assert (tmp_path / "b.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
+    from cinebrain.benchmark.report import plot_conditions
+
+    plot_conditions(scores[0], root / "recon/cinesync/sub-01", root / "gt", tmp_path / "k.png")  # GT as "ceiling"
+    assert (tmp_path / "k.png").stat().st_size > 0
+
+
+def test_controls_command_prints_each_decoder_against_its_controls(scored, tmp_path, capsys):
+    from cinebrain.benchmark.score import summarise
+    from cinebrain.cli import main
+
+    root, _, settings, _ = scored
+    summarise([root / "benchmark/cinesync/cinesync/sub-01"], settings, tmp_path / "s.csv")
+    assert main(["controls", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "minus_shuffled_brain" in out and "beats_shuffled" in out and "video_2way_strict" in out
 
 
 def test_paper_rows_match_variants_by_name():

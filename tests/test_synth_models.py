@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from cinebrain.synth.models import pretrain_tiny_clip, save_tiny_clip
 
@@ -85,30 +86,32 @@ def test_world_corpus_is_clips_of_the_synthetic_world():
 
 
 def test_pretrained_world_models(tmp_path):
-    """The VAE learns to reconstruct held-out clips, the transformer to use the caption (its prediction of a
-    held-out clip from pure noise is better with the clip's own caption than with the zeroed embedding), the
-    judges to classify held-out renders above chance; the pipeline is a text-to-video pipeline."""
+    """The models_world_* rules: the VAE learns to reconstruct held-out clips, the transformer to use the
+    caption (its prediction of a held-out clip from pure noise is better with the clip's own caption than with
+    the zeroed embedding), the judges to classify held-out renders above chance; the world pipeline is a
+    text-to-video pipeline with the tiny CLIP's text encoder."""
     import torch
     from diffusers import CogVideoXPipeline
 
     from cinebrain.synth import pretrain
     from cinebrain.synth.models import write_tiny_models
 
-    torch.manual_seed(0)
-    write_tiny_models(tmp_path, models=("clip", "cogvideox", "vit", "videomae"), world_clips=72,
-                      vae_pretrain_steps=40, transformer_pretrain_steps=150, judge_pretrain_steps=150)  # fmt: skip
-    report = json.loads((tmp_path / "pretraining.json").read_text())
-    vae = report["vae"]
-    assert vae["loss_last"] < 0.5 * vae["loss_first"] and vae["held_out"]["psnr"] > 15, vae
-    tr = report["transformer"]
+    tiny, world = tmp_path / "tiny", tmp_path / "world"
+    write_tiny_models(tiny, models=("clip", "cogvideox"))
+    vae = pretrain.world_vae(world / "cogvideox/vae", steps=40, clips=72)
+    assert vae["loss_last"] < 0.5 * vae["loss_first"] and vae["held_out"]["psnr"] > 14, vae
+    tr = pretrain.world_generator(tiny, world / "cogvideox/vae", world / "cogvideox", steps=150, clips=72)
     assert tr["loss_last"] < tr["loss_first"], tr
     assert tr["held_out_x0_mse_from_noise"]["own_caption"] < tr["held_out_x0_mse_from_noise"]["zeroed"], tr
-    for judge in ("image_classifier", "video_classifier"):
-        acc = report["judges"][judge]["held_out"]
+    judges = pretrain.world_judges(world / "vit", world / "videomae", steps=300, images=256, clips=512)
+    for judge, acc in ((j, judges[j]["held_out"]) for j in ("image_classifier", "video_classifier")):
         assert acc["top3"] > 3 * 3 * acc["chance_top1"], (judge, acc)
-    pipe = CogVideoXPipeline.from_pretrained(tmp_path / "cogvideox")
-    emb = pipe.encode_prompt(["A red circle moves left across a navy background."], do_classifier_free_guidance=False,
+    assert json.loads((world / "vit/pretraining.json").read_text())["steps"] == 300
+    pipe = CogVideoXPipeline.from_pretrained(world / "cogvideox")
+    caption = "A red circle moves left across a navy background."
+    emb = pipe.encode_prompt([caption], do_classifier_free_guidance=False,
                              max_sequence_length=pipe.transformer.config.max_text_seq_length)[0]  # fmt: skip
     assert emb.shape == (1, 77, 32)
-    expected = pretrain.text_embeddings(pipe.text_encoder, pipe.tokenizer, ["A red circle moves left across a navy background."], 77)
-    assert torch.allclose(emb, expected)
+    assert torch.allclose(emb, pretrain.text_embeddings(pipe.text_encoder, pipe.tokenizer, [caption], 77))
+    with pytest.raises(ValueError, match="must be"):
+        pretrain.world_generator(tiny, tmp_path / "elsewhere", world / "cogvideox", steps=0)

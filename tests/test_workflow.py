@@ -104,16 +104,30 @@ def test_demo_workflow_outputs(workdir):
     assert (workdir / "results/report/cinesync/training.png").stat().st_size > 0
     # the benchmark: every test clip scored, a summary with chance levels and the scene-cut split
     for sub in ["01", "02"]:
-        m = pd.read_parquet(workdir / f"results/benchmark/cinesync/cinesync/sub-{sub}/metrics.parquet")
+        scores = pd.read_parquet(workdir / f"results/benchmark/cinesync/cinesync/sub-{sub}/metrics.parquet")
         test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
-        assert list(m["clip"]) == list(test["clip"]) and m["ssim_rgb"].between(-1, 1).all() and (m["epe"] >= 0).all()
+        # the reconstruction and its two controls, each on every test clip
+        for cond in ("reconstruction", "shuffled_brain", "no_brain"):
+            m = scores[scores["condition"] == cond]
+            assert list(m["clip"]) == list(test["clip"]) and m["ssim_rgb"].between(-1, 1).all() and (m["epe"] >= 0).all()
+        assert (workdir / f"results/methods/cinesync/cinesync/sub-{sub}/recon/no_brain.mp4").exists()
         # the convention ledger (the default: all three metrics also as the papers' released code computes them)
-        assert {"hue_cosine_as_released", "ssim_gray_as_released", "epe_as_released"} <= set(m.columns)
+        assert {"hue_cosine_as_released", "ssim_gray_as_released", "epe_as_released"} <= set(scores.columns)
+        # the ceilings: the generator given each caption, and the ground truth itself (every metric at its best)
+        for variant in ("caption", "ground_truth"):
+            c = pd.read_parquet(workdir / f"results/benchmark/ceiling/{variant}/sub-{sub}/metrics.parquet")
+            assert list(c["clip"]) == list(test["clip"]) and set(c["condition"]) == {"reconstruction"}
+        assert (c["ssim_rgb"] == 1).all() and (c["psnr"] == 100).all() and (c.filter(like="strict") == 1).all().all()
+        assert (workdir / f"results/report/benchmark/cinesync_cinesync_sub-{sub}_clips.png").stat().st_size > 0
     bench = pd.read_csv(workdir / "results/benchmark/summary.csv")
-    row = bench[(bench["metric"] == "video_50way_mindvideo") & (bench["clips"] == "all")]
-    assert len(row) == 2 and np.allclose(row["chance"], 3 / 52) and set(bench["clips"]) == {"all", "with_cut", "without_cut"}
-    assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject |")
-    assert set(bench["method"]) == {"cinesync"}
+    row = bench[(bench["metric"] == "video_50way_mindvideo") & (bench["clips"] == "all") & (bench["method"] == "cinesync")
+                & (bench["condition"] == "reconstruction")]  # fmt: skip
+    assert len(row) == 3 and np.allclose(row["chance"], 3 / 52) and set(bench["clips"]) == {"all", "with_cut", "without_cut"}
+    assert list(row["subject"].astype(str)) == ["01", "02", "pooled"]
+    assert set(bench[bench["method"] == "cinesync"]["condition"]) == {
+        "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
+    assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
+    assert set(bench["method"]) == {"cinesync", "ceiling"}
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo

@@ -5,16 +5,16 @@
 
 rule benchmark_ceiling:
     input:
-        test="results/dataset/sub-{subject}/test",
+        tests=model_test_sets,
         generator=model_input(BENCHMARK["ceiling"]["generator"]),
     output:
-        recon=directory("results/ceiling/caption/sub-{subject}/recon"),
+        recon=directory("results/ceiling/caption/recon"),
     params:
         settings=BENCHMARK["ceiling"],
     log:
-        "logs/benchmark/benchmark_ceiling/sub-{subject}.log",
+        "logs/benchmark/benchmark_ceiling.log",
     benchmark:
-        "logs/benchmarks/benchmark_ceiling/sub-{subject}.tsv"
+        "logs/benchmarks/benchmark_ceiling.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -23,11 +23,11 @@ rule benchmark_ceiling:
 
 rule benchmark_ground_truth:
     input:
-        test="results/dataset/sub-{subject}/test",
+        tests=model_test_sets,
     output:
-        recon=directory("results/ceiling/ground_truth/sub-{subject}/recon"),
+        recon=directory("results/ceiling/ground_truth/recon"),
     log:
-        "logs/benchmark/benchmark_ground_truth/sub-{subject}.log",
+        "logs/benchmark/benchmark_ground_truth.log",
     conda:
         "../../envs/core.yaml"
     script:

@@ -285,9 +285,14 @@ def recon_path(method, variant, subject):
     """The folder of reconstructions a benchmark run scores: the methods' contract, or the ceiling's."""
     from cinebrain.methods.contract import recon_dir
 
-    if method == "ceiling":
-        return f"results/ceiling/{variant}/sub-{subject}/recon"
+    if method == "ceiling":  # one folder for every subject (cinebrain.benchmark.ceiling)
+        return f"results/ceiling/{variant}/recon"
     return recon_dir(method, variant, subject)
+
+
+def model_test_sets(wildcards=None):
+    """The test split of every subject models are trained for (what the ceilings are made for)."""
+    return [f"results/dataset/sub-{s}/test" for s in model_subjects()]
 
 
 def score_input(wildcards):

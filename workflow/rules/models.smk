@@ -25,8 +25,6 @@ if TINY_MODELS["enabled"]:
             "../scripts/models_tiny.py"
 
     rule models_world_vae:
-        input:
-            tiny=TINY_MODELS["out"],
         output:
             vae=directory(f"{WORLD}/cogvideox/vae"),
         params:
@@ -61,14 +59,11 @@ if TINY_MODELS["enabled"]:
             "../scripts/models_world_generator.py"
 
     rule models_world_judges:
-        input:
-            tiny=TINY_MODELS["out"],
         output:
             vit=directory(f"{WORLD}/vit"),
             videomae=directory(f"{WORLD}/videomae"),
         params:
             steps=TINY_MODELS["judge_pretrain_steps"],
-            clips=TINY_MODELS["world_clips"],
         log:
             "logs/models/models_world_judges.log",
         benchmark:

@@ -6,5 +6,5 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.benchmark.ceiling import caption_ceiling
 
-caption_ceiling(test_dir=snakemake.input.test, out_dir=snakemake.output.recon, settings=dict(snakemake.params.settings),
+caption_ceiling(test_dirs=list(snakemake.input.tests), out_dir=snakemake.output.recon, settings=dict(snakemake.params.settings),
                 device=dict(snakemake.params.settings).get("device", "auto"), progress=True)

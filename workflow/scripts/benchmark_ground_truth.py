@@ -6,4 +6,4 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.benchmark.ceiling import ground_truth_copies
 
-ground_truth_copies(test_dir=snakemake.input.test, out_dir=snakemake.output.recon)
+ground_truth_copies(test_dirs=list(snakemake.input.tests), out_dir=snakemake.output.recon)

@@ -6,5 +6,5 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.synth.pretrain import world_judges
 
-world_judges(snakemake.input.tiny, snakemake.output.vit, snakemake.output.videomae, steps=snakemake.params.steps,
-             clips=snakemake.params.clips, progress=True)
+world_judges(snakemake.output.vit, snakemake.output.videomae, steps=snakemake.params.steps,
+             progress=True)

@@ -6,5 +6,5 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.synth.pretrain import world_vae
 
-world_vae(snakemake.input.tiny, snakemake.output.vae, steps=snakemake.params.steps, clips=snakemake.params.clips,
+world_vae(snakemake.output.vae, steps=snakemake.params.steps, clips=snakemake.params.clips,
           progress=True)

@@ -87,8 +87,8 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
 def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> None:
     """Rule ``benchmark_clips``: per test clip of one run, the middle frame of the ground truth, the
     reconstruction, the shuffled-brain control (the reconstruction of the clip the fixed derangement
-    assigns), the no-brain control and the caption ceiling, with the clip's strict 2-way video score and
-    hue similarity under each."""
+    assigns), the no-brain control and the caption ceiling, with the clip's mean-colour difference
+    (CIEDE2000) and strict 2-way video score under each."""
     from ..stimuli import read_video
     from .score import condition_videos
 
@@ -117,7 +117,7 @@ def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> No
                 ax.set_ylabel(f"{r.clip}{' (cut)' if r.has_cut else ''}", fontsize=5, rotation=0, ha="right", va="center")
             elif name in ("reconstruction", "shuffled_brain", "no_brain") and (name, r.clip) in scores.index:
                 s = scores.loc[(name, r.clip)]
-                label = f"hue {s['hue_cosine']:.2f}" + (f" 2-way {s[strict]:.2f}" if strict else "")
+                label = f"dE {s['colour_delta_e']:.0f}" + (f" 2-way {s[strict]:.2f}" if strict else "")
                 ax.set_xlabel(label, fontsize=5)
     fig.suptitle(f"{Path(score_dir).parent.parent.name} {Path(score_dir).parent.name} {Path(score_dir).name}: middle "
                  "frames; strict 2-way video identification and hue similarity per clip", fontsize=8)  # fmt: skip

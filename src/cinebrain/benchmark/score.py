@@ -5,7 +5,7 @@ Per clip (``metrics.parquet``): clip id, episode, scene-cut flag, and every metr
 ``video_{n}way_{convention}`` / ``frame_{n}way_{convention}`` (top-``top_k``; frame-based: each frame
 scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (0 below
 the video-level CLIP similarity threshold), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
-``hue_cosine``, ``hue_pearson``, ``epe``, when enabled ``epe_shuffle_p``, and the convention ledger's
+``hue_cosine``, ``hue_pearson``, ``colour_delta_e``, ``epe``, when enabled ``epe_shuffle_p``, and the convention ledger's
 ``<metric>_as_released`` (:data:`pixel.AS_RELEASED`). Set-level (``set.json``):
 FVD with a bootstrap interval over clips.
 
@@ -30,8 +30,9 @@ from . import pixel, semantic
 from .ceiling import CeilingSettings
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
-                 "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson}  # fmt: skip
-LOWER_IS_BETTER = {"epe", "epe_shuffle_p", "epe_as_released", "fvd"}
+                 "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson,
+                 "colour_delta_e": pixel.colour_delta_e}  # fmt: skip
+LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "epe_as_released", "fvd"}
 CONVENTIONS = ("mindvideo", "strict")
 
 
@@ -149,13 +150,23 @@ def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0) -> dict:
 
 
 class _Videos:
-    """Each scored video's network outputs, computed once per file (a control reuses the reconstructions'),
-    and the last video read with its flows (the no-brain control is one video for every clip)."""
+    """Each scored video's network outputs, computed once per file content (a control reuses the
+    reconstructions', a ground-truth copy the ground truth's), and the last video read with its flows (the
+    no-brain control is one video for every clip)."""
 
     def __init__(self, nets, base: Path):
         self.nets, self.base = nets, base
         self.outputs: dict = {}
+        self._keys: dict = {}
         self._last: tuple = (None, None, None)
+
+    def key(self, path: Path) -> str:
+        import hashlib
+
+        if path not in self._keys:
+            p = path if path.is_absolute() else self.base / path
+            self._keys[path] = hashlib.sha256(p.read_bytes()).hexdigest()
+        return self._keys[path]
 
     def frames(self, path: Path):
         if self._last[0] != path:
@@ -168,11 +179,12 @@ class _Videos:
         return self._last[2]
 
     def network_outputs(self, path: Path, frames) -> dict:
-        if path not in self.outputs:
+        key = self.key(path)
+        if key not in self.outputs:
             n = self.nets
-            self.outputs[path] = {"v": n.video_probs([frames]), "f": n.frame_probs(frames), "ce": n.clip_embeddings(frames),
-                                  "de": n.dino_embeddings(frames), "fvd": n.video_features([frames])}  # fmt: skip
-        return self.outputs[path]
+            self.outputs[key] = {"v": n.video_probs([frames]), "f": n.frame_probs(frames), "ce": n.clip_embeddings(frames),
+                                 "de": n.dino_embeddings(frames), "fvd": n.video_features([frames])}  # fmt: skip
+        return self.outputs[key]
 
 
 def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_dir, device: str = "cpu",
@@ -188,6 +200,8 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     table = pd.read_parquet(recon_dir / "reconstructions.parquet")
     test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
+    # the test split's clips (a ceiling's folder serves every subject: it may hold more)
+    table = table[table["clip"].isin(set(test["clip"]))].reset_index(drop=True)
     missing = sorted(set(test["clip"]) - set(table["clip"]))
     if missing:
         raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
@@ -210,8 +224,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
     for i, r in enumerate(tqdm(list(table.itertuples()), desc="scoring", disable=not progress)):
         gt = _read(r.ground_truth, base)
         gt_flow = pixel.flows(gt)
-        gt_out.append({"v": videos.nets.video_probs([gt]), "f": videos.nets.frame_probs(gt),
-                       "ce": videos.nets.clip_embeddings(gt), "fvd": videos.nets.video_features([gt])})  # fmt: skip
+        gt_out.append(videos.network_outputs(Path(r.ground_truth), gt))
         for cond, paths in conditions.items():
             path = paths[i]
             rec = videos.frames(path)
@@ -233,7 +246,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
     frames, set_level = [], {"clips": len(table), "fvd_network": networks.get("fvd")}
     for cond, paths in conditions.items():
         df = pd.DataFrame(rows[cond])
-        outs = [videos.outputs[p] for p in paths]
+        outs = [videos.outputs[videos.key(p)] for p in paths]
         vr = np.concatenate([o["v"] for o in outs])
         fr = np.concatenate([o["f"] for o in outs])
         # semantic level: video-based on whole clips, frame-based on every frame against its GT frame; the same
@@ -362,14 +375,15 @@ def markdown_table(summary: pd.DataFrame) -> str:
         lines.append(f"| {meth} | {v} | {sub} | {cond} | " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + (
         "\n\nmean [95% bootstrap CI over clips] (chance level) (clips excluded where the metric is undefined for them); "
-        "\"reconstruction - <control>\": the mean paired difference by clip (lower is better for epe, epe_shuffle_p "
-        "and fvd); shuffled_brain: each clip decoded from another test clip's brain input (a fixed derangement); "
+        "\"reconstruction - <control>\": the mean paired difference by clip (lower is better for epe, epe_shuffle_p, "
+        "colour_delta_e and fvd); shuffled_brain: each clip decoded from another test clip's brain input (a fixed derangement); "
         "no_brain: decoded from the mean training brain feature; method ceiling: the generator given the clip's "
         "caption (caption) and the ground-truth clip itself (ground_truth); subject pooled: every subject's clips "
         "together. FVD: VideoMAE features.\n")  # fmt: skip
 
 
-def controls_table(summary: pd.DataFrame, metrics=("video_2way_strict", "hue_cosine", "ssim_rgb")) -> pd.DataFrame:
+def controls_table(summary: pd.DataFrame, metrics=("video_2way_strict", "frame_2way_strict", "colour_delta_e", "hue_cosine",
+                                                   "ssim_rgb")) -> pd.DataFrame:
     """What a reader checks first: per method and variant (pooled over subjects when there are several),
     each metric's reconstruction, controls, paired differences and ceilings, "mean [lo, hi]"; and
     ``beats_shuffled`` / ``beats_no_brain``: whether the paired 95% interval of the difference excludes 0

@@ -309,11 +309,13 @@ def _check_labels(model, labels: list[str], folder) -> None:
                          "write it with cinebrain.synth.models (save_tiny_vit / save_tiny_videomae, default labels)")  # fmt: skip
 
 
-def pretrain_judges(vit_folder, videomae_folder, train: Corpus, test: Corpus, steps: int = 300,
-                    batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = False) -> dict:  # fmt: skip
-    """Train the benchmark's ViT image classifier (frames -> :data:`IMAGE_LABELS`) and VideoMAE video
-    classifier (clips -> :data:`VIDEO_LABELS`) in their folders (in place: new heads with these labels)
-    and report their held-out accuracy (every frame of the held-out clips; the held-out clips)."""
+def pretrain_judges(vit_folder, videomae_folder, images: tuple[Corpus, Corpus], videos: tuple[Corpus, Corpus],
+                    steps: int = 600, batch_size: int = 64, lr: float = 5e-3, seed: int = 0,
+                    progress: bool = False) -> dict:  # fmt: skip
+    """Train the benchmark's ViT image classifier (frames -> :data:`IMAGE_LABELS`) on ``images`` (train,
+    held out: every frame of their clips) and VideoMAE video classifier (clips -> :data:`VIDEO_LABELS`) on
+    ``videos`` (its ``num_frames`` frames sampled evenly from each clip) in their folders, in place, and
+    report their held-out accuracy."""
     import torch
     from transformers import (
         AutoImageProcessor,
@@ -336,24 +338,24 @@ def pretrain_judges(vit_folder, videomae_folder, train: Corpus, test: Corpus, st
         px = proc(images=list(c.clips.reshape(-1, *c.clips.shape[2:])), return_tensors="pt")["pixel_values"]
         return px, np.repeat(c.image_labels(), f)
 
-    x, y = frames(train)
+    x, y = frames(images[0])
     _fit_classifier(vit, x, y, steps, batch_size, lr, gen, "pretrain tiny ViT judge", progress)
     out["image_classifier"] = {"labels": "colour shape on background", "classes": len(IMAGE_LABELS), "steps": steps,
-                               "held_out": _accuracy(vit, *frames(test))}  # fmt: skip
+                               "train_frames": len(y), "held_out": _accuracy(vit, *frames(images[1]))}  # fmt: skip
     vit.save_pretrained(vit_folder)
     # video classifier: the clip's num_frames frames sampled evenly, as the benchmark feeds it
     proc = AutoImageProcessor.from_pretrained(videomae_folder)
     vmae = VideoMAEForVideoClassification.from_pretrained(videomae_folder)
     _check_labels(vmae, VIDEO_LABELS, videomae_folder)
 
-    def videos(c: Corpus):
+    def clips(c: Corpus):
         n = vmae.config.num_frames
         return proc([list(sample_frames(v, n)) for v in c.clips], return_tensors="pt")["pixel_values"], c.video_labels()
 
-    x, y = videos(train)
+    x, y = clips(videos[0])
     _fit_classifier(vmae, x, y, steps, batch_size // 2, lr, gen, "pretrain tiny VideoMAE judge", progress)
     out["video_classifier"] = {"labels": "colour shape moving direction", "classes": len(VIDEO_LABELS), "steps": steps,
-                               "held_out": _accuracy(vmae, *videos(test))}  # fmt: skip
+                               "train_clips": len(y), "held_out": _accuracy(vmae, *clips(videos[1]))}  # fmt: skip
     vmae.save_pretrained(videomae_folder)
     return out
 
@@ -373,10 +375,17 @@ def _copy(src, dst) -> Path:
     return dst
 
 
-def world_vae(tiny_dir, out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False) -> dict:
-    """Rule ``models_world_vae``: the tiny CogVideoX VAE trained as an autoencoder (:func:`pretrain_vae`) in
-    ``out`` (the world pipeline's ``vae/``), its report in ``out/pretraining.json``; ``steps`` 0: a copy."""
-    out = _copy(Path(tiny_dir) / "cogvideox" / "vae", out)
+def world_vae(out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False) -> dict:
+    """Rule ``models_world_vae``: the tiny CogVideoX's VAE (:func:`cinebrain.synth.models.save_tiny_cogvideox`,
+    written here so that it does not wait for the other tiny models) trained as an autoencoder
+    (:func:`pretrain_vae`) in ``out`` (the world pipeline's ``vae/``), its report in ``out/pretraining.json``;
+    ``steps`` 0: left random."""
+    import tempfile
+
+    from .models import save_tiny_cogvideox
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = _copy(save_tiny_cogvideox(Path(tmp) / "cogvideox") / "vae", out)
     report = {"steps": 0}
     if steps:
         train, test = _corpus(clips, seed)
@@ -410,16 +419,21 @@ def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, see
     return report
 
 
-def world_judges(tiny_dir, vit_out, videomae_out, *, steps: int, clips: int = 288, seed: int = 1234,
+def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips: int = 1024, seed: int = 1234,
                  progress: bool = False) -> dict:  # fmt: skip
     """Rule ``models_world_judges``: the benchmark's ViT and VideoMAE classifiers trained on the synthetic
     categories (:func:`pretrain_judges`) in ``vit_out`` and ``videomae_out``, each with its report in
-    ``pretraining.json``."""
-    vit, vmae = _copy(Path(tiny_dir) / "vit", vit_out), _copy(Path(tiny_dir) / "videomae", videomae_out)
+    ``pretraining.json`` (``steps`` 0: left random). They see what the benchmark feeds them, freshly rendered: ``images`` single frames
+    (one per random scene) and ``clips`` clips of 16 frames spread over 4 s (VideoMAE's 16 frames sampled
+    from a 33-frame clip), many more scenes than the 100-125 classes need, the last eighth held out."""
+    from .models import save_tiny_videomae, save_tiny_vit
+
+    vit, vmae = save_tiny_vit(vit_out), save_tiny_videomae(videomae_out)  # the tiny ones, then trained
     report = {"image_classifier": {"steps": 0}, "video_classifier": {"steps": 0}}
     if steps:
-        train, test = _corpus(clips, seed)
-        report = pretrain_judges(vit, vmae, train, test, steps=steps, progress=progress)
+        frames = render_corpus(images, seed=seed + 1, frames=1).split(images // 8)
+        videos = render_corpus(clips, seed=seed + 2, frames=16, fps=15 / 4).split(clips // 8)
+        report = pretrain_judges(vit, vmae, frames, videos, steps=steps, progress=progress)
     for folder, key in ((vit, "image_classifier"), (vmae, "video_classifier")):
-        (folder / "pretraining.json").write_text(json.dumps(report[key] | {"corpus": {"clips": clips, "seed": seed}}, indent=1))
+        (folder / "pretraining.json").write_text(json.dumps(report[key] | {"seed": seed}, indent=1))
     return report

@@ -63,7 +63,7 @@ class TinyModels:
                                        minimum=0)  # fmt: skip
     world_out: str = setting("results/models/world", "folder receiving the synthetic world's trained models "
                              "(cogvideox/: VAE + caption-to-video transformer; vit/, videomae/: the judges)")  # fmt: skip
-    world_clips: int = setting(288, "synthetic clips rendered to pre-train the VAE, transformer and judges (the last "
+    world_clips: int = setting(288, "synthetic clips rendered to pre-train the VAE and the transformer (the last "
                                "32 held out for their reports)", minimum=40)  # fmt: skip
     vae_pretrain_steps: int = setting(0, "autoencoder training steps of the tiny CogVideoX VAE (0: random)", minimum=0)
     transformer_pretrain_steps: int = setting(0, "caption-to-video training steps of the tiny CogVideoX transformer "
