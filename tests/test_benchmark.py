@@ -342,6 +342,14 @@ def test_summary_paired_differences_and_pooled_subjects(scored, tmp_path):
     assert (sel["ci_low"] <= sel["mean"]).all() and (sel["mean"] <= sel["ci_high"]).all()
     table = controls_table(out)
     assert list(table["subject"].unique()) == ["pooled"] and {"beats_shuffled", "beats_no"} <= set(table.columns)
+    # the fixture's perfect reconstructions (c0, c1) and grey no-brain video: closer in mean colour (lower dE)
+    # and more similar (higher SSIM) than the no-brain control, whatever the metric's direction
+    by_metric = table.set_index("metric")
+    d = out[(out["subject"] == "pooled") & (out["clips"] == "all") & (out["condition"] == "reconstruction - no_brain")]
+    for m in ("colour_delta_e", "ssim_rgb"):
+        lo, hi = d.set_index("metric").loc[m, ["ci_low", "ci_high"]]
+        sign = -1 if m == "colour_delta_e" else 1
+        assert by_metric.loc[m, "beats_no"] == (min(sign * lo, sign * hi) > 0)
 
 
 def test_summary_counts_clips_a_metric_is_undefined_for(scored, tmp_path):

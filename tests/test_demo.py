@@ -1,4 +1,4 @@
-"""The demo's own configuration (config/config.yaml) through the encoders: what `make demo` shows."""
+"""The demo's own configuration (config/config.yaml), the whole workflow: what `make demo` shows."""
 
 from __future__ import annotations
 
@@ -11,14 +11,29 @@ from .conftest import REPO
 from .tiny_workflow import smk
 
 
+@pytest.fixture(scope="module")
+def demo_benchmark(tmp_path_factory):
+    """The whole demo (config/config.yaml) through the benchmark: its summary."""
+    wd = tmp_path_factory.mktemp("demo")
+    shutil.copy(REPO / "config/config.yaml", wd / "config.yaml")
+    smk(wd, "results/benchmark/summary.csv", "--cores", "2")
+    return wd, pd.read_csv(wd / "results/benchmark/summary.csv", dtype={"subject": str})
+
+
+def _row(s, method, variant, metric, condition="reconstruction", subject="pooled"):
+    r = s[(s["method"] == method) & (s["variant"] == variant) & (s["metric"] == metric) & (s["clips"] == "all")
+          & (s["condition"] == condition) & (s["subject"] == subject)]  # fmt: skip
+    assert len(r) == 1, (method, variant, metric, condition, subject)
+    return r.iloc[0]
+
+
 @pytest.mark.workflow
-def test_demo_encoders_fusion_beats_chance_and_both_ablations(tmp_path):
+def test_demo_encoders_fusion_beats_chance_and_both_ablations(demo_benchmark):
     """Issue 6's demo target, on the demo's own configuration: the synthetic fMRI carries the background,
     shape and motion, the EEG the shape's colour, and the (pretrained) tiny CLIP's embeddings depend on
     both, so CineSync with both modalities must beat chance clearly and each single-modality ablation."""
-    shutil.copy(REPO / "config/config.yaml", tmp_path / "config.yaml")
-    smk(tmp_path, "results/methods/summary.csv", "--cores", "2")
-    s = pd.read_csv(tmp_path / "results/methods/summary.csv")
+    wd, _ = demo_benchmark
+    s = pd.read_csv(wd / "results/methods/summary.csv")
     assert len(s) == 6 and (s["test_clips"] == 30).all() and (s["train_clips"] == 60).all()
     fused = s[s["variant"] == "cinesync"]
     # clearly above chance for every subject: 2-way (chance 0.5) and top-5 among the 30 test clips (chance 1/6)
@@ -29,3 +44,34 @@ def test_demo_encoders_fusion_beats_chance_and_both_ablations(tmp_path):
     assert mean["cinesync"] > mean["cinesync_fmri"] + 0.01 and mean["cinesync"] > mean["cinesync_eeg"] + 0.01, mean
     # each ablation learns something too (its modality carries part of the picture)
     assert mean["cinesync_fmri"] > 0.55 and mean["cinesync_eeg"] > 0.55, mean
+
+
+@pytest.mark.workflow
+def test_demo_decodes_beyond_its_controls_and_below_its_ceiling(demo_benchmark):
+    """Issue 19's acceptance on the demo: CineSync's reconstructions beat the shuffled-brain control on
+    strict 2-way video identification and on the mean-colour difference (the paired 95% interval, pooled over
+    subjects, excludes 0); the caption ceiling beats both; the ground-truth copies score at the top."""
+    _, s = demo_benchmark
+    for metric, better in (("video_2way_strict", 1), ("colour_delta_e", -1)):
+        d = _row(s, "cinesync", "cinesync", metric, "reconstruction - shuffled_brain")
+        assert better * d["ci_low"] > 0 and better * d["ci_high"] > 0, (metric, d.to_dict())
+        rec, shuf = _row(s, "cinesync", "cinesync", metric), _row(s, "cinesync", "cinesync", metric, "shuffled_brain")
+        for sub in ("01", "02"):  # the ceiling is the same clips for every subject
+            ceiling = _row(s, "ceiling", "caption", metric, subject=sub)
+            assert better * ceiling["mean"] > max(better * rec["mean"], better * shuf["mean"]), (metric, sub)
+    for sub in ("01", "02"):
+        gt = s[(s["method"] == "ceiling") & (s["variant"] == "ground_truth") & (s["subject"] == sub) & (s["clips"] == "all")]
+        by = gt.set_index("metric")["mean"]
+        assert by["ssim_rgb"] == 1 and by["psnr"] == 100 and by["colour_delta_e"] == 0
+        assert (by.filter(like="way_strict") == 1).all() and (by.filter(like="way_mindvideo") == 1).all()
+
+
+@pytest.mark.workflow
+def test_demo_controls_are_at_chance(demo_benchmark):
+    """The controls' N-way scores (pooled over subjects) fall inside their chance intervals: with trained
+    judges, a reconstruction of another clip, or of no brain at all, is not identified as the clip."""
+    _, s = demo_benchmark
+    for ctrl in ("shuffled_brain", "no_brain"):
+        for metric in ("video_2way_strict", "frame_2way_strict", "video_2way_mindvideo", "frame_2way_mindvideo"):
+            r = _row(s, "cinesync", "cinesync", metric, ctrl)
+            assert r["ci_low"] <= r["chance"] <= r["ci_high"], (ctrl, metric, r.to_dict())

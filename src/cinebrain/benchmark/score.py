@@ -408,8 +408,8 @@ def controls_table(summary: pd.DataFrame, metrics=("video_2way_strict", "frame_2
             d = f"reconstruction - {ctrl}"
             if d in g.index:
                 row[f"minus_{ctrl}"] = f"{g.loc[d, 'mean']:+.3f} [{g.loc[d, 'ci_low']:+.3f}, {g.loc[d, 'ci_high']:+.3f}]"
-                row[f"beats_{ctrl.removesuffix('_brain')}"] = bool(sign * min(sign * g.loc[d, "ci_low"],
-                                                                             sign * g.loc[d, "ci_high"]) > 0)  # fmt: skip
+                # the whole interval on the better side of 0
+                row[f"beats_{ctrl.removesuffix('_brain')}"] = bool(min(sign * g.loc[d, "ci_low"], sign * g.loc[d, "ci_high"]) > 0)
         for c in ("caption", "ground_truth"):
             if (c, m) in ceilings.index:
                 row[f"ceiling_{c}"] = f"{ceilings[(c, m)]:.3f}"

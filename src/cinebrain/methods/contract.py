@@ -9,9 +9,14 @@ Per method, variant and subject, in the spirit of BIDS derivatives (a pipeline f
         <weights>            the method's trained weights (safetensors / diffusers / peft formats)
         recon/               (variants with a generator) a reconstruction of every test clip:
             <clip>.mp4           (and <clip>.wav for audio)
-            reconstructions.parquet   clip, episode, has_cut, video, ground_truth
+            no_brain.mp4         the no-brain control: the decode of the mean training brain feature
+            reconstructions.parquet   clip, episode, has_cut, video, ground_truth, no_brain
     results/methods/<method>/          method-level summaries and figures (the method's own)
     results/benchmark/<method>/<variant>/sub-<label>/metrics.parquet   scores of every clip (generic)
+
+A reconstruction must depend on its clip only through the clip's brain input (e.g. every clip sampled
+from the same seeded noise): the benchmark's shuffled-brain control is then the reconstruction of another
+clip (:func:`cinebrain.benchmark.score.condition_videos`).
 
 :func:`check_metrics` validates a ``metrics.json``; :func:`write_metrics` validates and writes one.
 """

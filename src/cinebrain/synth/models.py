@@ -5,12 +5,15 @@ randomly initialised models of exactly the classes the configuration names for t
 SigLIP for frame/caption embeddings, Whisper for transcripts, the two captioning VLMs — Qwen2.5-VL and
 LLaVA-Video (LLaVA-OneVision's class) with their video processors — a
 CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder,
-and the benchmark's networks: a VideoMAE Kinetics-400 classifier, an ImageNet ViT classifier, a DINO ViT) into folders that the stages load with ``from_pretrained``, just as
-they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
+and the benchmark's networks: a VideoMAE video classifier, a ViT image classifier — with the synthetic world's
+classes, :mod:`cinebrain.synth.pretrain` — and a DINO ViT) into folders that the stages load with
+``from_pretrained``, just as they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
 except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
 encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
 trains it contrastively on frames and captions of freshly rendered synthetic scenes (its own random
-scripts, never the dataset's episodes) — the demo's stand-in for CLIP's web-scale pre-training.
+scripts, never the dataset's episodes) — the demo's stand-in for CLIP's web-scale pre-training. The
+CogVideoX VAE and transformer and the two classifiers are trained the same way by
+:mod:`cinebrain.synth.pretrain` (rules ``models_world_*``).
 
 Tokenizers are byte-level BPE with the 256 byte symbols and no merges (every byte a token), written as
 ``vocab.json`` + ``merges.txt``: the smallest vocabulary the real tokenizer classes accept.
