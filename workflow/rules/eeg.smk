@@ -18,6 +18,8 @@ rule eeg_preprocess:
         eeg=config["eeg"],
         marker=config["dataset"]["volume_marker"],
     threads: 2
+    # the longest chain to the clip datasets: started first when jobs compete for the cores
+    priority: 10
     resources:
         mem_mb=4000,
     log:
@@ -49,6 +51,8 @@ rule eeg_clean:
         # file names inside the declared folders above
         truth=eeg_truth_name,
         bids_eeg=raw_eeg_name,
+    # the longest chain to the clip datasets: started first when jobs compete for the cores
+    priority: 10
     resources:
         mem_mb=4000,
     log:
