@@ -459,3 +459,44 @@ def test_epe_shuffle_p_is_the_shuffle_test_of_epe():
     scrambled = gt[np.random.default_rng(3).permutation(len(gt))]
     for rec in (gt, scrambled):
         assert pixel.epe_shuffle_p(gt, rec, n=15, seed=4) == pixel.shuffle_p(pixel.epe, gt, rec, n=15, seed=4)
+    # one reconstruction against several ground truths (the no-brain control): its pair flows are reused
+    cache: dict = {}
+    for g in (gt, scrambled, gt[::-1]):
+        assert pixel.epe_shuffle_p(g, scrambled, n=15, seed=4, cache=cache) == pixel.shuffle_p(pixel.epe, g, scrambled, n=15, seed=4)
+    assert 0 < len(cache) <= 8 * 7
+
+
+def test_ceilings_one_video_per_clip_for_every_subject(tmp_path):
+    """The ground-truth ceiling copies each test clip once for all subjects; the caption ceiling refuses a
+    clip without a caption and a pipeline without a text encoder, naming the fix."""
+    import json
+
+    import pandas as pd
+
+    from cinebrain.benchmark.ceiling import caption_ceiling, ground_truth_copies
+    from cinebrain.stimuli import read_video, write_video
+    from cinebrain.synth.models import save_tiny_cogvideox
+
+    clips = {f"c{i}": _moving(frames=9, step=1, seed=i)[:, :32, :48] for i in range(3)}
+    for name, frames in clips.items():
+        write_video(tmp_path / f"{name}.mp4", frames, 8)
+    tests = []
+    for sub, names in (("01", ["c0", "c1"]), ("02", ["c1", "c2"])):  # c1: a clip both subjects saw
+        d = tmp_path / f"sub-{sub}/test"
+        d.mkdir(parents=True)
+        pd.DataFrame({"clip": names, "episode": "ep9", "has_cut": False, "video": [f"../../{n}.mp4" for n in names],
+                      "caption": ["A red circle moves left across a navy background."] * 2}).to_parquet(d / "manifest.parquet")
+        (d / "dataset.json").write_text(json.dumps({"Subject": sub}))
+        tests.append(d)
+    assert ground_truth_copies(test_dirs=tests, out_dir=tmp_path / "gt") == 3
+    table = pd.read_parquet(tmp_path / "gt/reconstructions.parquet")
+    assert list(table["clip"]) == ["c0", "c1", "c2"]
+    assert (read_video(tmp_path / "gt/c2.mp4") == read_video(tmp_path / "c2.mp4")).all()
+    settings = {"generator": str(save_tiny_cogvideox(tmp_path / "no_text")), "sampling": {"steps": 1}}
+    with pytest.raises(ValueError, match="not a text-to-video CogVideoX pipeline.*fix: set benchmark.ceiling.generator"):
+        caption_ceiling(test_dirs=tests, out_dir=tmp_path / "caption", settings=settings, device="cpu")
+    man = pd.read_parquet(tests[1] / "manifest.parquet").assign(caption=[None, "x"])
+    man.to_parquet(tests[1] / "manifest.parquet")
+    with pytest.raises(ValueError, match=r"test clips without a caption \(c1\); fix"):
+        caption_ceiling(test_dirs=tests[1:], out_dir=tmp_path / "caption", settings=settings, device="cpu")
+    assert not (tmp_path / "caption").exists()

@@ -90,10 +90,13 @@ def caption_ceiling(*, test_dirs, out_dir, settings, device: str = "auto", progr
         missing = man.loc[man["caption"].isna() | (man["caption"].astype(str).str.strip() == ""), "clip"]
         raise ValueError(f"{', '.join(map(str, test_dirs))}: test clips without a caption ({', '.join(missing[:3])}); fix: "
                          "give every clip a caption (captions stage) and rebuild the dataset (rule data_build)")  # fmt: skip
-    pipe = CogVideoXPipeline.from_pretrained(cs.generator).to(dev)
-    if pipe.text_encoder is None:
-        raise ValueError(f"{cs.generator}: the pipeline has no text encoder; fix: set benchmark.ceiling.generator to a "
-                         "text-to-video CogVideoX pipeline (text_encoder/ and tokenizer/)")  # fmt: skip
+    fix = "fix: set benchmark.ceiling.generator to a text-to-video CogVideoX pipeline (with text_encoder/ and tokenizer/)"
+    try:
+        pipe = CogVideoXPipeline.from_pretrained(cs.generator).to(dev)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{cs.generator}: not a text-to-video CogVideoX pipeline ({e}); {fix}") from e
+    if pipe.text_encoder is None or pipe.tokenizer is None:
+        raise ValueError(f"{cs.generator}: the pipeline has no text encoder; {fix}")
     pipe.scheduler = getattr(diffusers, rs.scheduler).from_config(pipe.scheduler.config)
     n_frames, height, width = read_video(man["ground_truth"].iloc[0]).shape[:3]
     check_size(pipe, n_frames, height, width, man["ground_truth"].iloc[0])

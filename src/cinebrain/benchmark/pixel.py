@@ -163,15 +163,18 @@ def shuffle_p(metric, gt: np.ndarray, rec: np.ndarray, n: int = 100, higher_is_b
     return better / n
 
 
-def epe_shuffle_p(gt: np.ndarray, rec: np.ndarray, n: int = 100, seed: int = 0, gt_flow=None) -> float:
+def epe_shuffle_p(gt: np.ndarray, rec: np.ndarray, n: int = 100, seed: int = 0, gt_flow=None,
+                  cache: dict | None = None) -> float:  # fmt: skip
     """:func:`shuffle_p` of :func:`epe`, with the flow of each ordered frame pair of ``rec`` computed once
     (a shuffled clip's consecutive pairs recur across shuffles: 100 shuffles of 33 frames need at most
-    33 x 32 flows instead of 3,200). Same draws and result as ``shuffle_p(epe, gt, rec, n, seed=seed)``."""
+    33 x 32 flows instead of 3,200). Same draws and result as ``shuffle_p(epe, gt, rec, n, seed=seed)``.
+    ``cache``: a dict of ``rec``'s pair flows to fill and reuse (the same reconstruction scored against
+    other ground truths)."""
     import cv2
 
     fg = flows(gt) if gt_flow is None else gt_flow
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rec]
-    cache: dict = {}
+    cache = {} if cache is None else cache
 
     def score(order) -> float:
         fr = []

@@ -151,14 +151,16 @@ def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0) -> dict:
 
 class _Videos:
     """Each scored video's network outputs, computed once per file content (a control reuses the
-    reconstructions', a ground-truth copy the ground truth's), and the last video read with its flows (the
-    no-brain control is one video for every clip)."""
+    reconstructions', a ground-truth copy the ground truth's); its frames, flows and frame-pair flows (the
+    shuffle test) kept for the last video read and for the ``recurring`` ones (the no-brain control: one
+    video against every clip)."""
 
-    def __init__(self, nets, base: Path):
+    def __init__(self, nets, base: Path, recurring=()):
         self.nets, self.base = nets, base
         self.outputs: dict = {}
         self._keys: dict = {}
-        self._last: tuple = (None, None, None)
+        self._kept: dict = {p: None for p in recurring}
+        self._last: tuple = (None, None)
 
     def key(self, path: Path) -> str:
         import hashlib
@@ -168,15 +170,26 @@ class _Videos:
             self._keys[path] = hashlib.sha256(p.read_bytes()).hexdigest()
         return self._keys[path]
 
-    def frames(self, path: Path):
+    def _state(self, path: Path) -> dict:
+        if path in self._kept:
+            if self._kept[path] is None:
+                self._kept[path] = {"frames": _read(path, self.base), "flows": None, "pairs": {}}
+            return self._kept[path]
         if self._last[0] != path:
-            self._last = (path, _read(path, self.base), None)
+            self._last = (path, {"frames": _read(path, self.base), "flows": None, "pairs": {}})
         return self._last[1]
 
+    def frames(self, path: Path):
+        return self._state(path)["frames"]
+
     def flows(self, path: Path):
-        if self._last[2] is None:
-            self._last = (*self._last[:2], pixel.flows(self.frames(path)))
-        return self._last[2]
+        st = self._state(path)
+        if st["flows"] is None:
+            st["flows"] = pixel.flows(st["frames"])
+        return st["flows"]
+
+    def pair_flows(self, path: Path) -> dict:
+        return self._state(path)["pairs"]
 
     def network_outputs(self, path: Path, frames) -> dict:
         key = self.key(path)
@@ -214,7 +227,8 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
             if not (path if path.is_absolute() else base / path).exists():
                 raise pixel.MetricInputError(f"{path}: the {cond.replace('_', '-')} video of clip {clip} is missing; fix: rerun "
                                              "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
-    videos = _Videos(MetricNetworks(**networks, device=device, batch_size=settings.batch_size), base)
+    videos = _Videos(MetricNetworks(**networks, device=device, batch_size=settings.batch_size), base,
+                     recurring=set(conditions.get("no_brain", ())))  # fmt: skip
     n_ways, convs = settings.n_way, settings.conventions
     top_k, trials, seed = settings.top_k, settings.trials, settings.seed
     # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): its
@@ -233,7 +247,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
             row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
             row["epe"] = float(np.linalg.norm(gt_flow - videos.flows(path), axis=-1).mean())
             if "epe_shuffle_p" in names:
-                row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow)
+                row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow, videos.pair_flows(path))
             for m in settings.as_released:
                 if f"{m}_as_released" in names:  # those benchmark.metrics leaves out are not computed
                     row[f"{m}_as_released"] = pixel.AS_RELEASED[m][0](gt, rec)
