@@ -121,9 +121,8 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
     """Train the AutoencoderKLCogVideoX in ``folder`` (in place) to reconstruct ``window``-frame pieces of
     the training clips, randomly cropped to ``crop`` pixels (a multiple of 8: the VAE is convolutional, and a
     quarter of the clip costs a quarter of the time), with MSE + ``kl_weight`` x KL (a posterior sample
-    decoded); set its scaling factor to
-    1 / std of the training clips' latents; report PSNR and SSIM (RGB) of the held-out clips, whole,
-    encoded to their posterior mean and decoded."""
+    decoded); set its scaling factor to 1 / std of the training clips' latents; report PSNR and SSIM (RGB)
+    of the held-out clips, whole, encoded to their posterior mean and decoded."""
     import torch
     from diffusers import AutoencoderKLCogVideoX
     from tqdm.auto import tqdm
@@ -132,14 +131,6 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
     vae = AutoencoderKLCogVideoX.from_pretrained(folder)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-
-    def held_out() -> dict:
-        vae.eval()
-        with torch.no_grad():
-            rec = np.concatenate([_frames(vae.decode(vae.encode(_tensor(test.clips[i : i + 2])).latent_dist.mean).sample)
-                                  for i in range(0, len(test.clips), 2)])  # fmt: skip
-        scores = np.array([_psnr_ssim(g, r) for g, r in zip(test.clips, rec, strict=True)])
-        return {"psnr": float(scores[:, 0].mean()), "ssim_rgb": float(scores[:, 1].mean())}
 
     opt, sched = _optimiser(vae.parameters(), lr, steps)
     vae.train()
@@ -163,8 +154,11 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
     vae.eval()
     with torch.no_grad():
         lat = torch.cat([vae.encode(_tensor(train.clips[i : i + 4])).latent_dist.mean for i in range(0, min(n, 64), 4)])
-    vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
-    after = held_out()
+        vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
+        rec = np.concatenate([_frames(vae.decode(vae.encode(_tensor(test.clips[i : i + 2])).latent_dist.mean).sample)
+                              for i in range(0, len(test.clips), 2)])  # fmt: skip
+    scores = np.array([_psnr_ssim(g, r) for g, r in zip(test.clips, rec, strict=True)])
+    after = {"psnr": float(scores[:, 0].mean()), "ssim_rgb": float(scores[:, 1].mean())}
     vae.save_pretrained(folder)
     k = max(1, min(10, steps // 5))
     return {"steps": steps, "train_clips": int(n), "test_clips": len(test.clips), "window": window,
