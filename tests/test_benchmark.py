@@ -76,7 +76,7 @@ def test_convention_ledger_reproduces_the_released_quirks():
                                      data_range=1.0) for j in range(g.shape[1])]  # fmt: skip
     assert pixel.ssim_gray_as_released(gt[:1], rec[:1]) == pytest.approx(np.mean(columns))
     released = [structural_similarity(rgb2gray(a), rgb2gray(b), channel_axis=-1, gaussian_weights=True, sigma=1.5,
-                                      use_sample_covariance=False, data_range=1.0) for a, b in zip(gt, rec)]  # fmt: skip
+                                      use_sample_covariance=False, data_range=1.0) for a, b in zip(gt, rec, strict=True)]  # fmt: skip
     assert pixel.ssim_gray_as_released(gt, rec) == pytest.approx(np.mean(released), abs=1e-12)  # the vectorised form
     assert abs(pixel.ssim_gray_as_released(gt, rec) - pixel.ssim_gray(gt, rec)) > 0.01
     big = [np.stack([cv2.resize(f, (512, 512)) for f in c[:4]])[swap] for c in (gt, rec)]

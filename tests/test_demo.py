@@ -13,10 +13,10 @@ from .tiny_workflow import smk
 
 @pytest.fixture(scope="module")
 def demo_benchmark(tmp_path_factory):
-    """The whole demo (config/config.yaml) through the benchmark: its summary."""
+    """The whole demo (config/config.yaml) through the benchmark and the methods' summary: the benchmark's."""
     wd = tmp_path_factory.mktemp("demo")
     shutil.copy(REPO / "config/config.yaml", wd / "config.yaml")
-    smk(wd, "results/benchmark/summary.csv", "--cores", "2")
+    smk(wd, "results/benchmark/summary.csv", "results/methods/summary.csv", "--cores", "2")
     return wd, pd.read_csv(wd / "results/benchmark/summary.csv", dtype={"subject": str})
 
 
