@@ -121,6 +121,6 @@ def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> No
                 ax.set_xlabel(label, fontsize=5)
     fig.suptitle(f"{Path(score_dir).parent.parent.name} {Path(score_dir).parent.name} {Path(score_dir).name}: middle "
                  "frames; strict 2-way video identification and hue similarity per clip", fontsize=8)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the title
     fig.savefig(out, dpi=100)
     plt.close(fig)
