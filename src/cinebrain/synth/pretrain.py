@@ -115,6 +115,19 @@ def _optimiser(params, lr: float, steps: int):
     return opt, torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
 
 
+def _step(model, opt, sched, loss, clip: float | None = 1.0) -> float:
+    """One optimiser step on ``loss`` (gradient norm clipped to ``clip``); the loss as a float."""
+    import torch
+
+    opt.zero_grad()
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
 def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_size: int = 8, window: int = 9,
                  crop: tuple[int, int] = (32, 48), lr: float = 3e-3, kl_weight: float = 1e-6, seed: int = 0,
                  progress: bool = False) -> dict:  # fmt: skip
@@ -144,13 +157,7 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
         x = _tensor(train.clips[idx.numpy(), t0 : t0 + window, 8 * y0 : 8 * y0 + crop[0], 8 * x0 : 8 * x0 + crop[1]])
         post = vae.encode(x).latent_dist
         y = vae.decode(post.sample(generator=gen)).sample
-        loss = ((y - x) ** 2).mean() + kl_weight * post.kl().mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
+        losses.append(_step(vae, opt, sched, ((y - x) ** 2).mean() + kl_weight * post.kl().mean()))
     vae.eval()
     with torch.no_grad():
         lat = torch.cat([vae.encode(_tensor(train.clips[i : i + 4])).latent_dist.mean for i in range(0, min(n, 64), 4)])
@@ -213,9 +220,9 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae").eval()
     tr = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer")
     sched = CogVideoXDPMScheduler.from_pretrained(folder, subfolder="scheduler")
-    text = text_embeddings(CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval(),
-                           AutoTokenizer.from_pretrained(folder, subfolder="tokenizer"), train.captions,
-                           tr.config.max_text_seq_length)  # fmt: skip
+    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    text = text_embeddings(encoder, tokenizer, train.captions, tr.config.max_text_seq_length)
     def latents(c: Corpus):
         with torch.no_grad():
             post = [vae.encode(_tensor(c.clips[i : i + 8])).latent_dist for i in range(0, len(c.clips), 8)]
@@ -241,20 +248,12 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
         v = tr(hidden_states=xt, encoder_hidden_states=cond, timestep=t, image_rotary_emb=rope, return_dict=False)[0]
         x0_hat = sched.get_velocity(v, xt, t)  # sqrt(a) x_t - sqrt(1 - a) v
         weight = (1 / (1 - alphas[t])).view(-1, 1, 1, 1, 1)
-        loss = (weight * (x0_hat - x0) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tr.parameters(), 1.0)
-        opt.step()
-        lr_sched.step()
-        losses.append(float(loss.detach()))
+        losses.append(_step(tr, opt, lr_sched, (weight * (x0_hat - x0) ** 2).mean()))
     tr.eval()
     tr.save_pretrained(folder / "transformer")
     # held out: the clean latent predicted from pure noise, given each kind of conditioning
     x0 = (latents(test)[0] * scale).permute(0, 2, 1, 3, 4)
-    held_text = text_embeddings(CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval(),
-                                AutoTokenizer.from_pretrained(folder, subfolder="tokenizer"), test.captions,
-                                tr.config.max_text_seq_length)  # fmt: skip
+    held_text = text_embeddings(encoder, tokenizer, test.captions, tr.config.max_text_seq_length)
     t = torch.full((len(x0),), sched.config.num_train_timesteps - 1)
     xt = sched.add_noise(x0, torch.randn(x0.shape, generator=gen), t)
     held = {}
@@ -279,11 +278,7 @@ def _fit_classifier(model, inputs, labels, steps: int, batch_size: int, lr: floa
     y = torch.as_tensor(labels)
     for _ in tqdm(range(steps), desc=desc, disable=not progress):
         idx = torch.randint(0, len(inputs), (batch_size,), generator=gen)
-        loss = model(pixel_values=inputs[idx], labels=y[idx]).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        _step(model, opt, sched, model(pixel_values=inputs[idx], labels=y[idx]).loss, clip=None)
     model.eval()
 
 
