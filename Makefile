@@ -11,7 +11,7 @@ SMK := $(BIN)/snakemake
 # Debian packages the workflow uses: graphviz renders the rule graph (snakemake --rulegraph | dot).
 APT_PACKAGES := graphviz
 
-.PHONY: help demo test test-fast bench bench-gpu lint profiles rulegraph sysdeps clean
+.PHONY: help demo test test-fast bench bench-gpu lint profiles rulegraph world sysdeps clean
 
 help:
 	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint      snakemake --lint and ruff"
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
+	@echo "make world     retrain the demo's shipped synthetic world (resources/world; about 20 min on 2 cores)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'
@@ -41,6 +42,15 @@ sysdeps:
 	      || echo "warning: could not install$$missing; the rule graph picture will be skipped"; \
 	  else echo "please install:$$missing (apt-get install$$missing)"; fi; \
 	fi
+
+# The synthetic world's models (tiny CLIP text encoder, CogVideoX VAE + caption-to-video transformer, the
+# benchmark's judges), trained with config/config.yaml's models.tiny settings. The demo copies them while
+# their key (the code that makes them + those settings) matches, as a real run downloads its weights; after a
+# change to that code or those settings, run this and commit resources/world (a test says when it is stale).
+world: $(STAMP)
+	rm -rf resources/world.new
+	$(BIN)/cinebrain world resources/world.new --config config/config.yaml
+	rm -rf resources/world && mv resources/world.new resources/world
 
 demo: $(STAMP) sysdeps
 	@set -e; start=$$(date +%s); \

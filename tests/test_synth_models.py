@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,61 @@ def test_pretrained_world_models(tmp_path):
     assert torch.allclose(emb, pretrain.text_embeddings(pipe.text_encoder, pipe.tokenizer, [caption], 77))
     with pytest.raises(ValueError, match="must be"):
         pretrain.world_generator(tiny, tmp_path / "elsewhere", world / "cogvideox", steps=0)
+
+
+def _same_weights(a, b) -> bool:
+    from safetensors.torch import load_file
+
+    fa, fb = sorted(Path(a).rglob("*.safetensors")), sorted(Path(b).rglob("*.safetensors"))
+    assert [f.relative_to(a) for f in fa] == [f.relative_to(b) for f in fb] and fa, (fa, fb)
+    return all(all((x == load_file(g)[k]).all() for k, x in load_file(f).items()) for f, g in zip(fa, fb, strict=True))
+
+
+def test_world_rules_copy_a_shipped_world_that_matches_and_train_a_stale_one(tmp_path, capsys):
+    """The shipped world (models.tiny.world_cache) is copied, weights unchanged, while its manifest's key is
+    the current code's and settings'; a changed setting or a missing manifest makes the rules train."""
+    from cinebrain.synth import pretrain
+
+    settings = {k: 0 for k in pretrain.WORLD_SETTINGS} | {"world_clips": 72}
+    shipped = tmp_path / "shipped"
+    pretrain.world_vae(shipped / "cogvideox/vae", steps=2, clips=72)
+    pretrain.world_judges(shipped / "vit", shipped / "videomae", steps=0)
+    (shipped / "cogvideox/vae/marker.txt").write_text("shipped")  # a copy brings every file
+    manifest = shipped / pretrain.WORLD_MANIFEST
+    manifest.write_text(json.dumps({"key": pretrain.world_key(settings)}))
+
+    assert pretrain.shipped_world(manifest, settings) == shipped
+    assert "copied, not trained" in capsys.readouterr().err
+    out = tmp_path / "out"
+    report = pretrain.world_vae(out / "cogvideox/vae", steps=5, clips=72, shipped=shipped)
+    assert report["steps"] == 2 and (out / "cogvideox/vae/marker.txt").read_text() == "shipped"
+    assert _same_weights(shipped / "cogvideox/vae", out / "cogvideox/vae")
+    judges = pretrain.world_judges(out / "vit", out / "videomae", steps=5, shipped=shipped)
+    assert judges["image_classifier"]["steps"] == 0 and _same_weights(shipped / "vit", out / "vit")
+
+    stale = settings | {"vae_pretrain_steps": 1}
+    assert pretrain.world_key(stale) != pretrain.world_key(settings)
+    assert pretrain.shipped_world(manifest, stale) is None
+    assert "stale" in capsys.readouterr().err
+    assert pretrain.shipped_world(tmp_path / "none" / "world.json", settings) is None
+    assert "make world" in capsys.readouterr().err
+    assert pretrain.shipped_world(None, settings) is None
+
+
+def test_shipped_world_matches_the_code_and_the_demo_settings():
+    """resources/world was trained by the current code with config/config.yaml's models.tiny settings (else the
+    demo trains it, far beyond its time: run `make world` and commit resources/world), and it holds every
+    model the rules copy."""
+    import yaml
+
+    from cinebrain.synth import pretrain
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = yaml.safe_load((root / "config/config.yaml").read_text())["models"]["tiny"]
+    manifest = root / tiny["world_cache"] / pretrain.WORLD_MANIFEST
+    assert pretrain.shipped_world(manifest, pretrain.world_settings(tiny)) == manifest.parent, (
+        f"{manifest} is stale: run `make world` and commit it")  # fmt: skip
+    for part in [f"cogvideox/{p}" for p in ("vae", *pretrain.PIPELINE_PARTS)] + ["vit", "videomae"]:
+        assert (manifest.parent / part / "pretraining.json").is_file() or part.split("/")[-1] in (
+            "scheduler", "text_encoder", "tokenizer"), part  # fmt: skip
+        assert any((manifest.parent / part).iterdir()), part

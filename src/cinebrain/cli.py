@@ -59,6 +59,21 @@ def cmd_controls(args) -> int:
     return 0
 
 
+def cmd_world(args) -> int:
+    import yaml
+
+    from .synth.pretrain import build_world
+    from .synth.settings import TinyModels
+
+    tiny = yaml.safe_load(args.config.read_text())["models"]["tiny"]
+    tiny = {k: tiny.get(k, getattr(TinyModels, k)) for k in TinyModels.__dataclass_fields__}
+    manifest = build_world(args.out, tiny, progress=not args.quiet)
+    print(f"trained the synthetic world into {args.out} in {manifest['seconds']:.0f} s (key {manifest['key'][:12]})")
+    for name, report in manifest["reports"].items():
+        print(f"  {name}: {report.get('held_out') or report.get('held_out_x0_mse_from_noise')}")
+    return 0
+
+
 def main(argv=None) -> int:
     from .synth.settings import SynthConfig
 
@@ -95,6 +110,13 @@ def main(argv=None) -> int:
                        "(from the benchmark's summary.csv)")  # fmt: skip
     p.add_argument("summary", type=Path, nargs="?", default=Path("results/benchmark/summary.csv"))
     p.set_defaults(func=cmd_controls)
+    p = sub.add_parser("world", help="train the synthetic world's models (CLIP text encoder, CogVideoX VAE and "
+                       "transformer, judges) with a config's models.tiny settings and write them with their key "
+                       "(make world: the demo's shipped world, resources/world)")  # fmt: skip
+    p.add_argument("out", type=Path, nargs="?", default=Path("resources/world"))
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_world)
     p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
                        "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip
     p.add_argument("out", type=Path, nargs="?", default=Path("workflow/schemas/config.schema.yaml"))

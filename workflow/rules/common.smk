@@ -35,6 +35,7 @@ DATA = config["data"]
 TINY_MODELS = config["models"]["tiny"]
 from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
 from cinebrain.synth.pretrain import PIPELINE_PARTS as WORLD_PIPELINE_PARTS
+from cinebrain.synth.pretrain import world_settings
 BENCHMARK = config["benchmark"]
 #: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.

@@ -3,10 +3,18 @@
 # models_tiny writes them (random, but the CLIP pre-trained on synthetic scenes); the models_world_* rules
 # train the synthetic world's CogVideoX VAE, its caption-to-video transformer and the benchmark's judges
 # from them (cinebrain.synth.pretrain) into models.tiny.world_out, each on its own so that the transformer
-# and the judges train while the encoders do.
+# and the judges train while the encoders do — or copy the shipped world (models.tiny.world_cache, written by
+# `make world`) while its key matches the code and the settings: the demo's stand-in for downloaded weights.
 
 if TINY_MODELS["enabled"]:
     WORLD = TINY_MODELS["world_out"]
+    # the shipped world (models.tiny.world_cache): its manifest is an input of the rules that may copy it
+    WORLD_CACHE = (
+        {"shipped": f"{TINY_MODELS['world_cache']}/world.json"}
+        if TINY_MODELS["world_cache"]
+        else {}
+    )
+    WORLD_SETTINGS = world_settings(TINY_MODELS)
 
     rule models_tiny:
         output:
@@ -25,11 +33,14 @@ if TINY_MODELS["enabled"]:
             "../scripts/models_tiny.py"
 
     rule models_world_vae:
+        input:
+            **WORLD_CACHE,
         output:
             vae=directory(f"{WORLD}/cogvideox/vae"),
         params:
             steps=TINY_MODELS["vae_pretrain_steps"],
             clips=TINY_MODELS["world_clips"],
+            world=WORLD_SETTINGS,
         log:
             "logs/models/models_world_vae.log",
         benchmark:
@@ -43,12 +54,14 @@ if TINY_MODELS["enabled"]:
         input:
             tiny=TINY_MODELS["out"],
             vae=f"{WORLD}/cogvideox/vae",
+            **WORLD_CACHE,
         output:
             **{part: directory(f"{WORLD}/cogvideox/{part}") for part in WORLD_PIPELINE_PARTS},
             index=f"{WORLD}/cogvideox/model_index.json",
         params:
             steps=TINY_MODELS["transformer_pretrain_steps"],
             clips=TINY_MODELS["world_clips"],
+            world=WORLD_SETTINGS,
         log:
             "logs/models/models_world_generator.log",
         benchmark:
@@ -59,11 +72,14 @@ if TINY_MODELS["enabled"]:
             "../scripts/models_world_generator.py"
 
     rule models_world_judges:
+        input:
+            **WORLD_CACHE,
         output:
             vit=directory(f"{WORLD}/vit"),
             videomae=directory(f"{WORLD}/videomae"),
         params:
             steps=TINY_MODELS["judge_pretrain_steps"],
+            world=WORLD_SETTINGS,
         log:
             "logs/models/models_world_judges.log",
         benchmark:

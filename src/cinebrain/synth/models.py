@@ -257,14 +257,16 @@ def save_tiny_llava_video(folder, seed: int = 0) -> Path:
     return _save_chat_model(folder, LlavaOnevisionForConditionalGeneration(cfg), proc, tok)
 
 
-def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: int = 32, layers: int = 2) -> Path:
+def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: int = 32, layers: int = 4,
+                        heads: int = 4) -> Path:
     """A CogVideoX text-to-video pipeline folder laid out as THUDM/CogVideoX-5b is (``model_index.json``,
     ``vae/``, ``transformer/``, ``scheduler/``), without the T5 text encoder and tokenizer: the brain
     feature takes their place.
 
-    - ``vae``: diffusers AutoencoderKLCogVideoX, 4x temporal and 8x spatial compression, 4 channels;
+    - ``vae``: diffusers AutoencoderKLCogVideoX, 4x temporal and 8x spatial compression, 16 latent channels
+      (as CogVideoX-5B's: with 4, the tiny VAE learned the shapes' colours far more slowly);
     - ``transformer``: CogVideoXTransformer3DModel as CogVideoX-5B is built (3-D rotary position
-      embeddings, patch 2, v-prediction), ``layers`` layers of 2 heads x 16, text embeddings ``text_tokens`` x
+      embeddings, patch 2, v-prediction), ``layers`` layers of ``heads`` heads x 16, text embeddings ``text_tokens`` x
       ``text_dim`` (5B: 226 x 4096); sample size 8 x 12 latents = 64 x 96 pixels, the demo's clips;
     - ``scheduler``: CogVideoXDPMScheduler with CogVideoX-5B's settings (scaled-linear betas rescaled to
       zero terminal SNR, v-prediction, trailing timesteps).
@@ -280,11 +282,11 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: 
     torch.manual_seed(seed)
     vae = AutoencoderKLCogVideoX(
         in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 16, 16), latent_channels=4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 16, 16), latent_channels=16,
         layers_per_block=1, norm_num_groups=4, temporal_compression_ratio=4,
     )  # fmt: skip
     transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=32,
+        num_attention_heads=heads, attention_head_dim=16, in_channels=16, out_channels=16, time_embed_dim=16 * heads,
         text_embed_dim=text_dim, num_layers=layers, sample_width=12, sample_height=8, sample_frames=33, patch_size=2,
         temporal_compression_ratio=4, max_text_seq_length=text_tokens, use_rotary_positional_embeddings=True,
     )  # fmt: skip

@@ -204,7 +204,7 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     """Train the CogVideoXTransformer3DModel of the pipeline ``folder`` (in place) as a caption-to-video
     model: the training clips' VAE latents (posterior samples, scaled), the captions through the pipeline's
     frozen text encoder, a zeroed embedding for ``uncond_p`` of them, v-prediction on the pipeline's
-    scheduler (the loss of :class:`cinebrain.methods.cinesync.decoder.NeuroLatentDecoder`).
+    scheduler (:func:`cinebrain.methods.cinesync.decoder.v_prediction_loss`, the brain decoder's loss).
 
     Reported on the held-out clips (``held_out``): the error of the clean latent predicted from pure noise
     (the last timestep) given the clip's own caption, another held-out clip's caption, and the zeroed
@@ -214,7 +214,7 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from ..methods.cinesync.decoder import rotary_embeddings
+    from ..methods.cinesync.decoder import rotary_embeddings, v_prediction_loss
 
     folder = Path(folder)
     vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae").eval()
@@ -234,7 +234,6 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     torch.manual_seed(seed)
     _, _, f, h, w = mean.shape
     rope = rotary_embeddings(tr.config, f, h, w)
-    alphas = sched.alphas_cumprod.float()
     opt, lr_sched = _optimiser(tr.parameters(), lr, steps)
     tr.train()
     losses = []
@@ -244,11 +243,7 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
         cond = text[idx] * (torch.rand(batch_size, 1, 1, generator=gen) >= uncond_p)
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
-        xt = sched.add_noise(x0, noise, t)
-        v = tr(hidden_states=xt, encoder_hidden_states=cond, timestep=t, image_rotary_emb=rope, return_dict=False)[0]
-        x0_hat = sched.get_velocity(v, xt, t)  # sqrt(a) x_t - sqrt(1 - a) v
-        weight = (1 / (1 - alphas[t])).view(-1, 1, 1, 1, 1)
-        losses.append(_step(tr, opt, lr_sched, (weight * (x0_hat - x0) ** 2).mean()))
+        losses.append(_step(tr, opt, lr_sched, v_prediction_loss(tr, sched, x0, cond, rope, noise, t)))
     tr.eval()
     tr.save_pretrained(folder / "transformer")
     # held out: the clean latent predicted from pure noise, given each kind of conditioning
@@ -364,15 +359,77 @@ def _copy(src, dst) -> Path:
     return dst
 
 
-def world_vae(out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False) -> dict:
+# --- the shipped world: weights trained once by `cinebrain world`, used while the code that made them is unchanged ---
+
+#: The settings (``models.tiny``) that decide what the world's models become.
+WORLD_SETTINGS = ("clip_pretrain_steps", "world_clips", "vae_pretrain_steps", "transformer_pretrain_steps",
+                  "judge_pretrain_steps")  # fmt: skip
+#: The shipped world's manifest file, in the folder ``models.tiny.world_cache``.
+WORLD_MANIFEST = "world.json"
+
+
+def world_settings(tiny: dict) -> dict:
+    """The world-deciding part of ``models.tiny`` (a dict or :class:`cinebrain.synth.settings.TinyModels`)."""
+    get = tiny.get if isinstance(tiny, dict) else lambda k: getattr(tiny, k)
+    return {k: int(get(k)) for k in WORLD_SETTINGS}
+
+
+def world_key(settings: dict) -> str:
+    """SHA-256 of what decides the world's weights: the source of this module, of the tiny models'
+    definitions (:mod:`cinebrain.synth.models`), of the synthetic scenes' renderer
+    (:mod:`cinebrain.synth.stimuli`), of the clip resizer and of the transformer's loss and position
+    embeddings, and the ``settings`` (:func:`world_settings`). Any change to them makes shipped weights
+    stale (the rules then train)."""
+    import hashlib
+    import inspect
+
+    from .. import stimuli as clip_stimuli
+    from ..methods.cinesync import decoder
+    from . import models, stimuli
+
+    h = hashlib.sha256()
+    for path in (__file__, models.__file__, stimuli.__file__):
+        h.update(Path(path).read_bytes())
+    for fn in (clip_stimuli.resize_frames, decoder.v_prediction_loss, decoder.rotary_embeddings):
+        h.update(inspect.getsource(fn).encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def shipped_world(manifest, settings: dict) -> Path | None:
+    """The shipped world's folder when its manifest ``manifest`` (``<models.tiny.world_cache>/world.json``;
+    None: no shipped world) holds :func:`world_key` of ``settings`` — the weights are what training would
+    make now — else None, with the reason on stderr (the rules then train)."""
+    import sys
+
+    if not manifest:
+        return None
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        print(f"{manifest}: no shipped world (training it); fix: run `make world`", file=sys.stderr)
+        return None
+    if json.loads(manifest.read_text()).get("key") != world_key(settings):
+        print(f"{manifest}: stale — the world's code or settings changed since it was trained (training it now; "
+              "slow); fix: run `make world` and commit its folder", file=sys.stderr)  # fmt: skip
+        return None
+    print(f"{manifest}: the shipped world matches this code and these settings; copied, not trained",
+          file=sys.stderr)  # fmt: skip
+    return manifest.parent
+
+
+def world_vae(out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False,
+              shipped: Path | None = None) -> dict:  # fmt: skip
     """Rule ``models_world_vae``: the tiny CogVideoX's VAE (:func:`cinebrain.synth.models.save_tiny_cogvideox`,
     written here so that it does not wait for the other tiny models) trained as an autoencoder
     (:func:`pretrain_vae`) in ``out`` (the world pipeline's ``vae/``), its report in ``out/pretraining.json``;
-    ``steps`` 0: left random."""
+    ``steps`` 0: left random; ``shipped`` (:func:`shipped_world`): copied from there."""
     import tempfile
 
     from .models import save_tiny_cogvideox
 
+    if shipped is not None:
+        _copy(Path(shipped) / "cogvideox" / "vae", out)
+        return json.loads((Path(out) / "pretraining.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         out = _copy(save_tiny_cogvideox(Path(tmp) / "cogvideox") / "vae", out)
     report = {"steps": 0}
@@ -387,16 +444,24 @@ PIPELINE_PARTS = ("transformer", "scheduler", "text_encoder", "tokenizer")
 
 
 def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, seed: int = 1234,
-                    progress: bool = False) -> dict:  # fmt: skip
+                    progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
     """Rule ``models_world_generator``: the world's CogVideoX text-to-video pipeline in ``out`` — the tiny
     pipeline's scheduler, text encoder and tokenizer, the transformer trained as a caption-to-video model
     (:func:`pretrain_transformer`) on the latents of the trained VAE ``vae_dir`` (which must be
-    ``out/vae``, written by ``models_world_vae``); its report in ``out/transformer/pretraining.json``."""
+    ``out/vae``, written by ``models_world_vae``); its report in ``out/transformer/pretraining.json``;
+    ``shipped`` (:func:`shipped_world`): the shipped pipeline's parts copied (its text encoder the one it
+    was trained with)."""
     import shutil
 
-    tiny, out = Path(tiny_dir) / "cogvideox", Path(out)
+    out = Path(out)
+    tiny = Path(shipped) / "cogvideox" if shipped is not None else Path(tiny_dir) / "cogvideox"
     if Path(vae_dir).resolve() != (out / "vae").resolve():
         raise ValueError(f"{vae_dir}: the world pipeline's VAE must be {out / 'vae'}")
+    if shipped is not None:
+        for part in PIPELINE_PARTS:
+            _copy(tiny / part, out / part)
+        shutil.copyfile(tiny / "model_index.json", out / "model_index.json")
+        return json.loads((out / "transformer" / "pretraining.json").read_text())
     for part in PIPELINE_PARTS:
         _copy(tiny / part, out / part)
     shutil.copyfile(tiny / "model_index.json", out / "model_index.json")
@@ -409,7 +474,7 @@ def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, see
 
 
 def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips: int = 1024, seed: int = 1234,
-                 progress: bool = False) -> dict:  # fmt: skip
+                 progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
     """Rule ``models_world_judges``: the benchmark's ViT and VideoMAE classifiers trained on the synthetic
     categories (:func:`pretrain_judges`) in ``vit_out`` and ``videomae_out``, each with its report in
     ``pretraining.json`` (``steps`` 0: left random). They see what the benchmark feeds them, freshly rendered: ``images`` single frames
@@ -417,6 +482,9 @@ def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips
     from a 33-frame clip), many more scenes than the 100-125 classes need, the last eighth held out."""
     from .models import save_tiny_videomae, save_tiny_vit
 
+    if shipped is not None:  # (:func:`shipped_world`)
+        return {key: json.loads((_copy(Path(shipped) / name, dst) / "pretraining.json").read_text())
+                for key, name, dst in (("image_classifier", "vit", vit_out), ("video_classifier", "videomae", videomae_out))}  # fmt: skip
     vit, vmae = save_tiny_vit(vit_out), save_tiny_videomae(videomae_out)  # the tiny ones, then trained
     report = {"image_classifier": {"steps": 0}, "video_classifier": {"steps": 0}}
     if steps:
@@ -426,3 +494,35 @@ def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips
     for folder, key in ((vit, "image_classifier"), (vmae, "video_classifier")):
         (folder / "pretraining.json").write_text(json.dumps(report[key] | {"seed": seed}, indent=1))
     return report
+
+
+def build_world(out, tiny: dict, progress: bool = False) -> dict:
+    """``cinebrain world`` (``make world``): train the whole world — the tiny CLIP (its text encoder becomes
+    the generator's), the VAE, the caption-to-video transformer and the judges — with the ``models.tiny``
+    settings ``tiny`` into ``out`` (``cogvideox/``, ``vit/``, ``videomae/``) and write its manifest
+    (:data:`WORLD_MANIFEST`: the :func:`world_key`, the settings, each model's report), so that the
+    ``models_world_*`` rules copy it while the code and settings are unchanged."""
+    import platform
+    import tempfile
+    import time
+
+    import torch
+
+    from .models import write_tiny_models
+
+    out, settings = Path(out), world_settings(tiny)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tiny_models(tmp, models=("clip", "cogvideox"), clip_pretrain_steps=settings["clip_pretrain_steps"],
+                          progress=progress)  # fmt: skip
+        reports = {"vae": world_vae(out / "cogvideox" / "vae", steps=settings["vae_pretrain_steps"],
+                                    clips=settings["world_clips"], progress=progress)}  # fmt: skip
+        reports["generator"] = world_generator(tmp, out / "cogvideox" / "vae", out / "cogvideox",
+                                               steps=settings["transformer_pretrain_steps"],
+                                               clips=settings["world_clips"], progress=progress)  # fmt: skip
+    reports |= world_judges(out / "vit", out / "videomae", steps=settings["judge_pretrain_steps"], progress=progress)
+    manifest = {"key": world_key(settings), "settings": settings, "reports": reports,
+                "seconds": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}  # fmt: skip
+    (out / WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest

@@ -70,6 +70,9 @@ class TinyModels:
                                               "(0: random)", minimum=0)  # fmt: skip
     judge_pretrain_steps: int = setting(0, "training steps of the benchmark's tiny ViT and VideoMAE classifiers on the "
                                         "synthetic categories (0: random)", minimum=0)  # fmt: skip
+    world_cache: str | None = setting(None, "the shipped world (written by `cinebrain world`, make world): copied by the "
+                                      "models_world_* rules while its key matches the code and the settings above, "
+                                      "else they train (null: always train)")  # fmt: skip
 
 
 @dataclass(frozen=True)

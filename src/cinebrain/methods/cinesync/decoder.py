@@ -212,15 +212,22 @@ class NeuroLatentDecoder(nn.Module):
         cond = self.brain(batch)
         noise = dependent_noise(x0.shape, self.noise_beta, device=x0.device, dtype=x0.dtype)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=x0.device)
-        xt = self.scheduler.add_noise(x0, noise, t)
-        dtype = self.transformer.dtype
-        v = self.transformer(hidden_states=xt.to(dtype), encoder_hidden_states=cond.to(dtype), timestep=t,
-                             image_rotary_emb=self.rope(f, h, w, x0.device), return_dict=False)[0]  # fmt: skip
-        x0_hat = self.scheduler.get_velocity(v.float(), xt, t)  # sqrt(a) x_t - sqrt(1 - a) v
-        a = self.scheduler.alphas_cumprod.to(x0.device)[t].float()
-        weight = (1 / (1 - a)).view(b, 1, 1, 1, 1)
-        loss = (weight * (x0_hat - x0) ** 2).reshape(b, -1).mean(1).mean()
+        loss = v_prediction_loss(self.transformer, self.scheduler, x0, cond, self.rope(f, h, w, x0.device), noise, t)
         return loss, {"timestep": float(t.float().mean())}
+
+
+def v_prediction_loss(transformer, scheduler, x0, cond, rope, noise, t):
+    """CogVideoX's training loss: the clean latents ``x0`` (B, F, C, H, W) noised with ``noise`` at timesteps
+    ``t``, the transformer's v-prediction given ``cond`` turned into ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t)
+    v_hat``, its squared error weighted by ``1 / (1 - a_t)``, averaged per clip, then over the batch."""
+    b = x0.shape[0]
+    xt = scheduler.add_noise(x0, noise, t)
+    dtype = transformer.dtype
+    v = transformer(hidden_states=xt.to(dtype), encoder_hidden_states=cond.to(dtype), timestep=t,
+                    image_rotary_emb=rope, return_dict=False)[0]  # fmt: skip
+    x0_hat = scheduler.get_velocity(v.float(), xt, t)  # sqrt(a) x_t - sqrt(1 - a) v
+    a = scheduler.alphas_cumprod.to(x0.device)[t].float()
+    return ((1 / (1 - a)).view(b, 1, 1, 1, 1) * (x0_hat - x0) ** 2).reshape(b, -1).mean(1).mean()
 
 
 def loss_fn(model, batch):
