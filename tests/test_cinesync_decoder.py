@@ -23,7 +23,8 @@ MODEL = {"lora_rank": 4, "lora_alpha": 2, "gradient_checkpointing": True}
 
 
 def _with_latents_and_videos(root, n, seed):
-    """A _split with VAE-like latents (C 4, F 3, 2 x 4) and ground-truth clips of 9 frames at 16 x 32."""
+    """A _split with VAE-like latents (C 16 as the tiny VAE's, F 3, 2 x 4) and ground-truth clips of 9 frames
+    at 16 x 32."""
     from safetensors.numpy import save_file
 
     from cinebrain.stimuli import write_video
@@ -31,8 +32,8 @@ def _with_latents_and_videos(root, n, seed):
     _split(root, n, seed)
     rng = np.random.default_rng(seed + 10)
     clips = [f"ep-{seed}_clip-{i:04d}" for i in range(n)]
-    save_file({"mean": rng.standard_normal((n, 4, 3, 2, 4), np.float32),
-               "std": np.full((n, 4, 3, 2, 4), 0.05, np.float32)},
+    save_file({"mean": rng.standard_normal((n, 16, 3, 2, 4), np.float32),
+               "std": np.full((n, 16, 3, 2, 4), 0.05, np.float32)},
               str(root / "lat.safetensors"), metadata={"clips": json.dumps(clips), "scaling_factor": "0.7"})  # fmt: skip
     man = pd.read_parquet(root / "manifest.parquet")
     man["clip"], man["episode"], man["has_cut"] = clips, f"ep-{seed}", False
@@ -58,7 +59,7 @@ def setup(tmp_path_factory):
     from cinebrain.synth.models import save_tiny_cogvideox
 
     root = tmp_path_factory.mktemp("decoder")
-    base = save_tiny_cogvideox(root / "cogvideox", text_tokens=10, text_dim=12)
+    base = save_tiny_cogvideox(root / "cogvideox", text_tokens=10, text_dim=12, layers=2, heads=2)
     torch.manual_seed(0)
     cfg = CineSyncConfig(variant="cinesync", **TINY)
     (root / "encoder").mkdir()
@@ -103,7 +104,9 @@ def test_dependent_noise_shares_a_component_across_frames():
 
 def test_a_training_step_lowers_the_loss_on_a_fixed_batch(setup):
     """The model of build_decoder on one fixed batch, fixed timesteps and noise: one AdamW step lowers the
-    loss, 30 lower it by more than a quarter (measured: 1.42 -> 0.71); and only LoRA, encoder backbones/fusion and adapter receive gradients."""
+    loss, 60 lower it by more than a quarter (measured: 1.61 -> 0.99; 16 latent channels learn slower than
+    the former 4: 1.42 -> 0.71 in 30); and only LoRA, encoder backbones/fusion and adapter receive
+    gradients."""
     from cinebrain.data import ClipDataset
 
     torch.manual_seed(0)
@@ -123,7 +126,7 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch(setup):
         return net(batch)[0]
 
     losses = [float(loss().detach())]
-    for _ in range(30):
+    for _ in range(60):
         opt.zero_grad()
         loss().backward()
         opt.step()
@@ -203,7 +206,7 @@ def test_adapter_round_trips_to_identical_outputs(setup, trained):
     net.brain.load_saved(out / dec.BRAIN_FILE)
     assert get_peft_model_state_dict(net.transformer).keys() == state.keys()
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, 4, 2, 4, generator=g)
+    x = torch.randn(2, 3, 16, 2, 4, generator=g)
     cond = torch.randn(2, 10, 12, generator=g)
     t = torch.tensor([10, 700])
     rope = dec.rotary_embeddings(pipe.transformer.config, 3, 2, 4)

@@ -58,8 +58,8 @@ def test_vae_latents(clips, tiny_models, tmp_path):
     out = tmp_path / "vae/ep01.safetensors"
     encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox"), subfolder="vae", out=out, batch_size=3)
     t, meta = read_features(out)
-    # CogVideoX: 4x temporal (33 -> 9 latent frames, the first kept), 8x spatial, latent_channels 4
-    assert t["mean"].shape == (10, 4, 9, SMALL.height // 8, SMALL.width // 8) == t["std"].shape
+    # CogVideoX: 4x temporal (33 -> 9 latent frames, the first kept), 8x spatial, latent_channels 16
+    assert t["mean"].shape == (10, 16, 9, SMALL.height // 8, SMALL.width // 8) == t["std"].shape
     assert (t["std"] > 0).all() and meta["scaling_factor"] == pytest.approx(1.15258426)
     vae = AutoencoderKLCogVideoX.from_pretrained(tiny_models / "cogvideox", subfolder="vae").eval()
     frames = read_video(pd.read_parquet(clips / "clips.parquet")["video"].iloc[4])

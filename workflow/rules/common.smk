@@ -37,6 +37,19 @@ from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
 from cinebrain.synth.pretrain import PIPELINE_PARTS as WORLD_PIPELINE_PARTS
 from cinebrain.synth.pretrain import world_settings
 BENCHMARK = config["benchmark"]
+
+
+def world_cache_input() -> dict:
+    """The shipped world's manifest as a named input ({} when models.tiny.world_cache is null): a relative
+    path that does not exist in the working directory is the checkout's (resources/world when Snakemake runs
+    with --directory elsewhere)."""
+    cache = TINY_MODELS["world_cache"]
+    if not cache:
+        return {}
+    if not os.path.isabs(cache) and not os.path.exists(cache):
+        cache = str(Path(workflow.basedir) / cache)
+    return {"shipped": f"{cache}/world.json"}
+
 #: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
 METHODS = enabled_methods(config)

@@ -9,11 +9,7 @@
 if TINY_MODELS["enabled"]:
     WORLD = TINY_MODELS["world_out"]
     # the shipped world (models.tiny.world_cache): its manifest is an input of the rules that may copy it
-    WORLD_CACHE = (
-        {"shipped": f"{TINY_MODELS['world_cache']}/world.json"}
-        if TINY_MODELS["world_cache"]
-        else {}
-    )
+    WORLD_CACHE = world_cache_input()
     WORLD_SETTINGS = world_settings(TINY_MODELS)
 
     rule models_tiny:

@@ -72,7 +72,8 @@ class TinyModels:
                                         "synthetic categories (0: random)", minimum=0)  # fmt: skip
     world_cache: str | None = setting(None, "the shipped world (written by `cinebrain world`, make world): copied by the "
                                       "models_world_* rules while its key matches the code and the settings above, "
-                                      "else they train (null: always train)")  # fmt: skip
+                                      "else they train (null: always train; a relative path missing from the "
+                                      "working directory is the checkout's)")  # fmt: skip
 
 
 @dataclass(frozen=True)
