@@ -40,15 +40,20 @@ BENCHMARK = config["benchmark"]
 
 
 def world_cache_input() -> dict:
-    """The shipped world's manifest as a named input ({} when models.tiny.world_cache is null): a relative
-    path that does not exist in the working directory is the checkout's (resources/world when Snakemake runs
-    with --directory elsewhere)."""
+    """The shipped world's manifest as a named input ({} when models.tiny.world_cache is null or holds no
+    manifest: the models_world_* rules then train): a relative path that does not exist in the working
+    directory is the checkout's (resources/world when Snakemake runs with --directory elsewhere)."""
     cache = TINY_MODELS["world_cache"]
     if not cache:
         return {}
     if not os.path.isabs(cache) and not os.path.exists(cache):
         cache = str(Path(workflow.basedir) / cache)
-    return {"shipped": f"{cache}/world.json"}
+    manifest = Path(cache) / "world.json"
+    if not manifest.is_file():
+        print(f"{manifest}: no shipped world; the models_world_* rules train it (slow); fix: run `make world`, "
+              "or set models.tiny.world_cache: null to silence this", file=sys.stderr)  # fmt: skip
+        return {}
+    return {"shipped": str(manifest)}
 
 #: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
