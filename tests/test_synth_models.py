@@ -174,3 +174,18 @@ def test_shipped_world_matches_the_code_and_the_demo_settings():
         assert (manifest.parent / part / "pretraining.json").is_file() or part.split("/")[-1] in (
             "scheduler", "text_encoder", "tokenizer"), part  # fmt: skip
         assert any((manifest.parent / part).iterdir()), part
+
+
+def test_world_command_refuses_an_invalid_config_before_training(tmp_path, capsys):
+    """`cinebrain world` checks the configuration as the workflow does (one source of defaults) and trains
+    nothing when it is invalid."""
+    import yaml
+
+    from cinebrain.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config/config.yaml").read_text())
+    config["models"]["tiny"]["world_clips"] = "many"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    assert main(["world", str(tmp_path / "out"), "--config", str(tmp_path / "bad.yaml"), "--quiet"]) == 1
+    assert "models.tiny.world_clips" in capsys.readouterr().err and not (tmp_path / "out").exists()

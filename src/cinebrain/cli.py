@@ -62,12 +62,16 @@ def cmd_controls(args) -> int:
 def cmd_world(args) -> int:
     import yaml
 
+    from .config import ConfigError, validate_config
     from .synth.pretrain import build_world
-    from .synth.settings import TinyModels
 
-    tiny = yaml.safe_load(args.config.read_text())["models"]["tiny"]
-    tiny = {k: tiny.get(k, getattr(TinyModels, k)) for k in TinyModels.__dataclass_fields__}
-    manifest = build_world(args.out, tiny, progress=not args.quiet)
+    config = yaml.safe_load(args.config.read_text())
+    try:
+        validate_config(config)  # the workflow's own check, and its defaults
+    except ConfigError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 1
+    manifest = build_world(args.out, config["models"]["tiny"], progress=not args.quiet)
     print(f"trained the synthetic world into {args.out} in {manifest['seconds']:.0f} s (key {manifest['key'][:12]})")
     for name, report in manifest["reports"].items():
         print(f"  {name}: {report.get('held_out') or report.get('held_out_x0_mse_from_noise')}")
