@@ -344,3 +344,56 @@ def test_ddp_two_processes_train_and_rank0_writes(setup, trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir() if p.name != "tensorboard") == sorted(
         p.name for p in ref.iterdir() if p.name != "tensorboard")
     assert len(pd.read_csv(tmp_path / "ddp/metrics.csv")) == 4
+
+
+def test_caption_alignment_pulls_the_brain_feature_to_the_caption_embedding(setup, tmp_path):
+    """methods.cinesync.decoder.model.caption_alignment: the loss gains weight x the squared error between
+    the brain feature and the caption's embedding by the base pipeline's own text encoder (exactly that
+    term, on a fixed batch), and training on it brings the feature towards the captions; a base without
+    a text encoder, or a clip without a caption, is one error naming the fix."""
+    from cinebrain.data import ClipDataset
+    from cinebrain.synth.models import save_tiny_clip, save_tiny_cogvideox
+    from cinebrain.synth.pretrain import attach_text_encoder
+
+    base = save_tiny_cogvideox(tmp_path / "t2v", layers=2, heads=2)  # text embeddings 77 x 32: the tiny CLIP's
+    attach_text_encoder(base, save_tiny_clip(tmp_path / "clip"))
+    train = tmp_path / "train"
+    shutil.copytree(setup["train"], train)
+    man = pd.read_parquet(train / "manifest.parquet")
+    captions = [f"A {c} circle moves left across a navy background." for c in ["red", "green", "blue", "yellow"] * 2]
+    man.assign(caption=captions).to_parquet(train / "manifest.parquet")
+    targets = dec.caption_targets(str(base), captions)
+    assert targets.shape == (8, 77, 32) and targets.dtype == torch.float16
+    assert not torch.allclose(targets[0], targets[1])  # the colour word changes the embedding
+
+    torch.manual_seed(0)
+    net, info = dec.build_decoder(dec.DecoderConfig(base=str(base), **MODEL), setup["encoder"], fmri_columns=300)
+    assert info["adapter"] == "LinearAdapter"
+    batch = torch.utils.data.default_collate([ClipDataset(train, targets=("latents",))[i] for i in range(4)])
+
+    def loss():
+        torch.manual_seed(123)
+        return net(batch)
+
+    plain = float(loss()[0].detach())
+    net.align_to_captions(targets, 10.0)
+    total, logs = loss()
+    with torch.no_grad():
+        mse = float(((net.brain(batch).float() - targets[:4].float()) ** 2).mean())
+    assert logs["caption_mse"] == pytest.approx(mse, rel=1e-5)
+    assert float(total) == pytest.approx(plain + 10.0 * mse, rel=1e-5)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        loss()[0].backward()
+        opt.step()
+    assert loss()[1]["caption_mse"] < 0.5 * mse
+
+    model = {"base": setup["base"], **MODEL, "caption_alignment": 1.0}
+    kw = {"variant": "cinesync", "encoder_dir": setup["encoder"], "train": {"steps": 1, "batch_size": 2},
+          "device": "cpu", "progress": False}  # fmt: skip
+    with pytest.raises(dec.DecoderError, match=r"manifest.parquet: caption alignment needs every training clip's caption; fix"):
+        train_decoder(train_dir=setup["train"], model=model, out_dir=tmp_path / "a", **kw)
+    with pytest.raises(dec.DecoderError, match="caption alignment needs the pipeline's text encoder.*fix: point"):
+        train_decoder(train_dir=train, model=model, out_dir=tmp_path / "b", **kw)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "decoder.json").exists()

@@ -197,6 +197,13 @@ class NeuroLatentDecoder(nn.Module):
         self.scheduler = scheduler  # not a module: its tables follow the batch's device
         self.scaling_factor, self.noise_beta = float(scaling_factor), float(noise_beta)
         self._rope: dict = {}
+        self.caption_targets, self.caption_weight = None, 0.0
+
+    def align_to_captions(self, targets, weight: float) -> None:
+        """Add ``weight`` x the mean squared error between the brain path's output and ``targets[index]``
+        (the training clips' caption embeddings by the base pipeline's text encoder, (N, tokens, width), in
+        dataset order; kept on the CPU, a batch's rows moved per step) to the loss."""
+        self.caption_targets, self.caption_weight = targets, float(weight)
 
     def rope(self, f: int, h: int, w: int, device):
         key = (f, h, w, str(device))
@@ -213,7 +220,13 @@ class NeuroLatentDecoder(nn.Module):
         noise = dependent_noise(x0.shape, self.noise_beta, device=x0.device, dtype=x0.dtype)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=x0.device)
         loss = v_prediction_loss(self.transformer, self.scheduler, x0, cond, self.rope(f, h, w, x0.device), noise, t)
-        return loss, {"timestep": float(t.float().mean())}
+        logs = {"timestep": float(t.float().mean())}
+        if self.caption_targets is not None and self.caption_weight > 0:
+            target = self.caption_targets[batch["index"].cpu()].to(cond.device, torch.float32)
+            caption_mse = ((cond.float() - target) ** 2).mean()
+            loss = loss + self.caption_weight * caption_mse
+            logs["caption_mse"] = float(caption_mse.detach())
+        return loss, logs
 
 
 def v_prediction_loss(transformer, scheduler, x0, cond, rope, noise, t):
@@ -228,6 +241,31 @@ def v_prediction_loss(transformer, scheduler, x0, cond, rope, noise, t):
     x0_hat = scheduler.get_velocity(v.float(), xt, t)  # sqrt(a) x_t - sqrt(1 - a) v
     a = scheduler.alphas_cumprod.to(x0.device)[t].float()
     return ((1 / (1 - a)).view(b, 1, 1, 1, 1) * (x0_hat - x0) ** 2).reshape(b, -1).mean(1).mean()
+
+
+def caption_targets(base, captions, *, device="cpu", batch_size: int = 32):
+    """(N, max_text_seq_length, text_embed_dim) float16 CPU tensor: ``captions`` through the text encoder of
+    the CogVideoX pipeline ``base`` (``encode_prompt``, as the pipeline conditions on them) — what the brain
+    feature replaces. The pipeline must have its text encoder and tokenizer; else one DecoderError."""
+    from diffusers import CogVideoXPipeline
+
+    fix = ("fix: point methods.cinesync.decoder.model.base at a pipeline with text_encoder/ and tokenizer/, or set "
+           "methods.cinesync.decoder.model.caption_alignment: 0")
+    try:
+        pipe = CogVideoXPipeline.from_pretrained(base, transformer=None, vae=None)
+    except (OSError, ValueError) as e:
+        raise DecoderError(f"{base}: caption alignment needs the pipeline's text encoder and tokenizer ({e}); {fix}") from e
+    if pipe.text_encoder is None or pipe.tokenizer is None:
+        raise DecoderError(f"{base}: caption alignment needs the pipeline's text encoder and tokenizer; {fix}")
+    pipe.text_encoder.to(device)
+    seq = transformer_config(base).max_text_seq_length
+    out = []
+    with torch.no_grad():
+        for b in range(0, len(captions), batch_size):
+            emb = pipe.encode_prompt(list(captions[b : b + batch_size]), do_classifier_free_guidance=False,
+                                     max_sequence_length=seq, device=device)[0]  # fmt: skip
+            out.append(emb.to("cpu", torch.float16))
+    return torch.cat(out)
 
 
 def loss_fn(model, batch):

@@ -106,6 +106,8 @@ class DecoderConfig:
     base_dtype: str = setting("auto", "frozen weights: bfloat16 on a GPU, float32 on the CPU (auto)", enum=DTYPES)
     noise_beta: float = setting(0.0, "NeuroCine's dependent training noise: shared-component ratio", minimum=0,
                                 exclusiveMaximum=1)  # fmt: skip
+    caption_alignment: float = setting(0.0, "weight of the brain feature's squared error to the caption's text embedding "
+                                       "(0: off, as the paper)", minimum=0)  # fmt: skip
 
     def __post_init__(self):
         object.__setattr__(self, "lora_targets", tuple(self.lora_targets))

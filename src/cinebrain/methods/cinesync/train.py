@@ -126,7 +126,9 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
     from .decoder import (
         BRAIN_FILE,
         CONFIG_FILE,
+        DecoderError,
         build_decoder,
+        caption_targets,
         check_latents,
         encoder_config,
         loss_fn,
@@ -146,6 +148,13 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
     settings = build(DecoderTrain, train)
     torch.manual_seed(settings.seed)
     net, info = build_decoder(cfg, encoder_dir, device=dev, fmri_columns=n_columns)
+    if cfg.caption_alignment > 0:  # the captions' text embeddings, the brain feature's auxiliary target
+        captions = ds.manifest["caption"] if "caption" in ds.manifest else None
+        if captions is None or captions.isna().any() or (captions.astype(str).str.strip() == "").any():
+            raise DecoderError(f"{Path(train_dir) / 'manifest.parquet'}: caption alignment needs every training clip's "
+                               "caption; fix: give every clip a caption (captions stage) and rebuild the dataset (rule "
+                               "data_build), or set methods.cinesync.decoder.model.caption_alignment: 0")  # fmt: skip
+        net.align_to_captions(caption_targets(cfg.base, captions.astype(str).tolist(), device=dev), cfg.caption_alignment)
     enc_file = Path(encoder_dir) / "model.safetensors"
     fingerprint = hashlib.sha256(f"{_fingerprint(train_dir)} {enc_file.stat().st_size} {enc_file.stat().st_mtime_ns} "
                                  f"{info['base_signature']} {variant}".encode()).hexdigest()  # fmt: skip
