@@ -196,7 +196,7 @@ def test_extracted_series_follow_the_noise_free_truth(synth):
 
 
 def test_confound_regression_removes_a_known_confound(deriv):
-    """Inject trans_x x 5% into the visual ROI: regressing 6 motion parameters takes it back out."""
+    """Inject trans_x x 10% into the visual ROI: regressing 6 motion parameters takes it back out."""
     path = deriv / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
     conf = pd.read_csv(deriv / f"{RUN1}_desc-confounds_timeseries.tsv", sep="\t")
     x = conf["trans_x"].to_numpy()
@@ -204,7 +204,7 @@ def test_confound_regression_removes_a_known_confound(deriv):
     clean_data = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
     sel = select(["visual"], ROI_DIR)
     dirty = clean_data.copy()
-    dirty[:, sel.indices] *= (1 + 0.05 * x)[:, None].astype(np.float32)
+    dirty[:, sel.indices] *= (1 + 0.1 * x)[:, None].astype(np.float32)
     _rewrite(path, data=dirty)
     raw, _ = RoiExtractor(sel).transform(path, tr=0.8, n_volumes=57)
     cs = ConfoundSettings(enabled=True, strategy=["motion"], motion="basic", detrend=False)
@@ -217,8 +217,9 @@ def test_confound_regression_removes_a_known_confound(deriv):
     resid = cleaned - cleaned.mean(0)
     assert np.abs(motion.T @ resid / (np.linalg.norm(motion, axis=0)[:, None] * np.linalg.norm(resid, axis=0))).max() < 1e-3
     np.testing.assert_allclose(cleaned.mean(0), raw.mean(0), rtol=1e-4)
-    # and the data before the injection is mostly recovered: median r 0.74 (6 smooth regressors on 57
-    # volumes also take some of the slow signal), from 0.49
+    # and the data before the injection is mostly recovered: median r 0.71 (6 smooth regressors on 57
+    # volumes also take some of the slow signal), from 0.45 (10%: at 5% the synthetic data's halved noise of
+    # issue 19 left too little to remove)
     before = clean_data[:, sel.indices]
     r_raw, r_clean = np.median(_corr(raw, before)), np.median(_corr(cleaned, before))
     assert r_clean > 0.65 and r_clean - r_raw > 0.2, (r_raw, r_clean)
