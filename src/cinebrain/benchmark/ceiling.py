@@ -79,6 +79,7 @@ def caption_ceiling(*, test_dirs, out_dir, settings, device: str = "auto", progr
     from tqdm.auto import tqdm
 
     from ..atomic import atomic_dir
+    from ..methods.cinesync.decoder import caption_embeddings
     from ..methods.cinesync.reconstruct import check_size, sample
     from ..stimuli import read_video, write_video
     from ..train.distributed import torch_device
@@ -104,9 +105,8 @@ def caption_ceiling(*, test_dirs, out_dir, settings, device: str = "auto", progr
     with atomic_dir(out_dir) as tmp:
         for b in tqdm(range(0, len(man), rs.batch_size), desc="caption ceiling", disable=not progress):
             with torch.no_grad():
-                cond = pipe.encode_prompt(captions[b : b + rs.batch_size], do_classifier_free_guidance=False,
-                                          max_sequence_length=pipe.transformer.config.max_text_seq_length,
-                                          device=dev)[0]  # fmt: skip
+                cond = caption_embeddings(pipe, captions[b : b + rs.batch_size],
+                                          pipe.transformer.config.max_text_seq_length, dev)  # fmt: skip
             for clip, frames in zip(man["clip"].iloc[b : b + rs.batch_size], sample(pipe, cond, rs, n_frames, height,
                                                                                     width, dev), strict=True):  # fmt: skip
                 write_video(tmp / f"{clip}.mp4", frames, rs.fps)

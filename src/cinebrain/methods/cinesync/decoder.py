@@ -243,10 +243,18 @@ def v_prediction_loss(transformer, scheduler, x0, cond, rope, noise, t):
     return ((1 / (1 - a)).view(b, 1, 1, 1, 1) * (x0_hat - x0) ** 2).reshape(b, -1).mean(1).mean()
 
 
+def caption_embeddings(pipe, captions, max_length: int, device="cpu"):
+    """(N, max_length, text_embed_dim): ``captions`` as the CogVideoX pipeline ``pipe`` conditions on them
+    (``encode_prompt`` through its own text encoder, no classifier-free copy) — what the brain feature
+    replaces, the caption ceiling samples from, and caption alignment pulls the brain feature towards."""
+    return pipe.encode_prompt(list(captions), do_classifier_free_guidance=False, max_sequence_length=max_length,
+                              device=device)[0]  # fmt: skip
+
+
 def caption_targets(base, captions, *, device="cpu", batch_size: int = 32):
-    """(N, max_text_seq_length, text_embed_dim) float16 CPU tensor: ``captions`` through the text encoder of
-    the CogVideoX pipeline ``base`` (``encode_prompt``, as the pipeline conditions on them) — what the brain
-    feature replaces. The pipeline must have its text encoder and tokenizer; else one DecoderError."""
+    """(N, max_text_seq_length, text_embed_dim) float16 CPU tensor: :func:`caption_embeddings` of
+    ``captions`` by the CogVideoX pipeline ``base``, which must have its text encoder and tokenizer (else one
+    DecoderError)."""
     from diffusers import CogVideoXPipeline
 
     fix = ("fix: point methods.cinesync.decoder.model.base at a pipeline with text_encoder/ and tokenizer/, or set "
@@ -262,9 +270,7 @@ def caption_targets(base, captions, *, device="cpu", batch_size: int = 32):
     out = []
     with torch.no_grad():
         for b in range(0, len(captions), batch_size):
-            emb = pipe.encode_prompt(list(captions[b : b + batch_size]), do_classifier_free_guidance=False,
-                                     max_sequence_length=seq, device=device)[0]  # fmt: skip
-            out.append(emb.to("cpu", torch.float16))
+            out.append(caption_embeddings(pipe, captions[b : b + batch_size], seq, device).to("cpu", torch.float16))
     return torch.cat(out)
 
 
