@@ -86,6 +86,22 @@ def test_world_corpus_is_clips_of_the_synthetic_world():
     assert len(train.clips) == 4 and test.scenes == a.scenes[4:]
 
 
+def test_world_clips_move_the_way_their_captions_say():
+    """Every clip shows the direction its caption names from its first frame to its last: the shape's
+    centroid moves that way and never back (no bounce within a scene), by at least 10 pixels."""
+    from cinebrain.synth.pretrain import render_corpus
+    from cinebrain.synth.stimuli import COLOURS, DIRECTIONS
+
+    corpus = render_corpus(40, seed=5)
+    for clip, scene in zip(corpus.clips, corpus.scenes, strict=True):
+        mask = np.abs(clip.astype(int) - COLOURS[scene.colour]).max(-1) <= 30  # (F, H, W)
+        yy, xx = np.mgrid[0 : clip.shape[1], 0 : clip.shape[2]]
+        centre = np.array([[(xx * m).sum() / m.sum(), (yy * m).sum() / m.sum()] for m in mask])  # (F, 2) x, y
+        along = centre @ np.array(DIRECTIONS[scene.direction])  # position along the named direction
+        assert along[-1] - along[0] > 10, (scene, along)
+        assert (np.diff(along) > -1.5).all(), (scene, along)  # (a pixel of jitter: the resize)
+
+
 def test_pretrained_world_models(tmp_path):
     """The models_world_* rules: the VAE learns to reconstruct held-out clips, the transformer to use the
     caption (its prediction of a held-out clip from pure noise is better with the clip's own caption than with
@@ -116,6 +132,36 @@ def test_pretrained_world_models(tmp_path):
     assert torch.allclose(emb, pretrain.text_embeddings(pipe.text_encoder, pipe.tokenizer, [caption], 77))
     with pytest.raises(ValueError, match="must be"):
         pretrain.world_generator(tiny, tmp_path / "elsewhere", world / "cogvideox", steps=0)
+
+
+def test_judged_attributes_marginalise_each_judges_classes(tmp_path):
+    """judge_attributes sums a judge's class probabilities over the other attributes: judges whose every
+    answer is one class ("green star on teal"; "magenta cross moving up") name that class's attributes for
+    any clip; attribute_accuracy scores them against the scenes, with each attribute's chance."""
+    import torch
+
+    from cinebrain.synth import pretrain
+    from cinebrain.synth.models import save_tiny_videomae, save_tiny_vit
+
+    vit, vmae = save_tiny_vit(tmp_path / "vit"), save_tiny_videomae(tmp_path / "videomae")
+    for folder, cls, label in ((vit, "ViTForImageClassification", "green star on teal"),
+                               (vmae, "VideoMAEForVideoClassification", "magenta cross moving up")):  # fmt: skip
+        import transformers
+
+        model = getattr(transformers, cls).from_pretrained(folder)
+        with torch.no_grad():
+            model.classifier.weight.zero_()
+            model.classifier.bias.fill_(-10.0)
+            model.classifier.bias[model.config.label2id[label]] = 10.0
+        model.save_pretrained(folder)
+    corpus = pretrain.render_corpus(4, seed=2, frames=16)
+    judged = pretrain.judge_attributes(vit, vmae, corpus.clips)
+    assert judged == {"image": {"shape": ["star"] * 4, "colour": ["green"] * 4, "background": ["teal"] * 4},
+                      "video": {"shape": ["cross"] * 4, "colour": ["magenta"] * 4, "direction": ["up"] * 4}}  # fmt: skip
+    acc = pretrain.attribute_accuracy(judged, corpus.scenes)
+    assert acc["video"]["direction"] == {"accuracy": np.mean([s.direction == "up" for s in corpus.scenes]), "chance": 0.25}
+    assert acc["image"]["background"]["accuracy"] == np.mean([s.background == "teal" for s in corpus.scenes])
+    assert acc["image"]["shape"]["chance"] == 0.2
 
 
 def _same_weights(a, b) -> bool:

@@ -71,10 +71,18 @@ def cmd_world(args) -> int:
     except ConfigError as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 1
-    manifest = build_world(args.out, config["models"]["tiny"], progress=not args.quiet)
+    from .train.distributed import torch_device
+
+    manifest = build_world(args.out, config["models"]["tiny"], progress=not args.quiet, device=torch_device(args.device))
     print(f"trained the synthetic world into {args.out} in {manifest['seconds']:.0f} s (key {manifest['key'][:12]})")
     for name, report in manifest["reports"].items():
-        print(f"  {name}: {report.get('held_out') or report.get('held_out_x0_mse_from_noise')}")
+        if name != "renders":
+            print(f"  {name}: {report.get('held_out') or report.get('held_out_x0_mse_from_noise')}")
+    print(f"  what the judges read in {manifest['reports']['renders']['clips']} held-out clips (accuracy; chance):")
+    for name in ("ground_truth", "vae", "caption"):
+        judged = manifest["reports"]["renders"][name]
+        print(f"    {name:12s} " + "  ".join(f"{judge} {attr} {v['accuracy']:.2f} ({v['chance']:.2f})"
+                                            for judge, attrs in judged.items() for attr, v in attrs.items()))  # fmt: skip
     return 0
 
 
@@ -120,6 +128,8 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, nargs="?", default=Path("resources/world"))
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--device", default="cpu", help="where the VAE, transformer and judges train: cpu (default: what "
+                   "the shipped world's manifest records), cuda or auto")  # fmt: skip
     p.set_defaults(func=cmd_world)
     p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
                        "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip

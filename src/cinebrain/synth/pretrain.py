@@ -23,6 +23,10 @@ models' web-scale pre-training:
   ground truth's top-3 classes" means something; held-out top-1/top-3 accuracy reported. Both have more
   than the 52 classes a 50-way test under MinD-Video's top-3 convention needs.
 
+Whether the generator renders what a caption names is measured, not assumed (:func:`world_renders`, the
+manifest's ``renders``): the judges read each attribute (shape, colour, background; shape, colour,
+direction) from held-out clips as rendered, through the VAE, and generated from their captions.
+
 **Leakage.** The corpus is drawn from its own random stream (``seed``, default 1234; the synthetic
 dataset draws its episodes from ``synth.seed`` through :func:`cinebrain.synth.stimuli.make_scenes`), scene
 by scene with continuous speeds, sizes and start times, so no corpus clip is a clip of the dataset; the
@@ -38,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stimuli import BACKGROUNDS, CATEGORIES, COLOURS, DIRECTIONS, Scene, render_frames
+from .stimuli import BACKGROUNDS, CATEGORIES, COLOURS, DIRECTIONS, Scene, draw_motion, render_frames
 
 #: The judges' labels: what one frame shows (image classifier) and what a clip shows (video classifier).
 IMAGE_LABELS = [f"{c} {s} on {b}" for s in CATEGORIES for c in COLOURS for b in BACKGROUNDS]
@@ -70,7 +74,8 @@ class Corpus:
 def render_corpus(n: int, seed: int = 1234, frames: int = 33, fps: float = 8.0, height: int = 64, width: int = 96,
                   source: tuple[int, int] = (120, 160)) -> Corpus:  # fmt: skip
     """``n`` clips of ``frames`` frames at ``fps``: each a random scene (category, colour, direction,
-    background, speed, size) seen from a random start within it, rendered at the synthetic films' size
+    background; travel and size as the films' scenes draw them, :func:`cinebrain.synth.stimuli.draw_motion`)
+    seen from a random start within it, rendered at the synthetic films' size
     ``source`` (height, width) and resized and centre-cropped to ``height`` x ``width`` as the stimuli
     stage cuts the films' clips."""
     from ..stimuli import resize_frames
@@ -80,10 +85,11 @@ def render_corpus(n: int, seed: int = 1234, frames: int = 33, fps: float = 8.0, 
     clips, scenes = [], []
     for _ in range(n):
         start = float(rng.uniform(0.0, 4.0))
-        scene = Scene(onset=0.0, duration=start + seconds + 1.0, category=str(rng.choice(CATEGORIES)),
+        duration = start + seconds + 1.0
+        scene = Scene(onset=0.0, duration=duration, category=str(rng.choice(CATEGORIES)),
                       colour=str(rng.choice(list(COLOURS))), direction=str(rng.choice(list(DIRECTIONS))),
-                      background=str(rng.choice(list(BACKGROUNDS))), speed=float(rng.uniform(0.05, 0.25)),
-                      size=float(rng.uniform(0.12, 0.22)))  # fmt: skip
+                      background=str(rng.choice(list(BACKGROUNDS))),
+                      **dict(zip(("speed", "size"), draw_motion(duration, rng), strict=True)))  # fmt: skip
         rendered = [f for f, _ in render_frames([scene], start + frames / fps, fps, *source, start=start)]
         clips.append(resize_frames(np.stack(rendered[:frames]), height, width))
         scenes.append(scene)
@@ -130,7 +136,7 @@ def _step(model, opt, sched, loss, clip: float | None = 1.0) -> float:
 
 def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_size: int = 8, window: int = 9,
                  crop: tuple[int, int] = (32, 48), lr: float = 3e-3, kl_weight: float = 1e-6, seed: int = 0,
-                 progress: bool = False) -> dict:  # fmt: skip
+                 progress: bool = False, device: str = "cpu") -> dict:  # fmt: skip
     """Train the AutoencoderKLCogVideoX in ``folder`` (in place) to reconstruct ``window``-frame pieces of
     the training clips, randomly cropped to ``crop`` pixels (a multiple of 8: the VAE is convolutional, and a
     quarter of the clip costs a quarter of the time), with MSE + ``kl_weight`` x KL (a posterior sample
@@ -141,7 +147,7 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
     from tqdm.auto import tqdm
 
     folder = Path(folder)
-    vae = AutoencoderKLCogVideoX.from_pretrained(folder)
+    vae = AutoencoderKLCogVideoX.from_pretrained(folder).to(device)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
 
@@ -155,23 +161,34 @@ def pretrain_vae(folder, train: Corpus, test: Corpus, steps: int = 200, batch_si
         t0, y0, x0 = (int(torch.randint(0, m + 1, (1,), generator=gen)) for m in (f - window, (h - crop[0]) // 8,
                                                                                  (w - crop[1]) // 8))  # fmt: skip
         x = _tensor(train.clips[idx.numpy(), t0 : t0 + window, 8 * y0 : 8 * y0 + crop[0], 8 * x0 : 8 * x0 + crop[1]])
+        x = x.to(device)
         post = vae.encode(x).latent_dist
-        y = vae.decode(post.sample(generator=gen)).sample
+        y = vae.decode(post.sample(generator=gen)).sample  # (a CPU generator serves any device)
         losses.append(_step(vae, opt, sched, ((y - x) ** 2).mean() + kl_weight * post.kl().mean()))
     vae.eval()
     with torch.no_grad():
-        lat = torch.cat([vae.encode(_tensor(train.clips[i : i + 4])).latent_dist.mean for i in range(0, min(n, 64), 4)])
+        lat = torch.cat([vae.encode(_tensor(train.clips[i : i + 4]).to(device)).latent_dist.mean
+                         for i in range(0, min(n, 64), 4)])  # fmt: skip
         vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
-        rec = np.concatenate([_frames(vae.decode(vae.encode(_tensor(test.clips[i : i + 2])).latent_dist.mean).sample)
-                              for i in range(0, len(test.clips), 2)])  # fmt: skip
+    rec = autoencode(vae, test.clips)
     scores = np.array([_psnr_ssim(g, r) for g, r in zip(test.clips, rec, strict=True)])
     after = {"psnr": float(scores[:, 0].mean()), "ssim_rgb": float(scores[:, 1].mean())}
-    vae.save_pretrained(folder)
+    vae.cpu().save_pretrained(folder)
     k = max(1, min(10, steps // 5))
     return {"steps": steps, "train_clips": int(n), "test_clips": len(test.clips), "window": window,
             "loss_first": float(np.mean(losses[:k])) if losses else None,
             "loss_last": float(np.mean(losses[-k:])) if losses else None,
             "held_out": after, "scaling_factor": float(vae.config.scaling_factor)}  # fmt: skip
+
+
+def autoencode(vae, clips: np.ndarray) -> np.ndarray:
+    """uint8 clips (N, F, H, W, 3) encoded by ``vae`` to their posterior mean and decoded, on its device."""
+    import torch
+
+    dev = vae.device
+    with torch.no_grad():
+        return np.concatenate([_frames(vae.decode(vae.encode(_tensor(clips[i : i + 2]).to(dev)).latent_dist.mean)
+                                       .sample.cpu()) for i in range(0, len(clips), 2)])  # fmt: skip
 
 
 def text_embeddings(text_encoder, tokenizer, captions: list[str], max_length: int):
@@ -181,7 +198,7 @@ def text_embeddings(text_encoder, tokenizer, captions: list[str], max_length: in
 
     ids = tokenizer(captions, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
     with torch.no_grad():
-        return text_encoder(ids["input_ids"])[0]
+        return text_encoder(ids["input_ids"].to(text_encoder.device))[0]
 
 
 def attach_text_encoder(pipeline_folder, clip_folder) -> None:
@@ -200,7 +217,8 @@ def attach_text_encoder(pipeline_folder, clip_folder) -> None:
 
 
 def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, batch_size: int = 16,
-                         lr: float = 1e-3, uncond_p: float = 0.1, seed: int = 0, progress: bool = False) -> dict:  # fmt: skip
+                         lr: float = 1e-3, uncond_p: float = 0.1, seed: int = 0, progress: bool = False,
+                         device: str = "cpu") -> dict:  # fmt: skip
     """Train the CogVideoXTransformer3DModel of the pipeline ``folder`` (in place) as a caption-to-video
     model: the training clips' VAE latents (posterior samples, scaled), the captions through the pipeline's
     frozen text encoder, a zeroed embedding for ``uncond_p`` of them, v-prediction on the pipeline's
@@ -217,15 +235,15 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     from ..methods.cinesync.decoder import rotary_embeddings, v_prediction_loss
 
     folder = Path(folder)
-    vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae").eval()
-    tr = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer")
+    vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae").to(device).eval()
+    tr = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer").to(device)
     sched = CogVideoXDPMScheduler.from_pretrained(folder, subfolder="scheduler")
-    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval()
+    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, subfolder="tokenizer")
     text = text_embeddings(encoder, tokenizer, train.captions, tr.config.max_text_seq_length)
     def latents(c: Corpus):
         with torch.no_grad():
-            post = [vae.encode(_tensor(c.clips[i : i + 8])).latent_dist for i in range(0, len(c.clips), 8)]
+            post = [vae.encode(_tensor(c.clips[i : i + 8]).to(device)).latent_dist for i in range(0, len(c.clips), 8)]
         return torch.cat([p.mean for p in post]), torch.cat([p.std for p in post])
 
     mean, std = latents(train)
@@ -233,24 +251,25 @@ def pretrain_transformer(folder, train: Corpus, test: Corpus, steps: int = 400, 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     _, _, f, h, w = mean.shape
-    rope = rotary_embeddings(tr.config, f, h, w)
+    rope = rotary_embeddings(tr.config, f, h, w, device=device)
     opt, lr_sched = _optimiser(tr.parameters(), lr, steps)
     tr.train()
     losses = []
     for _ in tqdm(range(steps), desc="pretrain tiny CogVideoX transformer", disable=not progress):
-        idx = torch.randint(0, len(mean), (batch_size,), generator=gen)
-        x0 = ((mean[idx] + std[idx] * torch.randn(std[idx].shape, generator=gen)) * scale).permute(0, 2, 1, 3, 4)
-        cond = text[idx] * (torch.rand(batch_size, 1, 1, generator=gen) >= uncond_p)
-        noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
+        idx = torch.randint(0, len(mean), (batch_size,), generator=gen).to(device)
+        x0 = mean[idx] + std[idx] * torch.randn(std[idx].shape, generator=gen).to(device)
+        x0 = (x0 * scale).permute(0, 2, 1, 3, 4)
+        cond = text[idx] * (torch.rand(batch_size, 1, 1, generator=gen) >= uncond_p).to(device)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen).to(device)
         losses.append(_step(tr, opt, lr_sched, v_prediction_loss(tr, sched, x0, cond, rope, noise, t)))
     tr.eval()
     tr.save_pretrained(folder / "transformer")
     # held out: the clean latent predicted from pure noise, given each kind of conditioning
     x0 = (latents(test)[0] * scale).permute(0, 2, 1, 3, 4)
     held_text = text_embeddings(encoder, tokenizer, test.captions, tr.config.max_text_seq_length)
-    t = torch.full((len(x0),), sched.config.num_train_timesteps - 1)
-    xt = sched.add_noise(x0, torch.randn(x0.shape, generator=gen), t)
+    t = torch.full((len(x0),), sched.config.num_train_timesteps - 1, device=device)
+    xt = sched.add_noise(x0, torch.randn(x0.shape, generator=gen).to(device), t)
     held = {}
     for name, cond in (("own_caption", held_text), ("other_caption", held_text.roll(1, 0)),
                        ("zeroed", torch.zeros_like(held_text))):  # fmt: skip
@@ -273,15 +292,21 @@ def _fit_classifier(model, inputs, labels, steps: int, batch_size: int, lr: floa
     y = torch.as_tensor(labels)
     for _ in tqdm(range(steps), desc=desc, disable=not progress):
         idx = torch.randint(0, len(inputs), (batch_size,), generator=gen)
-        _step(model, opt, sched, model(pixel_values=inputs[idx], labels=y[idx]).loss, clip=None)
+        _step(model, opt, sched, model(pixel_values=inputs[idx].to(model.device), labels=y[idx].to(model.device)).loss,
+              clip=None)  # fmt: skip
     model.eval()
 
 
-def _accuracy(model, inputs, labels) -> dict:
+def _logits(model, inputs):
     import torch
 
     with torch.no_grad():
-        logits = torch.cat([model(pixel_values=inputs[i : i + 64]).logits for i in range(0, len(inputs), 64)])
+        return torch.cat([model(pixel_values=inputs[i : i + 64].to(model.device)).logits.float().cpu()
+                          for i in range(0, len(inputs), 64)])  # fmt: skip
+
+
+def _accuracy(model, inputs, labels) -> dict:
+    logits = _logits(model, inputs)
     top3 = logits.topk(3, dim=-1).indices.numpy()
     return {"top1": float((top3[:, 0] == labels).mean()), "top3": float((top3 == labels[:, None]).any(1).mean()),
             "n": len(labels), "chance_top1": 1.0 / logits.shape[1]}  # fmt: skip
@@ -295,7 +320,7 @@ def _check_labels(model, labels: list[str], folder) -> None:
 
 def pretrain_judges(vit_folder, videomae_folder, images: tuple[Corpus, Corpus], videos: tuple[Corpus, Corpus],
                     steps: int = 600, batch_size: int = 64, lr: float = 5e-3, seed: int = 0,
-                    progress: bool = False) -> dict:  # fmt: skip
+                    progress: bool = False, device: str = "cpu") -> dict:  # fmt: skip
     """Train the benchmark's ViT image classifier (frames -> :data:`IMAGE_LABELS`) on ``images`` (train,
     held out: every frame of their clips) and VideoMAE video classifier (clips -> :data:`VIDEO_LABELS`) on
     ``videos`` (its ``num_frames`` frames sampled evenly from each clip) in their folders, in place, and
@@ -314,7 +339,7 @@ def pretrain_judges(vit_folder, videomae_folder, images: tuple[Corpus, Corpus], 
     out = {}
     # image classifier: every frame, labelled by its clip's scene
     proc = AutoImageProcessor.from_pretrained(vit_folder)
-    vit = ViTForImageClassification.from_pretrained(vit_folder)
+    vit = ViTForImageClassification.from_pretrained(vit_folder).to(device)
     _check_labels(vit, IMAGE_LABELS, vit_folder)
 
     def frames(c: Corpus):
@@ -329,7 +354,7 @@ def pretrain_judges(vit_folder, videomae_folder, images: tuple[Corpus, Corpus], 
     vit.save_pretrained(vit_folder)
     # video classifier: the clip's num_frames frames sampled evenly, as the benchmark feeds it
     proc = AutoImageProcessor.from_pretrained(videomae_folder)
-    vmae = VideoMAEForVideoClassification.from_pretrained(videomae_folder)
+    vmae = VideoMAEForVideoClassification.from_pretrained(videomae_folder).to(device)
     _check_labels(vmae, VIDEO_LABELS, videomae_folder)
 
     def clips(c: Corpus):
@@ -342,6 +367,85 @@ def pretrain_judges(vit_folder, videomae_folder, images: tuple[Corpus, Corpus], 
                                "train_clips": len(y), "held_out": _accuracy(vmae, *clips(videos[1]))}  # fmt: skip
     vmae.save_pretrained(videomae_folder)
     return out
+
+
+#: The attributes that make up each judge's classes, in the order :data:`IMAGE_LABELS` and
+#: :data:`VIDEO_LABELS` nest them.
+IMAGE_ATTRIBUTES = {"shape": CATEGORIES, "colour": list(COLOURS), "background": list(BACKGROUNDS)}
+VIDEO_ATTRIBUTES = {"shape": CATEGORIES, "colour": list(COLOURS), "direction": list(DIRECTIONS)}
+
+
+def judge_attributes(vit_folder, videomae_folder, clips: np.ndarray, device: str = "cpu") -> dict:
+    """What the trained judges see in each clip (uint8 (N, F, H, W, 3)), attribute by attribute:
+    ``{"image": {"shape": names, "colour": ..., "background": ...}, "video": {"shape": ..., "colour": ...,
+    "direction": ...}}``, each the most probable value after the judge's class probabilities (the image
+    judge's averaged over the clip's frames; the video judge's from its ``num_frames`` frames sampled
+    evenly, as the benchmark feeds it) are summed over the other attributes."""
+    import torch
+    from transformers import AutoImageProcessor, VideoMAEForVideoClassification, ViTForImageClassification
+
+    from ..stimuli import sample_frames
+
+    out = {}
+    for key, cls, folder, attrs in (("image", ViTForImageClassification, vit_folder, IMAGE_ATTRIBUTES),
+                                    ("video", VideoMAEForVideoClassification, videomae_folder, VIDEO_ATTRIBUTES)):  # fmt: skip
+        model, proc = cls.from_pretrained(folder).to(device).eval(), AutoImageProcessor.from_pretrained(folder)
+        if key == "image":
+            px = proc(images=list(clips.reshape(-1, *clips.shape[2:])), return_tensors="pt")["pixel_values"]
+            prob = torch.softmax(_logits(model, px), -1).reshape(len(clips), clips.shape[1], -1).mean(1)
+        else:
+            n = model.config.num_frames
+            px = proc([list(sample_frames(v, n)) for v in clips], return_tensors="pt")["pixel_values"]
+            prob = torch.softmax(_logits(model, px), -1)
+        prob = prob.reshape(len(clips), *(len(v) for v in attrs.values())).numpy()
+        out[key] = {}
+        for axis, (name, values) in enumerate(attrs.items()):
+            marginal = prob.sum(axis=tuple(a + 1 for a in range(len(attrs)) if a != axis))
+            out[key][name] = [values[i] for i in marginal.argmax(1)]
+    return out
+
+
+def attribute_accuracy(judged: dict, scenes: list[Scene]) -> dict:
+    """The fraction of clips whose judged attributes (:func:`judge_attributes`) are their scenes', per judge
+    and attribute, with each attribute's chance level (1 / its values)."""
+    truth = {"shape": [s.category for s in scenes], "colour": [s.colour for s in scenes],
+             "background": [s.background for s in scenes], "direction": [s.direction for s in scenes]}  # fmt: skip
+    attrs = {"image": IMAGE_ATTRIBUTES, "video": VIDEO_ATTRIBUTES}
+    return {key: {name: {"accuracy": float(np.mean(np.array(judged[key][name]) == np.array(truth[name]))),
+                         "chance": 1.0 / len(attrs[key][name])} for name in judged[key]} for key in judged}  # fmt: skip
+
+
+def world_renders(world, test: Corpus, *, steps: int = 10, guidance_scale: float = 6.0, seed: int = 42,
+                  device: str = "cpu") -> dict:
+    """Whether the world's generator renders what a caption names, judged by its judges on the held-out
+    clips ``test`` of the world's corpus: :func:`attribute_accuracy` of the clips as rendered
+    (``ground_truth``: what the judges can read at all), through the VAE (``vae``: what the latent space
+    keeps), and generated from their captions (``caption``) by the world pipeline ``world/cogvideox`` with
+    the demo's sampling (``steps`` DPM steps, classifier-free guidance ``guidance_scale`` against a zeroed
+    conditioning, the same seeded noise for every clip, as :func:`cinebrain.benchmark.ceiling.caption_ceiling`)."""
+    import torch
+    from diffusers import CogVideoXPipeline
+
+    from ..methods.cinesync.decoder import caption_embeddings
+    from ..methods.cinesync.reconstruct import sample
+    from ..methods.cinesync.settings import ReconstructSettings
+
+    world = Path(world)
+    pipe = CogVideoXPipeline.from_pretrained(world / "cogvideox").to(device)
+    rs = ReconstructSettings(steps=steps, guidance_scale=guidance_scale, seed=seed, batch_size=8)
+    n_frames, height, width = test.clips.shape[1:4]
+    samples = []
+    for b in range(0, len(test.clips), rs.batch_size):
+        with torch.no_grad():
+            cond = caption_embeddings(pipe, test.captions[b : b + rs.batch_size],
+                                      pipe.transformer.config.max_text_seq_length, device)  # fmt: skip
+        samples += sample(pipe, cond, rs, n_frames, height, width, device)
+    report = {"clips": len(test.clips), "sampling": {"steps": steps, "guidance_scale": guidance_scale, "seed": seed}}
+    for name, clips in (("ground_truth", test.clips), ("vae", autoencode(pipe.vae, test.clips)),
+                        ("caption", np.stack(samples))):  # fmt: skip
+        judged = judge_attributes(world / "vit", world / "videomae", clips, device=device)
+        report[name] = attribute_accuracy(judged, test.scenes)
+    return report
 
 
 # --- the rules: each trains one part of the world from the tiny models into its own folder -----------------
@@ -418,7 +522,7 @@ def shipped_world(manifest, settings: dict) -> Path | None:
 
 
 def world_vae(out, *, steps: int, clips: int = 288, seed: int = 1234, progress: bool = False,
-              shipped: Path | None = None) -> dict:  # fmt: skip
+              shipped: Path | None = None, device: str = "cpu") -> dict:  # fmt: skip
     """Rule ``models_world_vae``: the tiny CogVideoX's VAE (:func:`cinebrain.synth.models.save_tiny_cogvideox`,
     written here so that it does not wait for the other tiny models) trained as an autoencoder
     (:func:`pretrain_vae`) in ``out`` (the world pipeline's ``vae/``), its report in ``out/pretraining.json``;
@@ -435,7 +539,8 @@ def world_vae(out, *, steps: int, clips: int = 288, seed: int = 1234, progress: 
     report = {"steps": 0}
     if steps:
         train, test = _corpus(clips, seed)
-        report = pretrain_vae(out, train, test, steps=steps, progress=progress) | {"corpus": {"clips": clips, "seed": seed}}
+        report = pretrain_vae(out, train, test, steps=steps, progress=progress, device=device) | {
+            "corpus": {"clips": clips, "seed": seed}}
     (out / "pretraining.json").write_text(json.dumps(report, indent=1))
     return report
 
@@ -444,7 +549,7 @@ PIPELINE_PARTS = ("transformer", "scheduler", "text_encoder", "tokenizer")
 
 
 def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, seed: int = 1234,
-                    progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
+                    progress: bool = False, shipped: Path | None = None, device: str = "cpu") -> dict:  # fmt: skip
     """Rule ``models_world_generator``: the world's CogVideoX text-to-video pipeline in ``out`` — the tiny
     pipeline's scheduler, text encoder and tokenizer, the transformer trained as a caption-to-video model
     (:func:`pretrain_transformer`) on the latents of the trained VAE ``vae_dir`` (which must be
@@ -468,13 +573,14 @@ def world_generator(tiny_dir, vae_dir, out, *, steps: int, clips: int = 288, see
     report = {"steps": 0}
     if steps:
         train, test = _corpus(clips, seed)
-        report = pretrain_transformer(out, train, test, steps=steps, progress=progress) | {"corpus": {"clips": clips, "seed": seed}}
+        report = pretrain_transformer(out, train, test, steps=steps, progress=progress, device=device) | {
+            "corpus": {"clips": clips, "seed": seed}}
     (out / "transformer" / "pretraining.json").write_text(json.dumps(report, indent=1))
     return report
 
 
-def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips: int = 1024, seed: int = 1234,
-                 progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
+def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips: int = 2048, seed: int = 1234,
+                 progress: bool = False, shipped: Path | None = None, device: str = "cpu") -> dict:  # fmt: skip
     """Rule ``models_world_judges``: the benchmark's ViT and VideoMAE classifiers trained on the synthetic
     categories (:func:`pretrain_judges`) in ``vit_out`` and ``videomae_out``, each with its report in
     ``pretraining.json`` (``steps`` 0: left random). They see what the benchmark feeds them, freshly rendered: ``images`` single frames
@@ -490,18 +596,20 @@ def world_judges(vit_out, videomae_out, *, steps: int, images: int = 2048, clips
     if steps:
         frames = render_corpus(images, seed=seed + 1, frames=1).split(images // 8)
         videos = render_corpus(clips, seed=seed + 2, frames=16, fps=15 / 4).split(clips // 8)
-        report = pretrain_judges(vit, vmae, frames, videos, steps=steps, progress=progress)
+        report = pretrain_judges(vit, vmae, frames, videos, steps=steps, progress=progress, device=device)
     for folder, key in ((vit, "image_classifier"), (vmae, "video_classifier")):
         (folder / "pretraining.json").write_text(json.dumps(report[key] | {"seed": seed}, indent=1))
     return report
 
 
-def build_world(out, tiny: dict, progress: bool = False) -> dict:
+def build_world(out, tiny: dict, progress: bool = False, device: str = "cpu") -> dict:
     """``cinebrain world`` (``make world``): train the whole world — the tiny CLIP (its text encoder becomes
     the generator's), the VAE, the caption-to-video transformer and the judges — with the ``models.tiny``
     settings ``tiny`` into ``out`` (``cogvideox/``, ``vit/``, ``videomae/``) and write its manifest
     (:data:`WORLD_MANIFEST`: the :func:`world_key`, the settings, each model's report), so that the
-    ``models_world_*`` rules copy it while the code and settings are unchanged."""
+    ``models_world_*`` rules copy it while the code and settings are unchanged. The manifest's ``renders``
+    (:func:`world_renders`) says how well the generator renders what a caption names. ``device``: where the
+    VAE, transformer and judges train (the tiny CLIP trains on the CPU)."""
     import platform
     import tempfile
     import time
@@ -516,11 +624,13 @@ def build_world(out, tiny: dict, progress: bool = False) -> dict:
         write_tiny_models(tmp, models=("clip", "cogvideox"), clip_pretrain_steps=settings["clip_pretrain_steps"],
                           progress=progress)  # fmt: skip
         reports = {"vae": world_vae(out / "cogvideox" / "vae", steps=settings["vae_pretrain_steps"],
-                                    clips=settings["world_clips"], progress=progress)}  # fmt: skip
+                                    clips=settings["world_clips"], progress=progress, device=device)}  # fmt: skip
         reports["generator"] = world_generator(tmp, out / "cogvideox" / "vae", out / "cogvideox",
                                                steps=settings["transformer_pretrain_steps"],
-                                               clips=settings["world_clips"], progress=progress)  # fmt: skip
-    reports |= world_judges(out / "vit", out / "videomae", steps=settings["judge_pretrain_steps"], progress=progress)
+                                               clips=settings["world_clips"], progress=progress, device=device)  # fmt: skip
+    reports |= world_judges(out / "vit", out / "videomae", steps=settings["judge_pretrain_steps"], progress=progress,
+                            device=device)  # fmt: skip
+    reports["renders"] = world_renders(out, _corpus(settings["world_clips"], 1234)[1], device=device)
     manifest = {"key": world_key(settings), "settings": settings, "reports": reports,
                 "seconds": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
                 "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}  # fmt: skip

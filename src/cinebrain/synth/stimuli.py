@@ -1,7 +1,9 @@
 """Procedural film episodes: moving shapes over changing backgrounds, with cuts and a sound per scene.
 
 An episode is a sequence of scenes (2-8 s).  Each scene shows one shape of a category (circle, square,
-triangle, star, cross) in a colour, moving in a direction over a slowly drifting two-tone background,
+triangle, star, cross) in a colour, moving steadily in one direction (a straight path centred in the frame,
+never reversing within the scene, so that any stretch of it shows the direction its caption names) over a
+slowly drifting two-tone background,
 with a tone whose pitch is set by the category and whose loudness is modulated at a syllable-like rate.
 Cuts between scenes change everything at once, as shot boundaries do in films.
 
@@ -76,6 +78,21 @@ class Scene:
         )
 
 
+#: The shape's radius as a fraction of the frame height: at the demo clips' 64 x 96 pixels a shape spans 2-3
+#: of the CogVideoX transformer's tokens (16 x 16 pixels each; 1-2 with the 0.12-0.22 used before, where the
+#: tiny VAE and generator could not keep the shapes apart).
+SIZES = (0.18, 0.28)
+#: How far the shape travels over its scene, as a fraction of the frame width (x 4/3 of the height when it
+#: moves vertically): its path stays inside the frame, so it never bounces back within a scene.
+TRAVEL = (0.3, 0.6)
+
+
+def draw_motion(duration: float, rng: np.random.Generator) -> tuple[float, float]:
+    """(speed, size) of a scene lasting ``duration`` seconds: a travel drawn from :data:`TRAVEL` spread
+    over the scene, a radius from :data:`SIZES`."""
+    return float(rng.uniform(*TRAVEL)) / duration, float(rng.uniform(*SIZES))
+
+
 def make_scenes(duration: float, rng: np.random.Generator) -> list[Scene]:
     """Random scene script covering ``duration`` seconds; consecutive scenes always differ in category and
     background (a cut changes the whole picture, as a shot change does)."""
@@ -91,8 +108,7 @@ def make_scenes(duration: float, rng: np.random.Generator) -> list[Scene]:
                 colour=str(rng.choice(list(COLOURS))),
                 direction=str(rng.choice(list(DIRECTIONS))),
                 background=str(bg := rng.choice([b for b in BACKGROUNDS if b != prev_bg])),
-                speed=float(rng.uniform(0.05, 0.25)),
-                size=float(rng.uniform(0.12, 0.22)),
+                **dict(zip(("speed", "size"), draw_motion(d, rng), strict=True)),
             )
         )
         prev, prev_bg, t = cat, str(bg), t + d
@@ -138,10 +154,11 @@ def render_frames(scenes: list[Scene], duration: float, fps: float, height: int,
         s = scenes[k]
         ts = t - s.onset
         dx, dy = DIRECTIONS[s.direction]
-        # Position: start opposite the direction of travel and bounce off the frame's edges (no jumps
-        # within a shot, so that only cuts change the picture abruptly).
-        x, sx = _bounce(0.5 - 0.3 * dx + dx * s.speed * ts)
-        y, sy = _bounce(0.5 - 0.3 * dy + dy * s.speed * ts * width / height)
+        # Position: a straight path centred in the frame, crossed once over the scene (no jumps within a
+        # shot, so that only cuts change the picture abruptly); the reflection at the frame's edges is
+        # reached only by scenes whose travel exceeds the frame.
+        x, sx = _bounce(0.5 + dx * s.speed * (ts - s.duration / 2))
+        y, sy = _bounce(0.5 + dy * s.speed * (ts - s.duration / 2) * width / height)
         bg = np.array(BACKGROUNDS[s.background], np.float32)
         # Slow drift of the background's lower half brightness (changing background within a scene).
         drift = 25.0 * np.sin(2 * np.pi * 0.15 * t)
