@@ -22,7 +22,7 @@ help:
 	@echo "make lint      snakemake --lint and ruff"
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
-	@echo "make world     retrain the demo's shipped synthetic world (resources/world; about 23 min on 2 cores)"
+	@echo "make world     retrain the demo's shipped synthetic world (resources/world; about 27 min on 2 cores)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'

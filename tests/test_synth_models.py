@@ -222,6 +222,25 @@ def test_shipped_world_matches_the_code_and_the_demo_settings():
         assert any((manifest.parent / part).iterdir()), part
 
 
+def test_shipped_world_reports_what_its_generator_renders():
+    """The shipped world's manifest says, per attribute, what its judges read in held-out clips as
+    rendered, through the VAE and generated from their captions: the judges read every attribute of the
+    clips themselves well above chance, the VAE keeps them, and the generator renders the caption's colour
+    and background (not yet its shape or motion: README, "What the generator renders")."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = yaml.safe_load((root / "config/config.yaml").read_text())["models"]["tiny"]
+    renders = json.loads((root / tiny["world_cache"] / "world.json").read_text())["reports"]["renders"]
+    assert renders["clips"] == 32 and renders["sampling"] == {"steps": 10, "guidance_scale": 6.0, "seed": 42}
+    for stage, floor in (("ground_truth", 0.7), ("vae", 0.6)):
+        for judge, attrs in renders[stage].items():
+            for attr, v in attrs.items():
+                assert v["accuracy"] >= max(floor, 2 * v["chance"]), (stage, judge, attr, v)
+    for judge, attr in (("image", "colour"), ("image", "background"), ("video", "colour")):
+        assert renders["caption"][judge][attr]["accuracy"] >= 0.8, (judge, attr, renders["caption"])
+
+
 def test_world_command_refuses_an_invalid_config_before_training(tmp_path, capsys):
     """`cinebrain world` checks the configuration as the workflow does (one source of defaults) and trains
     nothing when it is invalid."""
