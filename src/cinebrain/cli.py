@@ -128,8 +128,8 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, nargs="?", default=Path("resources/world"))
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--device", default="cpu", help="where the VAE, transformer and judges train: cpu (default: what "
-                   "the shipped world's manifest records), cuda or auto")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="where the VAE, transformer and judges train: cpu (the default; "
+                   "the manifest records the machine), cuda, or auto (cuda when there is a GPU)")  # fmt: skip
     p.set_defaults(func=cmd_world)
     p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
                        "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip
