@@ -110,6 +110,7 @@ def test_cross_key_checks_name_the_keys_and_the_fix():
         (("features", "vae", "model"), "results/models/vae",
          "is not the VAE of methods.cinesync.decoder.model.base (results/models/tiny/cogvideox)"),
         (("dataset", "bids_root"), "data/bids", "synth.enabled is true, so dataset.bids_root must be 'results/synth/bids'"),
+        (("methods", "cineneuron", "enabled"), True, "methods.cineneuron: CineNeuron's workflow rules"),
     ]  # fmt: skip
     both = _tiny()
     for keys, value, msg in cases:

@@ -1,0 +1,12 @@
+"""CineNeuron ("Bridging Brain and Semantics", seed 001) as a method of the workflow.
+
+- :mod:`.settings`: its configuration section (``methods.cineneuron``);
+- :mod:`.brain`: stage 1, the Brain Model (global token + fMRI embedding) and its image, text, action and
+  category objectives;
+- :mod:`.memory`: stage 2's Mixture-of-Memories: the memory pool of training clips, the router, the
+  mixture-score retrieval and the cross-attention integration that makes the decoder's condition.
+"""
+
+from .settings import Settings
+
+__all__ = ["Settings"]

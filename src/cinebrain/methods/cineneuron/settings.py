@@ -1,0 +1,111 @@
+"""CineNeuron's configuration (``methods.cineneuron``): every key, default and allowed value.
+
+The defaults are the paper's ("Bridging Brain and Semantics", seed 001: section 4.1 and supplementary
+A.3); the demo's tiny sizes go in config/config.yaml.  Importing this module does not import torch.
+
+Our copy of the paper lost its equations in extraction; where a value's place in an equation is read
+from the surrounding text, the setting's description says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ...settings import section, setting
+
+#: The Brain Model's backbones: ``transformer`` (section 4.1: a MinD-Video/CineSync-style transformer over
+#: fMRI tokens plus a global token) and ``mlp`` (supplementary C.3: MindEye2/NeuroClips' ridge projection
+#: and residual MLP, the backbone of the paper's cc2017 extension).
+BACKBONES = ("transformer", "mlp")
+#: The memory pool's modalities, in the router's output order (section 3.2, eq. 4-5).
+MODALITIES = ("text", "image", "action")
+
+
+@dataclass(frozen=True)
+class BrainModelSettings:
+    """Stage 1's Brain Model: fMRI window -> a global token and an fMRI embedding (tokens x width)."""
+
+    backbone: str = setting("transformer", "transformer (section 4.1) or mlp (supplementary C.3)", enum=BACKBONES)
+    n_tokens: int = setting(512, "fMRI embedding tokens (the paper: 512, plus one global token)", minimum=1)
+    width: int = setting(2048, "token width (the paper: 2048)", minimum=8)
+    depth: int = setting(24, "transformer layers (the paper: 24)", minimum=1)
+    heads: int = setting(16, "attention heads of the transformer backbone", minimum=1)
+    mlp_ratio: float = setting(4.0, "feed-forward width / width", exclusiveMinimum=0)
+    dropout: float = setting(0.0, "dropout in the backbone", minimum=0, maximum=1)
+    ridge_dim: int = setting(4096, "mlp backbone: width of the ridge projection (MindEye2: 4096)", minimum=1)
+    mlp_blocks: int = setting(4, "mlp backbone: residual MLP blocks (MindEye2: 4)", minimum=0)
+    temperature: float = setting(0.07, "InfoNCE temperature (supplementary A.3: 0.07, fixed)", exclusiveMinimum=0)
+    action_weight: float = setting(0.1, "weight of the action contrastive loss (A.3's first weight, 0.1, read as eq. 3's "
+                                   "action term)", minimum=0)  # fmt: skip
+    category_weight: float = setting(10.0, "weight of the category loss (A.3's second weight, 10, read as eq. 3's "
+                                     "classification term)", minimum=0)  # fmt: skip
+    focal_alpha: float = setting(0.25, "focal loss alpha (Lin et al. 2017; the paper does not give it)", minimum=0,
+                                 maximum=1)  # fmt: skip
+    focal_gamma: float = setting(2.0, "focal loss gamma (Lin et al. 2017; the paper does not give it)", minimum=0)
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"methods.cineneuron.brain.backbone '{self.backbone}' is not one of {BACKBONES}")
+        if self.backbone == "transformer" and self.width % self.heads:
+            raise ValueError(f"methods.cineneuron.brain: width {self.width} is not divisible by heads {self.heads}")
+
+
+@dataclass(frozen=True)
+class BrainModelConfig(BrainModelSettings):
+    """A built Brain Model: the configured size plus what the data fix."""
+
+    fmri_shape: tuple = (5, 9964)  # (volumes per window, ROI columns): CineBrain visual 8,405 + hippocampus 1,559
+    embed_dim: int = 768  # the CLIP space of the image and text targets (ViT-L/14: 768)
+    action_dim: int = 768  # the action model's embedding (ViCLIP-L: 768; X-CLIP base: 512)
+    n_classes: int = 15  # the superclasses of the captions stage (appendix B: 15)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """Stage 2's Mixture-of-Memories (section 3.2): the pool, the router and the integration."""
+
+    top_k: int = setting(3, "image and action memories retrieved per clip (the paper names k, not its value)", minimum=1)
+    balance: float = setting(1.0, "eq. 8's weight of the integrated fMRI stream (supplementary A.3: 1)", minimum=0)
+    heads: int = setting(8, "heads of the two cross-attention layers", minimum=1)
+    extra: str | None = setting(None, "a folder of features of extra clips added to the pool (supplementary C.4)")
+    score_bias: bool = setting(True, "add the retrieved entries' mixture scores to the cross-attention logits, so the "
+                               "router learns through the hard top-k (the paper does not say how it learns)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CineNeuronSettings:
+    """``methods.cineneuron``: the Brain Model (stage 1) and the Mixture-of-Memories (stage 2)."""
+
+    brain: BrainModelSettings = section(BrainModelSettings)
+    memory: MemorySettings = section(MemorySettings)
+
+
+@dataclass(frozen=True)
+class Settings(CineNeuronSettings):
+    """CineNeuron (seed 001): Brain Model + Mixture-of-Memories + Wan2.1 LoRA decoder. Its library (the
+    Brain Model, the losses, the memory pool and the Mixture-of-Memories) exists; its rules do not yet
+    (issue 20), so enabling it is a configuration error rather than a run that silently does nothing."""
+
+    enabled: bool = setting(True, "train, reconstruct and score this method")
+
+    # --- what the generic stages read (cinebrain.methods) ---
+
+    def model_variants(self) -> tuple:
+        return ()
+
+    def recon_variants(self) -> tuple:
+        return ()
+
+    def launch_profiles(self) -> tuple:
+        return ()
+
+    def extra_outputs(self, subjects) -> list[str]:
+        return []
+
+    def check(self, config: dict) -> list[str]:
+        return ["methods.cineneuron: CineNeuron's workflow rules (Brain Model training, the Mixture-of-Memories "
+                "stage with the Wan2.1 decoder, reconstruction) are not built yet — only its library "
+                "(cinebrain.methods.cineneuron) is; fix: remove methods.cineneuron or set enabled: false"]

@@ -1,0 +1,176 @@
+"""CineNeuron's library: the stage-1 losses and Brain Model, the memory pool and the Mixture-of-Memories."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cinebrain.methods.cineneuron.brain import BrainModel, check_batch
+from cinebrain.methods.cineneuron.memory import (
+    MemoryPool,
+    MemoryPoolError,
+    MixtureOfMemories,
+    mixture_scores,
+    retrieve,
+)
+from cinebrain.methods.cineneuron.settings import BrainModelConfig
+from cinebrain.models.losses import category_loss, info_nce
+from cinebrain.models.retrieval import retrieval_scores
+
+
+def test_category_loss_is_bce_plus_focal_by_their_formulas():
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 15) * 3, (torch.rand(6, 15) > 0.7).float()
+    p = torch.sigmoid(logits)
+    bce = -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
+    p_t = y * p + (1 - y) * (1 - p)
+    alpha_t = y * 0.25 + (1 - y) * 0.75
+    focal = alpha_t * (1 - p_t) ** 2.0 * bce  # Lin et al. 2017, eq. 5
+    expected = bce.mean() + focal.mean()
+    assert float(category_loss(logits, y, alpha=0.25, gamma=2.0)) == pytest.approx(float(expected), rel=1e-5)
+    # gamma 0, alpha 0.5: the focal term is half the BCE
+    assert float(category_loss(logits, y, alpha=0.5, gamma=0.0)) == pytest.approx(1.5 * float(bce.mean()), rel=1e-5)
+    # confident right answers cost almost nothing, confident wrong ones a lot
+    assert float(category_loss(20 * (2 * y - 1), y)) < 1e-6 < 1.0 < float(category_loss(-20 * (2 * y - 1), y))
+
+
+def test_info_nce_is_symmetric_and_at_chance_for_random_inputs():
+    torch.manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(32, 4096), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(32, 4096), dim=-1)
+    assert float(info_nce(a, b, 0.07)) == pytest.approx(float(info_nce(b, a, 0.07)), rel=1e-6)
+    # unrelated embeddings: every candidate is as likely as the match: log(B)
+    assert float(info_nce(a, b, 0.07)) == pytest.approx(math.log(32), abs=0.1)
+    # identical embeddings at a low temperature: the match wins outright
+    assert float(info_nce(a, a, 0.07)) < 0.01
+
+
+def _config(backbone="transformer", **kw):
+    return BrainModelConfig(backbone=backbone, n_tokens=8, width=32, depth=2, heads=4, ridge_dim=64, mlp_blocks=2,
+                            fmri_shape=(3, 40), embed_dim=16, action_dim=12, n_classes=5, **kw)  # fmt: skip
+
+
+def _world(n=96, seed=0):
+    """Clips whose fMRI is a fixed linear map of their text embedding plus noise; image frames, action and
+    categories derived from the same embedding: what the Brain Model must learn is known."""
+    g = torch.Generator().manual_seed(seed)
+    text = torch.randn(n, 16, generator=g)
+    fmri = (text @ torch.randn(16, 120, generator=g)).view(n, 3, 40) + 0.3 * torch.randn(n, 3, 40, generator=g)
+    return {"fmri": fmri, "text": text, "frames": text[:, None, :] + 0.1 * torch.randn(n, 4, 16, generator=g),
+            "action": text[:, :12] @ torch.randn(12, 12, generator=g), "categories": (text[:, :5] > 0).float()}  # fmt: skip
+
+
+@pytest.mark.parametrize("backbone", ["transformer", "mlp"])
+def test_brain_model_outputs_and_learns_the_semantics_of_its_world(backbone):
+    torch.manual_seed(0)
+    cfg = _config(backbone)
+    model, data = BrainModel(cfg), _world(192)
+    out = model(data["fmri"][:4])
+    assert out["global"].shape == (4, 32) and out["embedding"].shape == (4, 8, 32)
+    assert out["semantic"].shape == (4, 16) and out["action"].shape == (4, 12) and out["logits"].shape == (4, 5)
+    assert torch.allclose(out["semantic"].norm(dim=-1), torch.ones(4))
+    train = {k: v[:160] for k, v in data.items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss, terms = model.loss(train)
+        first = first if first is not None else terms
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert set(terms) == {"image", "text", "action", "category"}
+    assert all(terms[k] < first[k] for k in terms)
+    model.eval()
+    with torch.no_grad():
+        held = model(data["fmri"][160:])
+        text = torch.nn.functional.normalize(data["text"][160:], dim=-1)
+        acc = ((held["logits"] > 0).float() == data["categories"][160:]).float().mean()
+    scores = retrieval_scores(held["semantic"].numpy(), text.numpy(), n_candidates=32, repeats=1, ks=(1,))
+    assert scores["scores"]["brain_to_video_top1"] > 5 * scores["chance"]["brain_to_video_top1"]
+    assert acc > 0.7  # each superclass is the sign of one text dimension: 0.5 by chance
+
+
+def test_brain_model_refuses_batches_it_was_not_built_for():
+    cfg, data = _config(), _world(8)
+    check_batch(data, cfg)
+    with pytest.raises(ValueError, match="no 'action'.*action embeddings"):
+        check_batch({k: v for k, v in data.items() if k != "action"}, cfg, "results/data/sub-01/train")
+    with pytest.raises(ValueError, match="'text' has width 20.*expects 16"):
+        check_batch(data | {"text": torch.zeros(8, 20)}, cfg)
+    with pytest.raises(ValueError, match=r"shape \(3, 41\).*expects \(3, 40\)"):
+        check_batch(data | {"fmri": torch.zeros(8, 3, 41)}, cfg)
+
+
+def _pool(n=10, seed=0, clips=None, models=None):
+    g = torch.Generator().manual_seed(seed)
+    return MemoryPool(clips or [f"train{i:03d}" for i in range(n)], text=torch.randn(n, 16, generator=g),
+                      image=torch.randn(n, 16, generator=g), action=torch.randn(n, 12, generator=g),
+                      condition=torch.randn(n, 6, 24, generator=g), models=models or {"embedder": "clip-a"})  # fmt: skip
+
+
+def test_mixture_scores_weigh_the_modalities_and_a_pool_retrieves_itself():
+    pool = _pool()
+    queries = {"text": pool.text, "image": pool.image, "action": pool.action}
+    for i in range(3):  # one modality only: its cosine similarities
+        w = torch.zeros(10, 3)
+        w[:, i] = 1
+        m = ("text", "image", "action")[i]
+        cos = torch.nn.functional.cosine_similarity(queries[m][:, None], getattr(pool, m)[None], dim=-1)
+        assert torch.allclose(mixture_scores(w, queries, pool), cos, atol=1e-6)
+    scores = mixture_scores(torch.full((10, 3), 1 / 3), queries, pool)
+    got = retrieve(scores, pool, k=3)
+    assert got.indices[:, 0].tolist() == list(range(10))  # every entry is its own best memory
+    assert torch.allclose(got.scores[:, 0], torch.ones(10), atol=1e-6)
+    assert torch.equal(got.condition, pool.condition) and got.image.shape == (10, 3, 16)
+    assert got.action.shape == (10, 3, 12)
+    # in training the clip itself is excluded: the next best
+    held = retrieve(scores, pool, k=3, exclude=torch.arange(10))
+    assert (held.indices != torch.arange(10)[:, None]).all() and torch.equal(held.indices[:, 0], got.indices[:, 1])
+
+
+def test_memory_pool_guards_against_leakage_and_foreign_features(tmp_path):
+    pool = _pool()
+    pool.check_disjoint(["test000", "test001"])
+    with pytest.raises(MemoryPoolError, match=r"1 test clips are memories \(train004\)"):
+        pool.check_disjoint(["test000", "train004"], where="results/cineneuron/sub-01/memory.safetensors")
+    with pytest.raises(MemoryPoolError, match="come from clip-b.*trained on clip-a"):
+        pool.extend(_pool(3, clips=["x0", "x1", "x2"], models={"embedder": "clip-b"}))
+    with pytest.raises(MemoryPoolError, match="already in the pool"):
+        pool.extend(_pool(2, clips=["train001", "x"]))
+    with pytest.raises(MemoryPoolError, match="appears twice"):
+        _pool(2, clips=["a", "a"])
+    bigger = pool.extend(_pool(3, seed=1, clips=["x0", "x1", "x2"]))
+    assert len(bigger) == 13 and torch.equal(bigger.text[10:], _pool(3, seed=1).text)
+    back = MemoryPool.load(pool.save(tmp_path / "memory.safetensors"))
+    assert back.clips == pool.clips and back.models == pool.models
+    assert all(torch.equal(getattr(back, k), getattr(pool, k)) for k in ("text", "image", "action", "condition"))
+    (tmp_path / "bad.safetensors").write_bytes(b"not a pool")
+    with pytest.raises(MemoryPoolError, match="bad.safetensors: not a memory pool"):
+        MemoryPool.load(tmp_path / "bad.safetensors")
+
+
+def test_mixture_of_memories_starts_as_the_retrieved_caption_and_trains_its_router():
+    torch.manual_seed(0)
+    pool = _pool()
+    mom = MixtureOfMemories(width=32, n_tokens=8, embed_dim=16, action_dim=12, cond_tokens=6, cond_dim=24, top_k=3,
+                            heads=4)  # fmt: skip
+    brain = {"embedding": torch.randn(4, 8, 32, requires_grad=True),
+             "semantic": torch.nn.functional.normalize(pool.text[[2, 5, 7, 9]] + 0.01, dim=-1),
+             "action": torch.nn.functional.normalize(pool.action[[2, 5, 7, 9]], dim=-1)}  # fmt: skip
+    out = mom(brain, pool)
+    assert out["condition"].shape == (4, 6, 24)
+    assert torch.allclose(out["weights"].sum(-1), torch.ones(4))
+    best = out["retrieved"].indices[:, 0]
+    assert torch.equal(out["condition"], pool.condition[best])  # zero-convs: exactly the top-1 text condition
+    # once the zero-convs have moved, the decoder's loss reaches the router through the mixture scores
+    torch.nn.init.normal_(mom.fmri_zero.weight)
+    mom(brain, pool)["condition"].square().sum().backward()
+    assert mom.router.weight.grad.abs().sum() > 0 and brain["embedding"].grad.abs().sum() > 0
+    no_bias = MixtureOfMemories(32, 8, 16, 12, 6, 24, top_k=3, heads=4, score_bias=False)
+    torch.nn.init.normal_(no_bias.fmri_zero.weight)
+    no_bias(brain, pool)["condition"].square().sum().backward()
+    assert no_bias.router.weight.grad is None or float(no_bias.router.weight.grad.abs().sum()) == 0.0
+    assert np.isfinite(out["condition"].detach().numpy()).all()
