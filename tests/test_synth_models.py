@@ -203,6 +203,23 @@ def test_world_rules_copy_a_shipped_world_that_matches_and_train_a_stale_one(tmp
     assert pretrain.shipped_world(None, settings) is None
 
 
+def test_world_key_follows_the_world_s_model_builders_only(monkeypatch):
+    """The key changes with a builder of the world's models, not with another tiny model's (adding one, or
+    editing the Whisper, leaves the shipped world current)."""
+    from cinebrain.synth import models, pretrain
+
+    settings = {k: 1 for k in pretrain.WORLD_SETTINGS}
+    key = pretrain.world_key(settings)
+
+    def another(folder, seed: int = 1):  # any function whose source differs
+        return folder
+
+    monkeypatch.setattr(models, "save_tiny_whisper", another)
+    assert pretrain.world_key(settings) == key
+    monkeypatch.setattr(models, "save_tiny_cogvideox", another)
+    assert pretrain.world_key(settings) != key
+
+
 def test_shipped_world_matches_the_code_and_the_demo_settings():
     """resources/world was trained by the current code with config/config.yaml's models.tiny settings (else the
     demo trains it, far beyond its time: run `make world` and commit resources/world), and it holds every

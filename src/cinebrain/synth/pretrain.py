@@ -468,6 +468,9 @@ def _copy(src, dst) -> Path:
 #: The settings (``models.tiny``) that decide what the world's models become.
 WORLD_SETTINGS = ("clip_pretrain_steps", "world_clips", "vae_pretrain_steps", "transformer_pretrain_steps",
                   "judge_pretrain_steps")  # fmt: skip
+#: The functions of :mod:`cinebrain.synth.models` whose source is part of :func:`world_key`.
+WORLD_MODEL_FUNCTIONS = ("_byte_bpe", "_tidy", "save_tiny_clip", "pretrain_tiny_clip", "save_tiny_cogvideox", "_labels",
+                         "save_tiny_videomae", "save_tiny_vit")  # fmt: skip
 #: The shipped world's manifest file, in the folder ``models.tiny.world_cache``.
 WORLD_MANIFEST = "world.json"
 
@@ -479,11 +482,13 @@ def world_settings(tiny: dict) -> dict:
 
 
 def world_key(settings: dict) -> str:
-    """SHA-256 of what decides the world's weights: the source of this module, of the tiny models'
-    definitions (:mod:`cinebrain.synth.models`), of the synthetic scenes' renderer
-    (:mod:`cinebrain.synth.stimuli`), of the clip resizer and of the transformer's loss and position
-    embeddings, and the ``settings`` (:func:`world_settings`). Any change to them makes shipped weights
-    stale (the rules then train)."""
+    """SHA-256 of what decides the world's weights: the source of this module, of the synthetic scenes'
+    renderer (:mod:`cinebrain.synth.stimuli`), of the functions of :mod:`cinebrain.synth.models` that
+    build the world's tiny models (:data:`WORLD_MODEL_FUNCTIONS`: the CLIP and its pre-training, the
+    CogVideoX pipeline, the judges — not the other tiny models, so that adding one leaves the world
+    current), of the clip resizer and of the transformer's loss and position embeddings, and the
+    ``settings`` (:func:`world_settings`). Any change to them makes shipped weights stale (the rules then
+    train)."""
     import hashlib
     import inspect
 
@@ -492,9 +497,10 @@ def world_key(settings: dict) -> str:
     from . import models, stimuli
 
     h = hashlib.sha256()
-    for path in (__file__, models.__file__, stimuli.__file__):
+    for path in (__file__, stimuli.__file__):
         h.update(Path(path).read_bytes())
-    for fn in (clip_stimuli.resize_frames, decoder.v_prediction_loss, decoder.rotary_embeddings):
+    fns = [getattr(models, name) for name in WORLD_MODEL_FUNCTIONS]
+    for fn in (*fns, clip_stimuli.resize_frames, decoder.v_prediction_loss, decoder.rotary_embeddings):
         h.update(inspect.getsource(fn).encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()
