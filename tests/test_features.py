@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from cinebrain.captions import caption_episode
-from cinebrain.features import Embedder, embed_episode, encode_latents, read_features, video_tensor
+from cinebrain.features import (
+    ActionEmbedder,
+    Embedder,
+    embed_actions,
+    embed_episode,
+    encode_latents,
+    read_features,
+    video_tensor,
+)
 from cinebrain.stimuli import read_video
 
 from .conftest import CAPTION_RESOURCES, SMALL
@@ -49,6 +57,28 @@ def test_siglip_embeddings(clips, captions, tiny_models, tmp_path):
     caps = pd.read_parquet(captions)["text"].tolist()
     # max_length padding: a caption's embedding does not depend on the batch it is in
     np.testing.assert_allclose(t["text"][2], emb.texts(caps[2:3])[0], rtol=1e-4, atol=1e-5)
+
+
+def test_action_embeddings(clips, tiny_models, tmp_path):
+    """X-CLIP's video embedding of every clip (CineNeuron's action targets), batched as the rule does, equal
+    to the model run by hand on 8 frames spread over the clip."""
+    import torch
+    from transformers import XCLIPModel, XCLIPProcessor
+
+    out = tmp_path / "xclip/ep01.safetensors"
+    embed_actions(clips / "clips.parquet", "ep01", model=str(tiny_models / "xclip"), out=out, batch_size=3)
+    t, meta = read_features(out)
+    assert t["action"].shape == (10, 16) and meta["kind"] == "xclip" and meta["frames"] == 8
+    frames = read_video(pd.read_parquet(clips / "clips.parquet")["video"].iloc[4])  # 33 frames
+    picks = frames[[0, 5, 9, 14, 18, 23, 27, 32]]
+    proc, net = XCLIPProcessor.from_pretrained(tiny_models / "xclip"), XCLIPModel.from_pretrained(tiny_models / "xclip")
+    with torch.no_grad():
+        ref = net.get_video_features(pixel_values=proc(videos=[list(picks)], return_tensors="pt")["pixel_values"])
+    ref = ref if hasattr(ref, "shape") else ref.pooler_output
+    np.testing.assert_allclose(t["action"][4], ref[0].numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(t["action"][0] - t["action"][5]).max() > 1e-4  # different scenes, different embeddings
+    with pytest.raises(ValueError, match="has no video embedding; fix: set features.action.model"):
+        ActionEmbedder(str(tiny_models / "clip"))
 
 
 def test_vae_latents(clips, tiny_models, tmp_path):

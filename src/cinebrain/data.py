@@ -38,7 +38,7 @@ from .stimuli import check_timing, episode_clips
 
 MODALITIES = ("fmri", "eeg")
 COLUMNS_FILE = "roi_columns.json"  # the fMRI columns' grayordinates and ROI sets, copied from the fMRI stage
-TARGETS = ("frames", "text", "latents", "categories")
+TARGETS = ("frames", "text", "latents", "categories", "action")
 
 
 class DatasetError(ValueError):
@@ -252,7 +252,8 @@ class ClipDataset:
     targets : tuple of {"frames", "text", "latents", "categories"}
         ``frames``: per-frame image embeddings ``(F, D)``; ``text``: the embeddings of every caption of the
         clip ``(n_captions, D)`` (use ``text_index`` to pick one); ``latents``: VAE posterior mean and std;
-        ``categories``: the multi-hot superclass vector.
+        ``categories``: the multi-hot superclass vector; ``action``: the clip's action embedding ``(A,)``
+        (features.action, CineNeuron).
     text_index : int, "random" or None
         Which caption's embedding to return: that index, one drawn at random at every access (caption
         augmentation; numpy's global generator, which the training loop seeds and checkpoints), or all.
@@ -290,12 +291,16 @@ class ClipDataset:
         self.cat_columns = [c for c in self.manifest if c.startswith("cat_")]
         self._files: dict = {}
         self._text_rows: dict = {}
-        for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", "latents_file")):
+        for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", "latents_file"),
+                       ("action", "action_file")):  # fmt: skip
             if t in self.targets and col not in self.manifest:
-                raise ValueError(f"{self.root}: target '{t}' needs features ('{col}' not in the manifest)")
+                fix = ("set features.action.model (an X-CLIP) and rebuild the dataset" if t == "action"
+                       else "rebuild the dataset (rule data_build)")  # fmt: skip
+                raise ValueError(f"{self.root}: target '{t}' needs features ('{col}' not in the manifest); fix: {fix}")
         # Plain arrays of what __getitem__ reads (a pandas row lookup costs more than the memory-mapped read).
-        self._columns = {c: self.manifest[c].to_numpy() for c in ("clip_index", "embed_file", "embed_row",
-                                                                   "latents_file", "latents_row") if c in self.manifest}  # fmt: skip
+        self._columns = {c: self.manifest[c].to_numpy() for c in ("clip_index", "embed_file", "embed_row", "latents_file",
+                                                                   "latents_row", "action_file", "action_row")
+                         if c in self.manifest}  # fmt: skip
         self._categories = self.manifest[self.cat_columns].to_numpy(np.float32)
 
     def __len__(self) -> int:
@@ -353,5 +358,7 @@ class ClipDataset:
             out["latents_mean"], out["latents_std"] = h.get_slice("mean")[k], h.get_slice("std")[k]
         if "categories" in self.targets:
             out["categories"] = torch.from_numpy(self._categories[i].copy())
+        if "action" in self.targets:
+            out["action"] = self._handle(col["action_file"][i]).get_slice("action")[int(col["action_row"][i])]
         return out
 

@@ -1,6 +1,6 @@
 """Frozen target features of every clip, computed once and cached per episode in safetensors.
 
-Two kinds of targets (config section ``features``):
+Three kinds of targets (config section ``features``):
 
 ``embedder`` (CineSync's contrastive targets)
     a CLIP or SigLIP model loaded with ``AutoModel`` / ``AutoProcessor`` from ``model``: the image
@@ -13,7 +13,13 @@ Two kinds of targets (config section ``features``):
     frames scaled to [-1, 1]; decoder training samples ``mean + std * noise`` times the VAE's
     ``scaling_factor`` (kept in the file's metadata) and never runs the encoder.
 
-Both read the clips' mp4 files, so the targets are of exactly the frames the decoders are trained to
+``action`` (CineNeuron's action targets; only when ``model`` is set)
+    a video-text model with ``get_video_features`` (X-CLIP, loaded with ``AutoModel``): one embedding of
+    every clip (``action``: ``(N, A)``) from ``num_frames`` frames spread evenly over it. The paper's ViCLIP
+    has no transformers class and its released weights need InternVideo's own code; X-CLIP is the video-text
+    model transformers loads.
+
+All read the clips' mp4 files, so the targets are of exactly the frames the decoders are trained to
 produce.  These are GPU jobs at full size; ``device`` and ``batch_size`` come from the config.
 """
 
@@ -50,12 +56,23 @@ class VaeSettings:
 
 
 @dataclass(frozen=True)
+class ActionSettings:
+    """A video-text model with ``get_video_features`` (X-CLIP): one action embedding per clip (CineNeuron)."""
+
+    name: str = setting("xclip", "folder name under results/features/", pattern="^[A-Za-z0-9_.-]+$")
+    model: str | None = setting(None, "folder or hub id (an X-CLIP; null: no action embeddings — only CineNeuron "
+                                "needs them)")  # fmt: skip
+    batch_size: int = setting(8, "clips per forward pass", minimum=1)
+
+
+@dataclass(frozen=True)
 class FeatureSettings:
     """Frozen target encoders, run once per episode, cached as safetensors in results/features/<name>/."""
 
     device: str = setting("cpu", "where the models run (cpu, cuda)")
     embedder: EmbedderSettings = section(EmbedderSettings)
     vae: VaeSettings = section(VaeSettings)
+    action: ActionSettings = section(ActionSettings)
 
 
 def _save(tensors: dict, metadata: dict, out) -> None:
@@ -125,6 +142,50 @@ def embed_episode(clips_table, captions, episode: str, *, model: str, out, devic
                "text_clip": caps["clip_index"].to_numpy(np.int64)}  # fmt: skip
     meta = {"episode": episode, "model": str(model), "kind": emb.kind, "clips": clips["clip"].tolist(),
             "text_source": caps["source"].tolist(), "captions": str(captions)}  # fmt: skip
+    _save(tensors, meta, out)
+    return {k: v.shape for k, v in tensors.items()}
+
+
+class ActionEmbedder:
+    """A video-text model (X-CLIP: ``get_video_features``): ``videos(clips)`` -> one float32 embedding per
+    clip, of ``num_frames`` frames taken evenly over the clip (X-CLIP's sampling of a segment)."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 8):
+        from transformers import AutoModel, AutoProcessor
+
+        self.processor = AutoProcessor.from_pretrained(model)
+        self.net = AutoModel.from_pretrained(model).to(device).eval()
+        if not hasattr(self.net, "get_video_features"):
+            raise ValueError(f"{model}: a {type(self.net).__name__} has no video embedding; fix: set "
+                             "features.action.model to a video-text model such as X-CLIP")  # fmt: skip
+        self.frames = int(self.net.config.vision_config.num_frames)
+        self.device, self.batch_size, self.kind = device, batch_size, self.net.config.model_type
+
+    def videos(self, clips: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        out = []
+        for b in range(0, len(clips), self.batch_size):
+            picks = [c[np.linspace(0, len(c) - 1, self.frames).round().astype(int)] for c in clips[b : b + self.batch_size]]
+            x = self.processor(videos=[list(p) for p in picks], return_tensors="pt")
+            with torch.no_grad():
+                out.append(_as_tensor(self.net.get_video_features(pixel_values=x["pixel_values"].to(self.device))))
+        return torch.cat(out).float().cpu().numpy()
+
+
+def embed_actions(clips_table, episode: str, *, model: str, out, device="cpu", batch_size=8, progress=False) -> dict:
+    """Rule ``features_action``: the action embedding (``action``: ``(N, A)``) of every clip of one episode."""
+    from tqdm.auto import tqdm
+
+    clips = episode_clips(clips_table, episode)
+    emb = ActionEmbedder(model, device, batch_size)
+    videos = clips["video"].tolist()
+    rows = []
+    for b in tqdm(range(0, len(videos), batch_size), desc=f"actions {episode}", disable=not progress):
+        rows.append(emb.videos([read_video(v) for v in videos[b : b + batch_size]]))
+    tensors = {"action": np.concatenate(rows).astype(np.float32)}
+    meta = {"episode": episode, "model": str(model), "kind": emb.kind, "clips": clips["clip"].tolist(),
+            "frames": emb.frames}  # fmt: skip
     _save(tensors, meta, out)
     return {k: v.shape for k, v in tensors.items()}
 

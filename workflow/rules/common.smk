@@ -230,15 +230,23 @@ def data_files(wildcards):
     categories and each kind of features."""
     runs = split_runs(wildcards.subject, wildcards.split)
     eps = sorted({e for _, e in runs})
-    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
     return {
         "fmri_runs": {r: roi_bold(wildcards.subject, r) for r, _ in runs},
         "eeg_runs": {r: clean_eeg(wildcards.subject, r) for r, _ in runs},
         "captions": {e: f"results/captions/{e}.parquet" for e in eps},
         "categories": {e: f"results/captions/{e}_categories.parquet" for e in eps},
-        "features": {"embed": {e: f"results/features/{emb}/{e}.safetensors" for e in eps},
-                     "latents": {e: f"results/features/{vae}/{e}.safetensors" for e in eps}},
+        "features": {kind: {e: f"results/features/{name}/{e}.safetensors" for e in eps}
+                     for kind, name in feature_kinds().items()},
     }
+
+
+def feature_kinds():
+    """{kind: features folder name} of the features every clip gets: frame/caption embeddings, VAE latents,
+    and action embeddings when features.action.model is set."""
+    kinds = {"embed": FEATURES["embedder"]["name"], "latents": FEATURES["vae"]["name"]}
+    if FEATURES["action"]["model"]:
+        kinds["action"] = FEATURES["action"]["name"]
+    return kinds
 
 
 def data_inputs(wildcards):
@@ -252,8 +260,7 @@ def data_inputs(wildcards):
         "eeg": list(files["eeg_runs"].values()),
         "captions": list(files["captions"].values()),
         "categories": list(files["categories"].values()),
-        "embed": list(files["features"]["embed"].values()),
-        "latents": list(files["features"]["latents"].values()),
+        **{kind: list(f.values()) for kind, f in files["features"].items()},
     }
 
 
@@ -264,11 +271,10 @@ def subject_datasets(wildcards):
 def clip_outputs(wildcards=None):
     """Clips, captions, features, and every subject's datasets."""
     inv = inventory()
-    emb, vae = FEATURES["embedder"]["name"], FEATURES["vae"]["name"]
     out = ["results/stimuli/clips.parquet", "results/report/stimuli/clips.png"]
     for e in episodes():
-        out += [f"results/captions/{e}.parquet", f"results/features/{emb}/{e}.safetensors",
-                f"results/features/{vae}/{e}.safetensors"]
+        out += [f"results/captions/{e}.parquet"]
+        out += [f"results/features/{name}/{e}.safetensors" for name in feature_kinds().values()]
     for sub in subjects():
         for split in sorted(set(inv.loc[inv["subject"] == sub, "split"])):
             out.append(f"results/dataset/sub-{sub}/{split}")

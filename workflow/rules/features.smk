@@ -1,5 +1,6 @@
 # Stage 7: frozen target features per episode (cinebrain.features), cached as safetensors:
-# CLIP/SigLIP frame and caption embeddings, and the decoder VAE's latents of every clip.
+# CLIP/SigLIP frame and caption embeddings, the decoder VAE's latents of every clip, and (when
+# features.action.model is set) each clip's action embedding (X-CLIP, for CineNeuron).
 
 
 rule features_embed:
@@ -46,3 +47,28 @@ rule features_latents:
         "../../envs/torch.yaml"
     script:
         "../scripts/features_latents.py"
+
+
+if FEATURES["action"]["model"]:
+
+    rule features_action:
+        input:
+            table="results/stimuli/{episode}_clips.parquet",
+            clips="results/stimuli/{episode}",
+            model=model_input(FEATURES["action"]["model"]),
+        output:
+            features=f"results/features/{FEATURES['action']['name']}/{{episode}}.safetensors",
+        params:
+            model=FEATURES["action"]["model"],
+            batch_size=FEATURES["action"]["batch_size"],
+            device=FEATURES["device"],
+        resources:
+            mem_mb=8000,
+        log:
+            "logs/features/features_action/{episode}.log",
+        benchmark:
+            "logs/benchmarks/features_action/{episode}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/features_action.py"

@@ -6,7 +6,7 @@ SigLIP for frame/caption embeddings, Whisper for transcripts, the two captioning
 LLaVA-Video (LLaVA-OneVision's class) with their video processors — a
 CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder,
 and the benchmark's networks: a VideoMAE video classifier, a ViT image classifier — with the synthetic world's
-classes, :mod:`cinebrain.synth.pretrain` — and a DINO ViT) into folders that the stages load with
+classes, :mod:`cinebrain.synth.pretrain` — and a DINO ViT, and an X-CLIP for CineNeuron's action embeddings) into folders that the stages load with
 ``from_pretrained``, just as they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
 except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
 encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
@@ -25,7 +25,8 @@ import json
 from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
-TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino")
+TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino",
+               "xclip")
 
 
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
@@ -81,6 +82,35 @@ def save_tiny_clip(folder, image_size: int = 32, seed: int = 0) -> Path:
     size = {"height": image_size, "width": image_size}
     CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size=size),
                   tokenizer=tok).save_pretrained(folder)  # fmt: skip
+    _tidy(folder)
+    return folder
+
+
+def save_tiny_xclip(folder, image_size: int = 32, frames: int = 8, seed: int = 0) -> Path:
+    """An X-CLIP video-text model + processor (16-dimensional embeddings, ``frames`` frames per video): the
+    action embedding model of CineNeuron (the paper's ViCLIP has no transformers class)."""
+    import torch
+    from transformers import CLIPTokenizer, VideoMAEImageProcessor, XCLIPConfig, XCLIPModel, XCLIPProcessor
+
+    folder = Path(folder)
+    vocab, merges = _byte_bpe(folder, end_of_word=True)
+    tok = CLIPTokenizer(str(vocab), str(merges))
+    cfg = XCLIPConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+        # the multi-frame integration transformer (MIT) works on the projected frame embeddings: its width is
+        # projection_dim's
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=8, num_frames=frames, mit_hidden_size=16,
+                           mit_intermediate_size=32, mit_num_hidden_layers=1, mit_num_attention_heads=2),
+        projection_dim=16, prompt_num_attention_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    XCLIPModel(cfg).save_pretrained(folder)
+    images = VideoMAEImageProcessor(size={"shortest_edge": image_size},
+                                    crop_size={"height": image_size, "width": image_size})  # fmt: skip
+    XCLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(folder)
     _tidy(folder)
     return folder
 
@@ -421,7 +451,7 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
-               "dino": save_tiny_dino}  # fmt: skip
+               "dino": save_tiny_dino, "xclip": save_tiny_xclip}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:
