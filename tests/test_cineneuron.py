@@ -174,3 +174,74 @@ def test_mixture_of_memories_starts_as_the_retrieved_caption_and_trains_its_rout
     no_bias(brain, pool)["condition"].square().sum().backward()
     assert no_bias.router.weight.grad is None or float(no_bias.router.weight.grad.abs().sum()) == 0.0
     assert np.isfinite(out["condition"].detach().numpy()).all()
+
+
+def test_category_scores_per_superclass():
+    from cinebrain.methods.cineneuron.train import category_scores
+
+    y = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]], float)
+    logits = np.array([[2, -1, -1], [-2, -1, -1], [-1, -1, 3], [-1, -1, -3]], float)
+    s = category_scores(logits, y, ["people", "animals", "vehicles"])
+    assert s["classes"]["people"] == {"accuracy": 0.75, "prevalence": 0.5, "precision": 1.0, "recall": 0.5,
+                                      "f1": pytest.approx(2 / 3)}  # fmt: skip
+    # a class nobody has, never predicted: accuracy 1, precision and recall undefined
+    assert s["classes"]["animals"]["accuracy"] == 1.0 and s["classes"]["animals"]["f1"] is None
+    assert s["mean"]["accuracy"] == pytest.approx((0.75 + 1 + 0.75) / 3) and s["clips"] == 4
+
+
+def _split(root, text, seed, names=("people", "animals", "vehicles")):
+    """A clip-dataset split in data_build's layout whose fMRI is a fixed map of each clip's caption embedding."""
+    import json
+
+    import pandas as pd
+    from safetensors.numpy import save_file
+
+    g = torch.Generator().manual_seed(99)  # the same "brain" for both splits
+    brain_map = torch.randn(16, 3 * 40, generator=g)
+    n = len(text)
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    fmri = (text @ brain_map).view(n, 3, 40) + 0.3 * torch.randn(n, 3, 40, generator=torch.Generator().manual_seed(seed))
+    np.save(root / "fmri.npy", fmri.numpy().astype(np.float32))
+    frames = text[:, None, :].numpy() + 0.1 * rng.standard_normal((n, 4, 16))
+    save_file({"frames": frames.astype(np.float32), "text": text.numpy().repeat(2, 0).astype(np.float32),
+               "text_clip": np.repeat(np.arange(n), 2)}, str(root / "embed.safetensors"))  # fmt: skip
+    save_file({"action": (text[:, :12] * 2).numpy().astype(np.float32)}, str(root / "action.safetensors"))
+    man = pd.DataFrame({"row": np.arange(n), "clip": [f"{root.name}{i:03d}" for i in range(n)], "clip_index": np.arange(n),
+                        "embed_file": "embed.safetensors", "embed_row": np.arange(n),
+                        "action_file": "action.safetensors", "action_row": np.arange(n)})  # fmt: skip
+    for j, name in enumerate(names):
+        man[f"cat_{name}"] = (text[:, j] > 0).numpy().astype(np.int8)
+    man.to_parquet(root / "manifest.parquet")
+    (root / "dataset.json").write_text(json.dumps({"Subject": "01", "fmri": {"Shape": [n, 3, 40]},
+                                                   "eeg": {"Shape": [n, 64, 400]}}))  # fmt: skip
+
+
+def test_train_brain_learns_its_world_and_writes_the_contract(tmp_path):
+    """Stage 1 end to end on a split whose fMRI is a known map of the caption: test-clip retrieval far above
+    chance, superclasses above the always-no classifier, the methods' contract written."""
+    import json
+
+    from cinebrain.methods.contract import check_metrics
+    from cinebrain.methods.cineneuron.train import train_brain
+
+    text = torch.randn(192, 16, generator=torch.Generator().manual_seed(0))
+    _split(tmp_path / "ds/train", text[:160], 0)
+    _split(tmp_path / "ds/test", text[160:], 1)
+    m = train_brain(train_dir=tmp_path / "ds/train", test_dir=tmp_path / "ds/test",
+                    model=dict(n_tokens=8, width=32, depth=2, heads=4), evaluation={"repeats": 1},
+                    train={"steps": 150, "batch_size": 32, "lr": 3e-3, "warmup_steps": 5, "checkpoint_every": 50,
+                           "schedule": "cosine"},
+                    out_dir=tmp_path / "out", progress=False, device="cpu")  # fmt: skip
+    assert m["train_clips"] == 160 and m["n_candidates"] == 32
+    assert m["scores"]["brain_to_video_top1"] > 5 * m["chance"]["brain_to_video_top1"]
+    assert m["scores"]["two_way"] > 0.9
+    cats = m["categories"]
+    assert set(cats["classes"]) == {"people", "animals", "vehicles"}
+    always_no = np.mean([1 - c["prevalence"] for c in cats["classes"].values()])  # about 0.5 here
+    assert cats["mean"]["accuracy"] > max(0.7, always_no + 0.1)
+    check_metrics(json.loads((tmp_path / "out/metrics.json").read_text()))
+    saved = np.load(tmp_path / "out/test_embeddings.npz")
+    assert saved["semantic"].shape == (32, 16) and saved["image"].shape == (32, 16) and saved["logits"].shape == (32, 3)
+    assert json.loads((tmp_path / "out/config.json").read_text())["model"]["action_dim"] == 12
+    assert not (tmp_path / "out/checkpoint.pt").exists()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ...settings import section, setting
+from ...train.loop import TrainSettings
+from ..cinesync.settings import Evaluation
 
 #: The Brain Model's backbones: ``transformer`` (section 4.1: a MinD-Video/CineSync-style transformer over
 #: fMRI tokens plus a global token) and ``mlp`` (supplementary C.3: MindEye2/NeuroClips' ridge projection
@@ -45,9 +47,9 @@ class BrainModelSettings:
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
-            raise ValueError(f"methods.cineneuron.brain.backbone '{self.backbone}' is not one of {BACKBONES}")
+            raise ValueError(f"methods.cineneuron.brain.model.backbone '{self.backbone}' is not one of {BACKBONES}")
         if self.backbone == "transformer" and self.width % self.heads:
-            raise ValueError(f"methods.cineneuron.brain: width {self.width} is not divisible by heads {self.heads}")
+            raise ValueError(f"methods.cineneuron.brain.model: width {self.width} is not divisible by heads {self.heads}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,30 @@ class BrainModelConfig(BrainModelSettings):
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BrainTrain(TrainSettings):
+    """Stage 1's optimisation (section 4.1: AdamW, OneCycle, 8,000 steps of batch 144). Our copy of the paper
+    lost the learning rate; the default is MindEye2's peak (3e-4)."""
+
+    steps: int = setting(8000, "optimiser steps (the paper: 8,000)", minimum=1)
+    batch_size: int = setting(144, "clips per step (the paper: 144)", minimum=1)
+    lr: float = setting(3e-4, "peak learning rate (lost in our copy of the paper; MindEye2's)", exclusiveMinimum=0)
+    schedule: str = setting("onecycle", "learning-rate schedule (the paper: OneCycle)",
+                            enum=("cosine", "onecycle", "constant"))  # fmt: skip
+    checkpoint_every: int = setting(500, "steps between checkpoints", minimum=1)
+
+
+@dataclass(frozen=True)
+class BrainSettings:
+    """Stage 1: the Brain Model of each subject, trained on its training split and scored on its test split."""
+
+    launch: str = setting("debug", "launch profile of config/launch/ (debug, local, slurm-*) or a path")
+    device: str = setting("auto", "auto (cuda when there is a GPU), cpu, cuda, cuda:N")
+    model: BrainModelSettings = section(BrainModelSettings)
+    train: BrainTrain = section(BrainTrain)
+    evaluation: Evaluation = section(Evaluation)
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,9 @@ class MemorySettings:
 class CineNeuronSettings:
     """``methods.cineneuron``: the Brain Model (stage 1) and the Mixture-of-Memories (stage 2)."""
 
-    brain: BrainModelSettings = section(BrainModelSettings)
+    roi_sets: tuple[str, ...] | None = setting(None, "the fMRI columns the Brain Model takes, by ROI set (CineBrain: "
+                                               "visual, hippocampus; null: all)", minItems=1)  # fmt: skip
+    brain: BrainSettings = section(BrainSettings)
     memory: MemorySettings = section(MemorySettings)
 
 

@@ -1,0 +1,119 @@
+"""CineNeuron's stage-1 training task (the future rule ``cineneuron_brain``) and its scores.
+
+``train_brain`` trains the Brain Model (:mod:`.brain`) on one subject's training split with
+:class:`cinebrain.train.Trainer` (resume, DDP), then scores the test split: retrieval of the clip's
+consolidated image embedding from the global token's projection and back (supplementary C.10:
+fMRI -> image and image -> fMRI top-1 among 300 random test clips, averaged over draws — the shared
+:func:`cinebrain.models.retrieval.retrieval_scores`, the same conventions as CineSync's), and the category
+head per superclass (Tab. S13, :func:`category_scores`). Outputs in ``out_dir`` follow the methods'
+contract: ``model.safetensors``, ``config.json``, ``metrics.json``, ``metrics.csv``, and
+``test_embeddings.npz`` (the brain's semantic, action and category outputs of every test clip, and the
+clips' image embeddings).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+#: What the Brain Model reads of a clip dataset.
+TARGETS = ("frames", "text", "action", "categories")
+
+
+def category_scores(logits: np.ndarray, targets: np.ndarray, names: list[str]) -> dict:
+    """Per superclass (Tab. S13): accuracy of the thresholded prediction (logit > 0), the share of clips
+    that have the class (``prevalence``: a classifier that always says no scores 1 - prevalence), precision,
+    recall and F1 of the positive class (None where undefined); and their means over the classes."""
+    pred, y = np.asarray(logits) > 0, np.asarray(targets) > 0.5
+    rows = {}
+    for j, name in enumerate(names):
+        tp, fp, fn = int((pred[:, j] & y[:, j]).sum()), int((pred[:, j] & ~y[:, j]).sum()), int((~pred[:, j] & y[:, j]).sum())
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if tp + fp and tp + fn else None)
+        rows[name] = {"accuracy": float((pred[:, j] == y[:, j]).mean()), "prevalence": float(y[:, j].mean()),
+                      "precision": precision, "recall": recall, "f1": f1}  # fmt: skip
+    def average(key):
+        values = [r[key] for r in rows.values() if r[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    mean = {k: average(k) for k in ("accuracy", "prevalence", "f1")}
+    return {"classes": rows, "mean": mean, "clips": int(len(y))}
+
+
+def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
+    """The Brain Model's outputs and the consolidated image embedding of every clip (eval, no gradients)."""
+    import torch
+
+    model.eval()
+    out = {"semantic": [], "action": [], "logits": [], "image": [], "categories": []}
+    with torch.no_grad():
+        for b in range(0, len(dataset), batch_size):
+            batch = torch.utils.data.default_collate([dataset[i] for i in range(b, min(b + batch_size, len(dataset)))])
+            res = model(batch["fmri"].to(device))
+            for k in ("semantic", "action", "logits"):
+                out[k].append(res[k].float().cpu().numpy())
+            out["image"].append(model.image_embedding(batch["frames"].to(device)).float().cpu().numpy())
+            out["categories"].append(batch["categories"].numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir, device: str = "auto",
+                progress: bool = True, roi_sets=None) -> dict:  # fmt: skip
+    """Train one subject's Brain Model and score it on the test split; returns the metrics.
+
+    ``model`` / ``train`` / ``evaluation``: the sections ``methods.cineneuron.brain.*`` (keys left out take
+    :mod:`.settings`' defaults); ``roi_sets``: the fMRI columns by ROI set (None: all)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ...data import ClipDataset
+    from ...models.retrieval import retrieval_scores
+    from ...settings import as_dict, build
+    from ...train import Trainer
+    from ...train.distributed import setup, torch_device
+    from ..cinesync.train import _fingerprint
+    from ..contract import write_metrics
+    from .brain import BrainModel, check_batch, loss_fn
+    from .settings import BrainModelConfig, BrainModelSettings, BrainTrain, Evaluation
+
+    out_dir = Path(out_dir)
+    state = setup()
+    dev = torch_device(device, state)
+    roi_sets = list(roi_sets) if roi_sets else None
+    train_ds = ClipDataset(train_dir, modalities=("fmri",), targets=TARGETS, text_index="random", roi_sets=roi_sets)
+    test_ds = ClipDataset(test_dir, modalities=("fmri",), targets=TARGETS, text_index=0, roi_sets=roi_sets)
+    first = train_ds[0]
+    cfg = BrainModelConfig(fmri_shape=tuple(first["fmri"].shape), embed_dim=int(first["frames"].shape[-1]),
+                           action_dim=int(first["action"].shape[-1]), n_classes=int(first["categories"].shape[-1]),
+                           **as_dict(build(BrainModelSettings, model)))  # fmt: skip
+    for ds, split in ((train_ds, train_dir), (test_ds, test_dir)):
+        item = torch.utils.data.default_collate([ds[0]])
+        check_batch(item, cfg, str(split))
+    settings = build(BrainTrain, train)
+    evaluation = build(Evaluation, evaluation)
+    torch.manual_seed(settings.seed)
+    net = BrainModel(cfg)
+    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
+                      fingerprint=_fingerprint(train_dir))  # fmt: skip
+    trainer.fit()
+    if not state.is_main:
+        return {}
+    emb = embed(net, test_ds, device=dev)
+    scores = retrieval_scores(emb["semantic"], emb["image"], n_candidates=evaluation.n_candidates,
+                              repeats=evaluation.repeats, seed=evaluation.seed)  # fmt: skip
+    names = [c.removeprefix("cat_") for c in test_ds.cat_columns]
+    metrics = {"method": "cineneuron", "variant": "cineneuron", "subject": train_ds.info.get("Subject"),
+               "train_clips": len(train_ds), "test_clips": len(test_ds), "steps": settings.steps,
+               "roi_sets": roi_sets, "fmri_columns": int(cfg.fmri_shape[1]), **scores,
+               "categories": category_scores(emb["logits"], emb["categories"], names)}  # fmt: skip
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
+    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings)}, indent=1,
+                                                    default=list))  # fmt: skip
+    np.savez(out_dir / "test_embeddings.npz", clips=test_ds.manifest["clip"].to_numpy(),
+             **{k: emb[k] for k in ("semantic", "action", "logits", "image")})  # fmt: skip
+    write_metrics(metrics, out_dir / "metrics.json")
+    trainer.checkpoint_path.unlink(missing_ok=True)  # complete: the checkpoint only served pre-emptions
+    return metrics
