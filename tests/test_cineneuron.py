@@ -222,8 +222,8 @@ def test_train_brain_learns_its_world_and_writes_the_contract(tmp_path):
     chance, superclasses above the always-no classifier, the methods' contract written."""
     import json
 
-    from cinebrain.methods.contract import check_metrics
     from cinebrain.methods.cineneuron.train import train_brain
+    from cinebrain.methods.contract import check_metrics
 
     text = torch.randn(192, 16, generator=torch.Generator().manual_seed(0))
     _split(tmp_path / "ds/train", text[:160], 0)
