@@ -180,6 +180,7 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     embed_episode(clips / "clips.parquet", caps, "ep01", model=str(tiny_models / "clip"), out=tmp_path / "e.safetensors")
     encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "cogvideox"), subfolder="vae", out=tmp_path / "l.safetensors")
     embed_actions(clips / "clips.parquet", "ep01", model=str(tiny_models / "xclip"), out=tmp_path / "a.safetensors")
+    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "wan"), subfolder="vae", out=tmp_path / "w.safetensors")
     runs = [1]
     # the fMRI stage's column table, with the visual columns split into two sets "a" and "b" (the dataset
     # carries it, and ClipDataset selects sets from it)
@@ -198,7 +199,7 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
                 fmri_runs={r: inputs["fmri"][("01", r)] for r in runs}, eeg_runs={r: inputs["eeg"][("01", r)] for r in runs},
                 settings=DataSettings(), captions={"ep01": caps}, categories={"ep01": tmp_path / "ep01_categories.parquet"},
                 features={"embed": {"ep01": tmp_path / "e.safetensors"}, "latents": {"ep01": tmp_path / "l.safetensors"},
-                          "action": {"ep01": tmp_path / "a.safetensors"}},
+                          "action": {"ep01": tmp_path / "a.safetensors"}, "wan_latents": {"ep01": tmp_path / "w.safetensors"}},
                 roi_columns=tmp_path / "roi_columns.json", out=out)  # fmt: skip
     man = pd.read_parquet(out / "manifest.parquet")
     assert not any(Path(p).is_absolute() for p in [*man["latents_file"], *man["video"]])  # relative to the dataset
@@ -220,6 +221,9 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     assert item["categories"].sum() >= 1  # every synthetic caption names a shape ("others")
     act, _ = read_features(tmp_path / "a.safetensors")
     np.testing.assert_array_equal(ClipDataset(out, modalities=(), targets=("action",))[3]["action"].numpy(), act["action"][3])
+    wan, _ = read_features(tmp_path / "w.safetensors")
+    item = ClipDataset(out, modalities=(), targets=("latents",), latents="wan_latents")[3]
+    np.testing.assert_array_equal(item["latents_mean"].numpy(), wan["mean"][3])
     every = ClipDataset(out, modalities=("eeg",), targets=("text",))[3]
     assert "fmri" not in every and every["text"].shape == (len(rows), 16)
     with pytest.raises(ValueError, match="modality 'meg'"):
@@ -234,7 +238,9 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
         ClipDataset(out, roi_sets=["a"])
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
     assert batch["eeg"].shape == (4, 64, 4000) and batch["latents_mean"].shape[0] == 4
-    man.drop(columns=["action_file", "action_row"]).to_parquet(out / "manifest.parquet")  # built without features.action
+    man.drop(columns=["action_file", "action_row", "wan_latents_file", "wan_latents_row"]).to_parquet(out / "manifest.parquet")
     with pytest.raises(ValueError, match="target 'action' needs features.*fix: set features.action.model"):
-        ClipDataset(out, targets=("action",))
+        ClipDataset(out, targets=("action",))  # built without features.action
+    with pytest.raises(ValueError, match="'wan_latents_file' not in the manifest.*fix: set features.wan_vae.model"):
+        ClipDataset(out, targets=("latents",), latents="wan_latents")
 

@@ -13,6 +13,8 @@ from cinebrain.features import (
     embed_actions,
     embed_episode,
     encode_latents,
+    latent_normalisation,
+    load_vae,
     read_features,
     video_tensor,
 )
@@ -96,6 +98,28 @@ def test_vae_latents(clips, tiny_models, tmp_path):
     with torch.no_grad():
         ref = vae.encode(video_tensor(frames)[None]).latent_dist.mean[0].numpy()
     np.testing.assert_allclose(t["mean"][4], ref, rtol=1e-3, atol=1e-4)
+
+
+def test_wan_latents_are_a_second_source_with_their_normalisation(clips, tiny_models, tmp_path):
+    """Wan's VAE through the same rule code (its class read from its config): posterior of every clip, the
+    per-channel mean and std that normalise it in the metadata; CogVideoX's file normalises by its scalar."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    out = tmp_path / "wan_vae/ep01.safetensors"
+    encode_latents(clips / "clips.parquet", "ep01", model=str(tiny_models / "wan"), subfolder="vae", out=out, batch_size=4)
+    t, meta = read_features(out)
+    assert t["mean"].shape == (10, 16, 9, SMALL.height // 8, SMALL.width // 8) and meta["vae_class"] == "AutoencoderKLWan"
+    vae = AutoencoderKLWan.from_pretrained(tiny_models / "wan", subfolder="vae").eval()
+    frames = read_video(pd.read_parquet(clips / "clips.parquet")["video"].iloc[2])
+    with torch.no_grad():
+        ref = vae.encode(video_tensor(frames)[None]).latent_dist.mean[0].numpy()
+    np.testing.assert_allclose(t["mean"][2], ref, rtol=1e-3, atol=1e-4)
+    shift, scale = latent_normalisation(meta | {"latents_mean": [0.5] * 16, "latents_std": [2.0] * 16})
+    assert shift.shape == (16,) and np.allclose(shift, 0.5) and np.allclose(scale, 0.5)
+    assert latent_normalisation({"scaling_factor": 1.15}) == (0.0, pytest.approx(1.15))
+    with pytest.raises(ValueError, match="a WanTransformer3DModel, not one of the video VAEs.*fix:"):
+        load_vae(str(tiny_models / "wan"), "transformer")
 
 
 def test_video_tensor_range():

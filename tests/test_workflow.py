@@ -205,18 +205,20 @@ def test_cross_key_check_stops_snakemake_before_any_job(tmp_path):
 
 @pytest.mark.workflow
 def test_action_features_join_the_dataset_when_configured(workdir, tmp_path):
-    """features.action.model set (CineNeuron's X-CLIP): every episode gets a features_action job and the
-    datasets are rebuilt with the action embeddings (a dry run of the session's workflow)."""
+    """features.action.model and features.wan_vae.model set (CineNeuron's X-CLIP and Wan VAE): every episode
+    gets features_action and features_wan_latents jobs and the datasets are rebuilt with them (a dry run of
+    the session's workflow)."""
     cfg = yaml.safe_load((workdir / "config.yaml").read_text())
     cfg.setdefault("features", {})["action"] = {"model": "results/models/tiny/xclip"}
+    cfg["features"]["wan_vae"] = {"model": "results/models/tiny/wan"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [SMK, "-s", str(REPO / "Snakefile"), "-n", "--cores", "1", "--directory", str(workdir), "--configfile",
            str(tmp_path / "config.yaml")]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    assert "features_action" in out and "data_build" in out
-    assert "results/features/xclip/ep01.safetensors" in out
+    assert "features_action" in out and "features_wan_latents" in out and "data_build" in out
+    assert "results/features/xclip/ep01.safetensors" in out and "results/features/wan_vae/ep01.safetensors" in out
 
 
 @pytest.mark.workflow

@@ -262,12 +262,15 @@ class ClipDataset:
         all columns by default.
     fmri_columns : array of int or None
         The columns of the fMRI window to return by index (instead of ``roi_sets``).
+    latents : str
+        Which latents the ``latents`` target reads: the features kind ``latents`` (features.vae, CogVideoX's)
+        or ``wan_latents`` (features.wan_vae).
 
     File paths in the manifest are relative to ``root`` (:meth:`resolve`), so a dataset can be moved.
     """
 
     def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, roi_sets=None,
-                 fmri_columns=None):  # fmt: skip
+                 fmri_columns=None, latents: str = "latents"):  # fmt: skip
         self.root = Path(root)
         for m in modalities:
             if m not in MODALITIES:
@@ -291,15 +294,17 @@ class ClipDataset:
         self.cat_columns = [c for c in self.manifest if c.startswith("cat_")]
         self._files: dict = {}
         self._text_rows: dict = {}
-        for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", "latents_file"),
+        self.latents_kind = latents
+        for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", f"{latents}_file"),
                        ("action", "action_file")):  # fmt: skip
             if t in self.targets and col not in self.manifest:
-                fix = ("set features.action.model (an X-CLIP) and rebuild the dataset" if t == "action"
-                       else "rebuild the dataset (rule data_build)")  # fmt: skip
+                fix = {"action": "set features.action.model (an X-CLIP) and rebuild the dataset",
+                       "wan_latents_file": "set features.wan_vae.model (a Wan pipeline) and rebuild the dataset"}.get(
+                    t if t == "action" else col, "rebuild the dataset (rule data_build)")  # fmt: skip
                 raise ValueError(f"{self.root}: target '{t}' needs features ('{col}' not in the manifest); fix: {fix}")
         # Plain arrays of what __getitem__ reads (a pandas row lookup costs more than the memory-mapped read).
-        self._columns = {c: self.manifest[c].to_numpy() for c in ("clip_index", "embed_file", "embed_row", "latents_file",
-                                                                   "latents_row", "action_file", "action_row")
+        self._columns = {c: self.manifest[c].to_numpy() for c in ("clip_index", "embed_file", "embed_row", f"{latents}_file",
+                                                                   f"{latents}_row", "action_file", "action_row")
                          if c in self.manifest}  # fmt: skip
         self._categories = self.manifest[self.cat_columns].to_numpy(np.float32)
 
@@ -354,7 +359,7 @@ class ClipDataset:
         if "text" in self.targets:
             out["text"] = self._text(col["embed_file"][i], int(col["clip_index"][i]))
         if "latents" in self.targets:
-            h, k = self._handle(col["latents_file"][i]), int(col["latents_row"][i])
+            h, k = self._handle(col[f"{self.latents_kind}_file"][i]), int(col[f"{self.latents_kind}_row"][i])
             out["latents_mean"], out["latents_std"] = h.get_slice("mean")[k], h.get_slice("std")[k]
         if "categories" in self.targets:
             out["categories"] = torch.from_numpy(self._categories[i].copy())

@@ -1,6 +1,6 @@
 """Frozen target features of every clip, computed once and cached per episode in safetensors.
 
-Three kinds of targets (config section ``features``):
+Four kinds of targets (config section ``features``):
 
 ``embedder`` (CineSync's contrastive targets)
     a CLIP or SigLIP model loaded with ``AutoModel`` / ``AutoProcessor`` from ``model``: the image
@@ -13,6 +13,10 @@ Three kinds of targets (config section ``features``):
     frames scaled to [-1, 1]; decoder training samples ``mean + std * noise`` times the VAE's
     ``scaling_factor`` (kept in the file's metadata) and never runs the encoder.
 
+``wan_vae`` (CineNeuron's Wan2.1 decoder's diffusion targets; only when ``model`` is set)
+    Wan's VAE (``diffusers.AutoencoderKLWan``): the same ``mean`` and ``std``, with Wan's per-channel
+    ``latents_mean`` and ``latents_std`` in the metadata instead of a scaling factor
+    (:func:`latent_normalisation`).
 ``action`` (CineNeuron's action targets; only when ``model`` is set)
     a video-text model with ``get_video_features`` (X-CLIP, loaded with ``AutoModel``): one embedding of
     every clip (``action``: ``(N, A)``) from ``num_frames`` frames spread evenly over it. The paper's ViCLIP
@@ -56,6 +60,15 @@ class VaeSettings:
 
 
 @dataclass(frozen=True)
+class WanVaeSettings(VaeSettings):
+    """A second latent source, Wan's VAE (diffusers AutoencoderKLWan), for CineNeuron's Wan2.1 decoder."""
+
+    name: str = setting("wan_vae", "folder name under results/features/", pattern="^[A-Za-z0-9_.-]+$")
+    model: str | None = setting(None, "folder or hub id (a Wan pipeline; null: no Wan latents — only CineNeuron needs "
+                                "them)")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ActionSettings:
     """A video-text model with ``get_video_features`` (X-CLIP): one action embedding per clip (CineNeuron)."""
 
@@ -72,6 +85,7 @@ class FeatureSettings:
     device: str = setting("cpu", "where the models run (cpu, cuda)")
     embedder: EmbedderSettings = section(EmbedderSettings)
     vae: VaeSettings = section(VaeSettings)
+    wan_vae: WanVaeSettings = section(WanVaeSettings)
     action: ActionSettings = section(ActionSettings)
 
 
@@ -197,16 +211,43 @@ def video_tensor(frames: np.ndarray):
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
 
 
+#: The video VAEs whose latents the features stage caches, by their diffusers class.
+VAE_CLASSES = ("AutoencoderKLCogVideoX", "AutoencoderKLWan")
+
+
+def load_vae(model: str, subfolder=None, device="cpu"):
+    """The video VAE of ``model`` (its diffusers class read from its config: CogVideoX's or Wan's)."""
+    import diffusers
+
+    kw = {"subfolder": subfolder} if subfolder else {}
+    try:
+        name = diffusers.AutoencoderKL.load_config(model, **kw).get("_class_name")  # any model class reads config.json
+    except OSError as e:
+        raise ValueError(f"{model}{'/' + subfolder if subfolder else ''}: no VAE config ({e}); fix: point the features' "
+                         "vae model (and subfolder) at a diffusers video VAE") from e  # fmt: skip
+    if name not in VAE_CLASSES:
+        raise ValueError(f"{model}{'/' + subfolder if subfolder else ''}: a {name}, not one of the video VAEs "
+                         f"{VAE_CLASSES}; fix: point the features' vae model (and subfolder) at the VAE")  # fmt: skip
+    return getattr(diffusers, name).from_pretrained(model, **kw).to(device).eval()
+
+
+def latent_normalisation(meta: dict) -> tuple:
+    """(shift, scale) per latent channel that turn a features file's latents into the diffusion model's
+    (``(z - shift) * scale``): CogVideoX's scalar ``scaling_factor``; Wan's per-channel mean and 1 / std."""
+    if meta.get("vae_class", "AutoencoderKLCogVideoX") == "AutoencoderKLWan":
+        return np.asarray(meta["latents_mean"], np.float32), 1.0 / np.asarray(meta["latents_std"], np.float32)
+    return np.float32(0.0), np.float32(meta["scaling_factor"])
+
+
 def encode_latents(clips_table, episode: str, *, model: str, out, subfolder=None, device="cpu", batch_size=1,
                    dtype="float32", progress=False) -> dict:  # fmt: skip
-    """Rule ``features_latents``: CogVideoX VAE posterior (mean, std) of every clip of one episode."""
+    """Rules ``features_latents`` / ``features_wan_latents``: the video VAE's posterior (mean, std) of every clip
+    of one episode, with what normalises them (:func:`latent_normalisation`) in the metadata."""
     import torch
-    from diffusers import AutoencoderKLCogVideoX
     from tqdm.auto import tqdm
 
     clips = episode_clips(clips_table, episode)
-    vae = AutoencoderKLCogVideoX.from_pretrained(model, **({"subfolder": subfolder} if subfolder else {}))
-    vae = vae.to(device).eval()
+    vae = load_vae(model, subfolder, device)
     means, stds = [], []
     videos = list(clips["video"])
     for b in tqdm(range(0, len(videos), batch_size), desc=f"latents {episode}", disable=not progress):
@@ -216,8 +257,13 @@ def encode_latents(clips_table, episode: str, *, model: str, out, subfolder=None
         means.append(dist.mean.float().cpu().numpy())
         stds.append(dist.std.float().cpu().numpy())
     tensors = {"mean": np.concatenate(means).astype(dtype), "std": np.concatenate(stds).astype(dtype)}
-    meta = {"episode": episode, "model": str(model), "clips": clips["clip"].tolist(),
-            "scaling_factor": float(vae.config.scaling_factor), "frames": int(clips["n_frames"].iloc[0])}  # fmt: skip
+    meta = {"episode": episode, "model": str(model), "clips": clips["clip"].tolist(), "vae_class": type(vae).__name__,
+            "frames": int(clips["n_frames"].iloc[0])}  # fmt: skip
+    if type(vae).__name__ == "AutoencoderKLWan":
+        meta |= {"latents_mean": list(map(float, vae.config.latents_mean)),
+                 "latents_std": list(map(float, vae.config.latents_std))}  # fmt: skip
+    else:
+        meta["scaling_factor"] = float(vae.config.scaling_factor)
     _save(tensors, meta, out)
     return {k: v.shape for k, v in tensors.items()}
 

@@ -242,10 +242,12 @@ def data_files(wildcards):
 
 def feature_kinds():
     """{kind: features folder name} of the features every clip gets: frame/caption embeddings, VAE latents,
-    and action embeddings when features.action.model is set."""
+    and action embeddings and Wan latents when their models are set (features.action, features.wan_vae)."""
     kinds = {"embed": FEATURES["embedder"]["name"], "latents": FEATURES["vae"]["name"]}
     if FEATURES["action"]["model"]:
         kinds["action"] = FEATURES["action"]["name"]
+    if FEATURES["wan_vae"]["model"]:
+        kinds["wan_latents"] = FEATURES["wan_vae"]["name"]
     return kinds
 
 

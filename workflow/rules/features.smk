@@ -1,6 +1,6 @@
 # Stage 7: frozen target features per episode (cinebrain.features), cached as safetensors:
-# CLIP/SigLIP frame and caption embeddings, the decoder VAE's latents of every clip, and (when
-# features.action.model is set) each clip's action embedding (X-CLIP, for CineNeuron).
+# CLIP/SigLIP frame and caption embeddings, the decoder VAE's latents of every clip, and (when their
+# model is set) each clip's action embedding (X-CLIP) and Wan VAE latents, for CineNeuron.
 
 
 rule features_embed:
@@ -72,3 +72,27 @@ if FEATURES["action"]["model"]:
             "../../envs/torch.yaml"
         script:
             "../scripts/features_action.py"
+
+
+if FEATURES["wan_vae"]["model"]:
+
+    rule features_wan_latents:
+        input:
+            table="results/stimuli/{episode}_clips.parquet",
+            clips="results/stimuli/{episode}",
+            model=model_input(FEATURES["wan_vae"]["model"], FEATURES["wan_vae"].get("subfolder")),
+        output:
+            features=f"results/features/{FEATURES['wan_vae']['name']}/{{episode}}.safetensors",
+        params:
+            vae=FEATURES["wan_vae"],
+            device=FEATURES["device"],
+        resources:
+            mem_mb=16000,
+        log:
+            "logs/features/features_wan_latents/{episode}.log",
+        benchmark:
+            "logs/benchmarks/features_wan_latents/{episode}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/features_latents.py"

@@ -1,4 +1,4 @@
-"""Rule features_latents: the decoder VAE's latents of one episode's clips (cinebrain.features)."""
+"""Rules features_latents and features_wan_latents: a video VAE's latents of one episode's clips (cinebrain.features)."""
 
 import sys
 

@@ -6,7 +6,7 @@ SigLIP for frame/caption embeddings, Whisper for transcripts, the two captioning
 LLaVA-Video (LLaVA-OneVision's class) with their video processors — a
 CogVideoX pipeline folder — 3-D causal VAE, DiT transformer, DPM scheduler — for latents and the decoder,
 and the benchmark's networks: a VideoMAE video classifier, a ViT image classifier — with the synthetic world's
-classes, :mod:`cinebrain.synth.pretrain` — and a DINO ViT, and an X-CLIP for CineNeuron's action embeddings) into folders that the stages load with
+classes, :mod:`cinebrain.synth.pretrain` — and a DINO ViT; for CineNeuron an X-CLIP (action embeddings) and a Wan pipeline folder) into folders that the stages load with
 ``from_pretrained``, just as they load the real checkpoints.  Their shapes and code paths are real; their outputs are meaningless,
 except the CLIP's when ``clip_pretrain_steps`` > 0: a real CLIP knows colours, shapes and motion, and the
 encoder's alignment targets only mean something if the tiny one does too, so :func:`pretrain_tiny_clip`
@@ -26,7 +26,7 @@ from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
 TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino",
-               "xclip")
+               "xclip", "wan")
 
 
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
@@ -330,6 +330,33 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: 
     return Path(folder)
 
 
+def save_tiny_wan(folder, seed: int = 0, text_dim: int = 32, layers: int = 4, heads: int = 4) -> Path:
+    """A Wan text-to-video pipeline folder laid out as Wan-AI/Wan2.1-T2V-1.3B-Diffusers is
+    (``model_index.json``, ``vae/``, ``transformer/``, ``scheduler/``), without the UMT5 text encoder and
+    tokenizer: CineNeuron's fused brain embedding takes their place.
+
+    - ``vae``: diffusers AutoencoderKLWan, 4x temporal and 8x spatial compression, 16 latent channels (as
+      Wan2.1's), its latents' per-channel mean 0 and std 1 (the real one carries measured values);
+    - ``transformer``: WanTransformer3DModel as Wan2.1 is built (patch 1 x 2 x 2, rotary positions, text
+      by cross-attention, flow prediction), ``layers`` layers of ``heads`` heads x 16, text width
+      ``text_dim`` (1.3B: 30 layers of 12 x 128, text 4096);
+    - ``scheduler``: UniPCMultistepScheduler with flow sigmas and flow shift 3 (Wan2.1's at 480p).
+    """
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 16, latents_std=[1.0] * 16)  # fmt: skip
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=16,
+                                        in_channels=16, out_channels=16, text_dim=text_dim, freq_dim=32,
+                                        ffn_dim=32 * heads, num_layers=layers, rope_max_seq_len=1024)  # fmt: skip
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
+                                        flow_shift=3.0)  # fmt: skip
+    WanPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer, scheduler=scheduler).save_pretrained(folder)
+    return Path(folder)
+
+
 def _labels(labels) -> dict:
     names = [f"class_{i}" for i in range(labels)] if isinstance(labels, int) else list(labels)
     return dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
@@ -451,7 +478,7 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
-               "dino": save_tiny_dino, "xclip": save_tiny_xclip}  # fmt: skip
+               "dino": save_tiny_dino, "xclip": save_tiny_xclip, "wan": save_tiny_wan}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:
