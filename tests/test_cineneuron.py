@@ -245,3 +245,130 @@ def test_train_brain_learns_its_world_and_writes_the_contract(tmp_path):
     assert saved["semantic"].shape == (32, 16) and saved["image"].shape == (32, 16) and saved["logits"].shape == (32, 3)
     assert json.loads((tmp_path / "out/config.json").read_text())["model"]["action_dim"] == 12
     assert not (tmp_path / "out/checkpoint.pt").exists()
+
+
+# --- the Wan2.1 decoder --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_wan(tmp_path_factory):
+    from cinebrain.synth.models import save_tiny_wan
+
+    return save_tiny_wan(tmp_path_factory.mktemp("wan") / "wan")
+
+
+def test_flow_matching_loss_is_wan_s_objective(tiny_wan):
+    from diffusers import WanTransformer3DModel
+
+    from cinebrain.methods.cineneuron.decoder import flow_matching_loss, shifted_sigmas
+
+    u = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.allclose(shifted_sigmas(u, 1.0), u) and torch.allclose(shifted_sigmas(u, 3.0), torch.tensor([0, 0.75, 1]))
+    tr = WanTransformer3DModel.from_pretrained(tiny_wan, subfolder="transformer").eval()
+    g = torch.Generator().manual_seed(0)
+    x0, noise, cond = torch.randn(2, 16, 3, 8, 12, generator=g), torch.randn(2, 16, 3, 8, 12, generator=g), torch.randn(2, 6, 32, generator=g)
+    sigma = torch.tensor([0.2, 0.9])
+    with torch.no_grad():
+        loss = flow_matching_loss(tr, x0, cond, noise, sigma)
+        xt = torch.stack([0.8 * x0[0] + 0.2 * noise[0], 0.1 * x0[1] + 0.9 * noise[1]])
+        v = tr(hidden_states=xt, timestep=torch.tensor([200.0, 900.0]), encoder_hidden_states=cond, return_dict=False)[0]
+    assert float(loss) == pytest.approx(float(((v - (noise - x0)) ** 2).mean()), rel=1e-5)
+
+
+def _decoder(tiny_wan, pool_rows=None, stage1_weight=1.0):
+    from diffusers import WanTransformer3DModel
+
+    from cinebrain.methods.cineneuron.decoder import NeuronDecoder, add_lora
+
+    torch.manual_seed(0)
+    brain = BrainModel(_config())
+    memory = MixtureOfMemories(width=32, n_tokens=8, embed_dim=16, action_dim=12, cond_tokens=6, cond_dim=32, top_k=2,
+                               heads=4)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    pool = MemoryPool([f"train{i:03d}" for i in range(8)], text=torch.randn(8, 16, generator=g),
+                      image=torch.randn(8, 16, generator=g), action=torch.randn(8, 12, generator=g),
+                      condition=torch.randn(8, 6, 32, generator=g), models={})  # fmt: skip
+    tr = add_lora(WanTransformer3DModel.from_pretrained(tiny_wan, subfolder="transformer"))
+    return NeuronDecoder(brain, memory, tr, pool, shift=np.zeros(16, np.float32), scale=np.ones(16, np.float32),
+                         pool_rows=pool_rows, stage1_weight=stage1_weight)  # fmt: skip
+
+
+def _decoder_batch(n=4, seed=0):
+    data = _world(n, seed)
+    g = torch.Generator().manual_seed(seed)
+    return data | {"latents_mean": torch.randn(n, 16, 3, 8, 12, generator=g), "latents_std": torch.full((n, 16, 3, 8, 12), 0.01),
+                   "index": torch.arange(n)}  # fmt: skip
+
+
+def test_neuron_decoder_trains_lora_brain_and_memories_not_the_base(tiny_wan):
+    model = _decoder(tiny_wan, pool_rows=[0, 1, 2, 3])
+    loss, logs = model(_decoder_batch())
+    assert torch.isfinite(loss) and {"diffusion", "stage1_image", "router_text"} <= set(logs)
+    assert sum(logs[f"router_{m}"] for m in ("text", "image", "action")) == pytest.approx(1.0)
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in grads) and all("lora_" in n for n in grads if n.startswith("transformer."))
+    assert all(p.grad is None for n, p in model.transformer.named_parameters() if "lora_" not in n)  # the base is frozen
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("brain.backbone"))
+    assert model.memory.fmri_zero.weight.grad.abs().sum() > 0  # the zero-conv learns first
+    # in training a clip never retrieves itself (its pool row is excluded)
+    out = model.condition(_decoder_batch()["fmri"], exclude=torch.arange(4))
+    assert (out["retrieved"].indices != torch.arange(4)[:, None]).all()
+
+
+def test_neuron_decoder_fits_a_few_clips_and_its_lora_round_trips(tiny_wan, tmp_path):
+    from diffusers import WanPipeline
+
+    from cinebrain.methods.cineneuron.decoder import flow_matching_loss, load_wan, save_lora
+
+    model, batch = _decoder(tiny_wan, stage1_weight=0.0), _decoder_batch()
+    g = torch.Generator().manual_seed(5)
+    noise, sigma = torch.randn(4, 16, 3, 8, 12, generator=g), torch.tensor([0.3, 0.5, 0.7, 0.9])
+
+    def held():
+        with torch.no_grad():
+            cond = model.condition(batch["fmri"])["condition"]
+            return float(flow_matching_loss(model.transformer, batch["latents_mean"], cond, noise, sigma))
+
+    before = held()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(100):
+        loss, _ = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert held() < 0.9 * before  # measured: 2.33 -> 1.98 (random latents; the LoRA, brain and memories learn them)
+    path = save_lora(model.transformer, tmp_path / "lora")
+    assert path.name == "pytorch_lora_weights.safetensors"
+    pipe = load_wan(str(tiny_wan))
+    assert isinstance(pipe, WanPipeline) and pipe.text_encoder is None
+    pipe.load_lora_weights(str(tmp_path / "lora"))
+    x, cond = torch.randn(1, 16, 3, 8, 12), torch.randn(1, 6, 32)
+    with torch.no_grad():
+        a = model.transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=cond, return_dict=False)[0]
+        b = pipe.transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=cond, return_dict=False)[0]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_wan_latents_of_another_vae_are_refused(tiny_wan, tmp_path):
+    import pandas as pd
+    from diffusers import WanTransformer3DModel
+
+    from cinebrain.features import _save
+    from cinebrain.methods.cineneuron.decoder import DecoderError, check_wan_latents, load_wan
+
+    cfg = WanTransformer3DModel.load_config(tiny_wan, subfolder="transformer")
+    tc = type("Config", (), cfg)
+    z = np.zeros((2, 16, 3, 8, 12), np.float32)
+    _save({"mean": z, "std": z}, {"vae_class": "AutoencoderKLWan", "model": str(tiny_wan)}, tmp_path / "wan.safetensors")
+    _save({"mean": z, "std": z}, {"vae_class": "AutoencoderKLCogVideoX", "model": "cog"}, tmp_path / "cog.safetensors")
+    man = pd.DataFrame({"wan_latents_file": ["wan.safetensors"] * 2})
+    check_wan_latents(man, tmp_path, tc, base=str(tiny_wan))
+    with pytest.raises(DecoderError, match="cog.safetensors: latents of a AutoencoderKLCogVideoX, not of Wan's VAE; fix"):
+        check_wan_latents(man.assign(wan_latents_file="cog.safetensors"), tmp_path, tc)
+    with pytest.raises(DecoderError, match="the decoder's base is /models/wan; fix: set features.wan_vae.model"):
+        check_wan_latents(man, tmp_path, tc, base="/models/wan")
+    with pytest.raises(DecoderError, match="no Wan latents"):
+        check_wan_latents(pd.DataFrame({"latents_file": ["x"]}), tmp_path, tc)
+    with pytest.raises(DecoderError, match="not a Wan pipeline folder"):
+        load_wan(str(tmp_path))

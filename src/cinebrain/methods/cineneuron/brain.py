@@ -92,8 +92,12 @@ class BrainModel(nn.Module):
     def loss(self, batch: dict) -> tuple:
         """Stage 1's loss of a batch (``fmri``, ``frames`` (B, F, D), ``text`` (B, D), ``action`` (B, A),
         ``categories`` (B, C) multi-hot) and its terms."""
+        return self.objectives(self(batch["fmri"]), batch)
+
+    def objectives(self, out: dict, batch: dict) -> tuple:
+        """Stage 1's loss of the Brain Model's outputs ``out`` for ``batch`` (also a term of stage 2's)."""
         F = nn.functional
-        cfg, out = self.cfg, self(batch["fmri"])
+        cfg = self.cfg
         terms = {
             "image": info_nce(out["semantic"], self.image_embedding(batch["frames"]), cfg.temperature),
             "text": info_nce(out["semantic"], F.normalize(batch["text"].float(), dim=-1), cfg.temperature),
