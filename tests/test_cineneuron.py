@@ -208,6 +208,7 @@ def _split(root, text, seed, names=("people", "animals", "vehicles")):
                "text_clip": np.repeat(np.arange(n), 2)}, str(root / "embed.safetensors"))  # fmt: skip
     save_file({"action": (text[:, :12] * 2).numpy().astype(np.float32)}, str(root / "action.safetensors"))
     man = pd.DataFrame({"row": np.arange(n), "clip": [f"{root.name}{i:03d}" for i in range(n)], "clip_index": np.arange(n),
+                        "caption": [f"clip {i} of {root.name}" for i in range(n)],
                         "embed_file": "embed.safetensors", "embed_row": np.arange(n),
                         "action_file": "action.safetensors", "action_row": np.arange(n)})  # fmt: skip
     for j, name in enumerate(names):
@@ -217,14 +218,12 @@ def _split(root, text, seed, names=("people", "animals", "vehicles")):
                                                    "eeg": {"Shape": [n, 64, 400]}}))  # fmt: skip
 
 
-def test_train_brain_learns_its_world_and_writes_the_contract(tmp_path):
-    """Stage 1 end to end on a split whose fMRI is a known map of the caption: test-clip retrieval far above
-    chance, superclasses above the always-no classifier, the methods' contract written."""
-    import json
-
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+    """Stage 1 trained on a split whose fMRI is a known map of the caption: (datasets folder, output, metrics)."""
     from cinebrain.methods.cineneuron.train import train_brain
-    from cinebrain.methods.contract import check_metrics
 
+    tmp_path = tmp_path_factory.mktemp("stage1")
     text = torch.randn(192, 16, generator=torch.Generator().manual_seed(0))
     _split(tmp_path / "ds/train", text[:160], 0)
     _split(tmp_path / "ds/test", text[160:], 1)
@@ -233,6 +232,17 @@ def test_train_brain_learns_its_world_and_writes_the_contract(tmp_path):
                     train={"steps": 150, "batch_size": 32, "lr": 3e-3, "warmup_steps": 5, "checkpoint_every": 50,
                            "schedule": "cosine"},
                     out_dir=tmp_path / "out", progress=False, device="cpu")  # fmt: skip
+    return tmp_path, tmp_path / "out", m
+
+
+def test_train_brain_learns_its_world_and_writes_the_contract(stage1):
+    """Stage 1 end to end: test-clip retrieval far above chance, superclasses above the always-no
+    classifier, the methods' contract written."""
+    import json
+
+    from cinebrain.methods.contract import check_metrics
+
+    tmp_path, _, m = stage1
     assert m["train_clips"] == 160 and m["n_candidates"] == 32
     assert m["scores"]["brain_to_video_top1"] > 5 * m["chance"]["brain_to_video_top1"]
     assert m["scores"]["two_way"] > 0.9
@@ -372,3 +382,40 @@ def test_wan_latents_of_another_vae_are_refused(tiny_wan, tmp_path):
         check_wan_latents(pd.DataFrame({"latents_file": ["x"]}), tmp_path, tc)
     with pytest.raises(DecoderError, match="not a Wan pipeline folder"):
         load_wan(str(tmp_path))
+
+
+def test_memory_pool_of_the_training_clips(stage1, tiny_wan, tmp_path):
+    """build_memory: one entry per training clip — its CLIP text embedding, its frames through the stage-1
+    projection head, its action embedding, its caption through the Wan pipeline's UMT5 — and the leakage
+    guard on the test clips and on extra memories."""
+    from diffusers import WanPipeline
+
+    from cinebrain.methods.cineneuron.brain import load_brain
+    from cinebrain.methods.cineneuron.train import build_memory
+    from cinebrain.models.retrieval import topk
+
+    root, brain_dir, _ = stage1
+    info = build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
+                        out=tmp_path / "memory.safetensors", tokens=40)  # fmt: skip
+    assert info["entries"] == 160 and info["condition"] == [40, 32] and info["models"]["decoder_text"] == str(tiny_wan)
+    pool = MemoryPool.load(tmp_path / "memory.safetensors")
+    assert pool.clips[:2] == ["train000", "train001"] and pool.action.shape == (160, 12)
+    pipe = WanPipeline.from_pretrained(tiny_wan, transformer=None, vae=None)
+    with torch.no_grad():
+        ref = pipe.encode_prompt(["clip 7 of train"], do_classifier_free_guidance=False, max_sequence_length=40)[0]
+    torch.testing.assert_close(pool.condition[7].float(), ref[0], rtol=1e-2, atol=1e-3)  # stored in float16
+    assert (pool.condition[7, len("clip 7 of train") + 1 :] == 0).all()  # Wan zeroes past the caption's tokens
+    # the stage-1 brain retrieves its own clips' image memories well above chance (1/160)
+    brain = load_brain(brain_dir)
+    with torch.no_grad():
+        sem = brain(torch.from_numpy(np.load(root / "ds/train/fmri.npy")))["semantic"]
+    sims = (sem @ torch.nn.functional.normalize(pool.image, dim=-1).T).numpy()
+    assert topk(sims, 5) > 0.5
+    # leakage: a test clip among the extra memories
+    extra = MemoryPool(["test003"], text=pool.text[:1], image=pool.image[:1], action=pool.action[:1],
+                       condition=pool.condition[:1], models=pool.models)  # fmt: skip
+    extra.save(tmp_path / "extra.safetensors")
+    with pytest.raises(MemoryPoolError, match=r"1 test clips are memories \(test003\)"):
+        build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
+                     out=tmp_path / "leaky.safetensors", tokens=40, extra=tmp_path / "extra.safetensors")  # fmt: skip
+    assert not (tmp_path / "leaky.safetensors").exists()

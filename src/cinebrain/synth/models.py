@@ -330,10 +330,28 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: 
     return Path(folder)
 
 
+def _t5_byte_tokenizer():
+    """A T5-style fast tokenizer (``<pad>`` 0, ``</s>`` 1 appended, ``<unk>`` 2) over the 256 byte symbols, no
+    merges: every byte a token, so every caption encodes to its length plus one."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{s: i + 3 for i, s in enumerate(symbols)}}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
 def save_tiny_wan(folder, seed: int = 0, text_dim: int = 32, layers: int = 4, heads: int = 4) -> Path:
     """A Wan text-to-video pipeline folder laid out as Wan-AI/Wan2.1-T2V-1.3B-Diffusers is
-    (``model_index.json``, ``vae/``, ``transformer/``, ``scheduler/``), without the UMT5 text encoder and
-    tokenizer: CineNeuron's fused brain embedding takes their place.
+    (``model_index.json``, ``vae/``, ``transformer/``, ``scheduler/``, ``text_encoder/``, ``tokenizer/``):
+
+    - ``text_encoder``, ``tokenizer``: a UMT5 encoder (UMT5-XXL's class, width ``text_dim``) and a byte-level
+      T5-style tokenizer: what encodes the memory pool's captions into the decoder's text space (the
+      fused brain embedding replaces it when decoding);
 
     - ``vae``: diffusers AutoencoderKLWan, 4x temporal and 8x spatial compression, 16 latent channels (as
       Wan2.1's), its latents' per-channel mean 0 and std 1 (the real one carries measured values);
@@ -344,8 +362,14 @@ def save_tiny_wan(folder, seed: int = 0, text_dim: int = 32, layers: int = 4, he
     """
     import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(seed)
+    tokenizer = _t5_byte_tokenizer()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=text_dim, d_kv=8, d_ff=2 * text_dim,
+                                               num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                                               relative_attention_max_distance=32, pad_token_id=0, eos_token_id=1,
+                                               decoder_start_token_id=0))  # fmt: skip
     vae = AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
                            temperal_downsample=[False, True, True], latents_mean=[0.0] * 16, latents_std=[1.0] * 16)  # fmt: skip
     transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=16,
@@ -353,7 +377,8 @@ def save_tiny_wan(folder, seed: int = 0, text_dim: int = 32, layers: int = 4, he
                                         ffn_dim=32 * heads, num_layers=layers, rope_max_seq_len=1024)  # fmt: skip
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
                                         flow_shift=3.0)  # fmt: skip
-    WanPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer, scheduler=scheduler).save_pretrained(folder)
+    WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                scheduler=scheduler).save_pretrained(folder)  # fmt: skip
     return Path(folder)
 
 

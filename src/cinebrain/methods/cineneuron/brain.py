@@ -114,6 +114,21 @@ def loss_fn(model, batch):
     return (model.module if hasattr(model, "module") else model).loss(batch)
 
 
+def load_brain(brain_dir, device="cpu") -> BrainModel:
+    """A trained Brain Model: ``config.json`` (key ``model``) and ``model.safetensors`` of stage 1's output."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    brain_dir = Path(brain_dir)
+    doc = json.loads((brain_dir / "config.json").read_text())["model"]
+    cfg = BrainModelConfig(**{k: tuple(v) if k == "fmri_shape" else v for k, v in doc.items()})
+    model = BrainModel(cfg)
+    model.load_state_dict(load_file(str(brain_dir / "model.safetensors")))
+    return model.to(device).eval()
+
+
 def check_batch(batch: dict, cfg: BrainModelConfig, where: str = "") -> None:
     """One clear error for a batch whose parts do not fit the Brain Model (a missing action embedding,
     features of another model)."""
@@ -132,4 +147,4 @@ def check_batch(batch: dict, cfg: BrainModelConfig, where: str = "") -> None:
                          f"expects {tuple(cfg.fmri_shape)}; fix: the same ROI sets and window as it was built for")  # fmt: skip
 
 
-__all__ = ["BrainModel", "BrainModelConfig", "MLPBackbone", "ResidualMLP", "check_batch", "loss_fn"]
+__all__ = ["BrainModel", "BrainModelConfig", "MLPBackbone", "ResidualMLP", "check_batch", "load_brain", "loss_fn"]

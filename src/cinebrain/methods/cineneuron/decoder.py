@@ -161,6 +161,29 @@ def load_wan(base: str, device="cpu", dtype=None):
     return pipe.to(device)
 
 
+def caption_conditions(base: str, captions: list[str], tokens: int, *, device="cpu", batch_size: int = 16):
+    """(N, tokens, text_dim) float16 CPU tensor: ``captions`` as the Wan pipeline ``base`` conditions on them
+    (``encode_prompt`` through its own UMT5 encoder; Wan keeps each caption's tokens and zeroes the rest up
+    to ``tokens``, 512 in Wan2.1) — the memory pool's text condition."""
+    from diffusers import WanPipeline
+
+    fix = "fix: the decoder's base must be a Wan pipeline folder with text_encoder/ and tokenizer/"
+    try:
+        pipe = WanPipeline.from_pretrained(base, transformer=None, vae=None, transformer_2=None)
+    except (OSError, ValueError) as e:
+        raise DecoderError(f"{base}: cannot load its text encoder ({e}); {fix}") from e
+    if pipe.text_encoder is None or pipe.tokenizer is None:
+        raise DecoderError(f"{base}: the pipeline has no text encoder; {fix}")
+    pipe.text_encoder.to(device)
+    out = []
+    with torch.no_grad():
+        for b in range(0, len(captions), batch_size):
+            emb = pipe.encode_prompt(list(captions[b : b + batch_size]), do_classifier_free_guidance=False,
+                                     max_sequence_length=tokens, device=device)[0]  # fmt: skip
+            out.append(emb.to("cpu", torch.float16))
+    return torch.cat(out)
+
+
 def decoder_info(base, transformer) -> dict:
     """What decoder.json records of the base model, so that an adapter is never applied to another one."""
     cfg = dict(transformer.config)
@@ -169,5 +192,5 @@ def decoder_info(base, transformer) -> dict:
                                                 if k in keep}}  # fmt: skip
 
 
-__all__ = ["DecoderError", "LORA_TARGETS", "NeuronDecoder", "add_lora", "check_wan_latents", "decoder_info",
+__all__ = ["DecoderError", "LORA_TARGETS", "NeuronDecoder", "add_lora", "caption_conditions", "check_wan_latents", "decoder_info",
            "flow_matching_loss", "load_wan", "loss_fn", "save_lora", "shifted_sigmas"]  # fmt: skip

@@ -9,6 +9,12 @@ head per superclass (Tab. S13, :func:`category_scores`). Outputs in ``out_dir`` 
 contract: ``model.safetensors``, ``config.json``, ``metrics.json``, ``metrics.csv``, and
 ``test_embeddings.npz`` (the brain's semantic, action and category outputs of every test clip, and the
 clips' image embeddings).
+
+``build_memory`` (the future rule ``cineneuron_memory``) makes the Mixture-of-Memories' pool of one
+subject's *training* clips (:class:`.memory.MemoryPool`): each clip's first caption's CLIP embedding, its
+frames aggregated by the stage-1 Brain Model's projection head, its action embedding, and its first
+caption encoded by the Wan pipeline's own text encoder (the decoder's text condition); extra memories
+(supplementary C.4) are appended; a test clip among them is an error.
 """
 
 from __future__ import annotations
@@ -117,3 +123,51 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
     write_metrics(metrics, out_dir / "metrics.json")
     trainer.checkpoint_path.unlink(missing_ok=True)  # complete: the checkpoint only served pre-emptions
     return metrics
+
+
+def _feature_model(dataset, kind: str) -> str | None:
+    """The model that made a dataset's features of ``kind`` (from the first file's metadata)."""
+    from safetensors import safe_open
+
+    col = f"{kind}_file"
+    if col not in dataset.manifest:
+        return None
+    with safe_open(str(dataset.resolve(dataset.manifest[col].iloc[0])), framework="numpy") as f:
+        return json.loads((f.metadata() or {}).get("model", "null"))
+
+
+def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int = 512, extra=None, device: str = "cpu",
+                 batch_size: int = 64) -> dict:  # fmt: skip
+    """The memory pool of one subject's training clips (``out``: safetensors), built with the stage-1
+    Brain Model in ``brain_dir`` and the Wan pipeline ``base`` (its text encoder); ``extra``: a pool file of
+    extra clips' memories to append. Returns a summary (entries, models, condition shape)."""
+    import torch
+
+    from ...data import ClipDataset
+    from .brain import load_brain
+    from .decoder import caption_conditions
+    from .memory import MemoryPool
+
+    ds = ClipDataset(train_dir, modalities=(), targets=("frames", "text", "action"), text_index=0)
+    brain = load_brain(brain_dir, device)
+    rows = {"text": [], "image": [], "action": []}
+    with torch.no_grad():
+        for b in range(0, len(ds), batch_size):
+            batch = torch.utils.data.default_collate([ds[i] for i in range(b, min(b + batch_size, len(ds)))])
+            rows["image"].append(brain.image_embedding(batch["frames"].to(device)).float().cpu())
+            rows["text"].append(batch["text"].float())
+            rows["action"].append(batch["action"].float())
+    captions = ds.manifest["caption"].fillna("").astype(str).tolist() if "caption" in ds.manifest else []
+    if len(captions) != len(ds) or not all(c.strip() for c in captions):
+        raise ValueError(f"{train_dir}: training clips without a caption; fix: give every clip a caption (captions "
+                         "stage) and rebuild the dataset (rule data_build)")  # fmt: skip
+    models = {"embedder": _feature_model(ds, "embed"), "action": _feature_model(ds, "action"), "decoder_text": str(base)}
+    pool = MemoryPool(ds.manifest["clip"].astype(str).tolist(), models=models,
+                      condition=caption_conditions(base, captions, tokens, device=device),
+                      **{k: torch.cat(v) for k, v in rows.items()})  # fmt: skip
+    if extra:
+        pool = pool.extend(MemoryPool.load(extra))
+    test = ClipDataset(test_dir, modalities=()).manifest["clip"].astype(str).tolist()
+    pool.check_disjoint(test, where=f"memory pool of {train_dir}" + (f" + {extra}" if extra else ""))
+    pool.save(out)
+    return {"entries": len(pool), "models": models, "condition": list(pool.condition.shape[1:])}
