@@ -189,12 +189,16 @@ def test_category_scores_per_superclass():
     assert s["mean"]["accuracy"] == pytest.approx((0.75 + 1 + 0.75) / 3) and s["clips"] == 4
 
 
-def _split(root, text, seed, names=("people", "animals", "vehicles")):
-    """A clip-dataset split in data_build's layout whose fMRI is a fixed map of each clip's caption embedding."""
+def _split(root, text, seed, names=("people", "animals", "vehicles"), wan=None, videos=False):
+    """A clip-dataset split in data_build's layout whose fMRI is a fixed map of each clip's caption embedding;
+    ``wan``: with Wan latents of that pipeline's VAE (random); ``videos``: with 33-frame 64 x 96 clips."""
     import json
 
     import pandas as pd
     from safetensors.numpy import save_file
+
+    from cinebrain.features import _save
+    from cinebrain.stimuli import write_video
 
     g = torch.Generator().manual_seed(99)  # the same "brain" for both splits
     brain_map = torch.randn(16, 3 * 40, generator=g)
@@ -213,20 +217,31 @@ def _split(root, text, seed, names=("people", "animals", "vehicles")):
                         "action_file": "action.safetensors", "action_row": np.arange(n)})  # fmt: skip
     for j, name in enumerate(names):
         man[f"cat_{name}"] = (text[:, j] > 0).numpy().astype(np.int8)
+    man["episode"], man["has_cut"] = "ep01", False
+    if wan is not None:
+        z = rng.standard_normal((n, 16, 9, 8, 12)).astype(np.float32)
+        _save({"mean": z, "std": np.full_like(z, 0.05)}, {"vae_class": "AutoencoderKLWan", "model": str(wan),
+              "latents_mean": [0.0] * 16, "latents_std": [1.0] * 16}, root / "wan.safetensors")  # fmt: skip
+        man["wan_latents_file"], man["wan_latents_row"] = "wan.safetensors", np.arange(n)
+    if videos:
+        for i in range(n):
+            write_video(root / f"clip{i:03d}.mp4", rng.integers(0, 255, (33, 64, 96, 3), dtype=np.uint8), 8.0)
+        man["video"] = [f"clip{i:03d}.mp4" for i in range(n)]
     man.to_parquet(root / "manifest.parquet")
     (root / "dataset.json").write_text(json.dumps({"Subject": "01", "fmri": {"Shape": [n, 3, 40]},
                                                    "eeg": {"Shape": [n, 64, 400]}}))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-    """Stage 1 trained on a split whose fMRI is a known map of the caption: (datasets folder, output, metrics)."""
+def stage1(tmp_path_factory, tiny_wan):
+    """Stage 1 trained on a split whose fMRI is a known map of the caption: (datasets folder, output, metrics).
+    The training split carries Wan latents, the test split clips on disk (for stage 2)."""
     from cinebrain.methods.cineneuron.train import train_brain
 
     tmp_path = tmp_path_factory.mktemp("stage1")
     text = torch.randn(192, 16, generator=torch.Generator().manual_seed(0))
-    _split(tmp_path / "ds/train", text[:160], 0)
-    _split(tmp_path / "ds/test", text[160:], 1)
+    _split(tmp_path / "ds/train", text[:160], 0, wan=tiny_wan)
+    _split(tmp_path / "ds/test", text[160:], 1, videos=True)
     m = train_brain(train_dir=tmp_path / "ds/train", test_dir=tmp_path / "ds/test",
                     model=dict(n_tokens=8, width=32, depth=2, heads=4), evaluation={"repeats": 1},
                     train={"steps": 150, "batch_size": 32, "lr": 3e-3, "warmup_steps": 5, "checkpoint_every": 50,
@@ -362,13 +377,16 @@ def test_neuron_decoder_fits_a_few_clips_and_its_lora_round_trips(tiny_wan, tmp_
 
 def test_wan_latents_of_another_vae_are_refused(tiny_wan, tmp_path):
     import pandas as pd
-    from diffusers import WanTransformer3DModel
 
     from cinebrain.features import _save
-    from cinebrain.methods.cineneuron.decoder import DecoderError, check_wan_latents, load_wan
+    from cinebrain.methods.cineneuron.decoder import (
+        DecoderError,
+        check_wan_latents,
+        load_wan,
+        wan_transformer_config,
+    )
 
-    cfg = WanTransformer3DModel.load_config(tiny_wan, subfolder="transformer")
-    tc = type("Config", (), cfg)
+    tc = wan_transformer_config(str(tiny_wan))
     z = np.zeros((2, 16, 3, 8, 12), np.float32)
     _save({"mean": z, "std": z}, {"vae_class": "AutoencoderKLWan", "model": str(tiny_wan)}, tmp_path / "wan.safetensors")
     _save({"mean": z, "std": z}, {"vae_class": "AutoencoderKLCogVideoX", "model": "cog"}, tmp_path / "cog.safetensors")
@@ -419,3 +437,38 @@ def test_memory_pool_of_the_training_clips(stage1, tiny_wan, tmp_path):
         build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
                      out=tmp_path / "leaky.safetensors", tokens=40, extra=tmp_path / "extra.safetensors")  # fmt: skip
     assert not (tmp_path / "leaky.safetensors").exists()
+
+
+def test_stage2_trains_and_reconstructs_into_the_contract(stage1, tiny_wan, tmp_path):
+    """Stage 2 end to end on the tiny Wan: the pool, joint training (LoRA + brain + memories), the adapter
+    and state saved, and every test clip reconstructed from its fMRI (same noise for all, so clips differ by
+    their brain input only) into the methods' contract, with the no-brain control."""
+    import json
+
+    import pandas as pd
+
+    from cinebrain.methods.cineneuron.reconstruct import reconstruct
+    from cinebrain.methods.cineneuron.train import build_memory, train_decoder
+    from cinebrain.stimuli import read_video
+
+    root, brain_dir, _ = stage1
+    build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
+                 out=tmp_path / "memory.safetensors", tokens=40)  # fmt: skip
+    meta = train_decoder(train_dir=root / "ds/train", brain_dir=brain_dir, memory_file=tmp_path / "memory.safetensors",
+                         model={"base": str(tiny_wan), "tokens": 40}, memory={"top_k": 2, "heads": 4},
+                         train={"steps": 12, "batch_size": 8, "lr": 1e-3, "warmup_steps": 2, "checkpoint_every": 6},
+                         out_dir=tmp_path / "decoder", device="cpu", progress=False)  # fmt: skip
+    assert meta["train_clips"] == 160 and meta["pool"]["entries"] == 160 and np.isfinite(meta["final_loss"])
+    for f in ("pytorch_lora_weights.safetensors", "brain.safetensors", "decoder.json", "metrics.csv"):
+        assert (tmp_path / "decoder" / f).exists(), f
+    curve = pd.read_csv(tmp_path / "decoder/metrics.csv")
+    assert len(curve) == 12 and {"diffusion", "router_text", "stage1_category"} <= set(curve.columns)
+    info = reconstruct(decoder_dir=tmp_path / "decoder", test_dir=root / "ds/test", train_dir=root / "ds/train",
+                       out_dir=tmp_path / "recon", settings={"steps": 2}, device="cpu", progress=False)  # fmt: skip
+    assert info == {"clips": 32, "frames": 33, "size": [64, 96]}
+    table = pd.read_parquet(tmp_path / "recon/reconstructions.parquet")
+    assert list(table.columns) == ["clip", "episode", "has_cut", "video", "ground_truth", "no_brain"]
+    first, second = read_video(table["video"].iloc[0]), read_video(table["video"].iloc[1])
+    assert first.shape == (33, 64, 96, 3) and np.abs(first.astype(int) - second).mean() > 0.1
+    assert read_video(table["no_brain"].iloc[0]).shape == (33, 64, 96, 3)
+    assert json.loads((tmp_path / "decoder/decoder.json").read_text())["decoder"]["lora_rank"] == 16

@@ -184,6 +184,18 @@ def caption_conditions(base: str, captions: list[str], tokens: int, *, device="c
     return torch.cat(out)
 
 
+def wan_transformer_config(base: str):
+    """The Wan transformer's configuration of the pipeline ``base`` (attributes), read without its weights."""
+    from types import SimpleNamespace
+
+    from diffusers import WanTransformer3DModel
+
+    try:
+        return SimpleNamespace(**WanTransformer3DModel.load_config(base, subfolder="transformer"))
+    except (OSError, ValueError) as e:
+        raise DecoderError(f"{base}: no Wan transformer ({e}); fix: point the decoder's base at a Wan pipeline folder") from e
+
+
 def decoder_info(base, transformer) -> dict:
     """What decoder.json records of the base model, so that an adapter is never applied to another one."""
     cfg = dict(transformer.config)
@@ -192,5 +204,6 @@ def decoder_info(base, transformer) -> dict:
                                                 if k in keep}}  # fmt: skip
 
 
-__all__ = ["DecoderError", "LORA_TARGETS", "NeuronDecoder", "add_lora", "caption_conditions", "check_wan_latents", "decoder_info",
-           "flow_matching_loss", "load_wan", "loss_fn", "save_lora", "shifted_sigmas"]  # fmt: skip
+__all__ = ["DecoderError", "LORA_TARGETS", "NeuronDecoder", "add_lora", "caption_conditions", "check_wan_latents",
+           "decoder_info", "flow_matching_loss", "load_wan", "loss_fn", "save_lora", "shifted_sigmas",
+           "wan_transformer_config"]  # fmt: skip

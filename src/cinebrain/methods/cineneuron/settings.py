@@ -102,6 +102,58 @@ class MemorySettings:
 
 
 @dataclass(frozen=True)
+class DecoderModelSettings:
+    """Stage 2's video decoder: Wan2.1 + LoRA on the Mixture-of-Memories' fused embedding (section 4.1)."""
+
+    base: str = setting("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan pipeline folder or hub id (vae/, transformer/, "
+                        "scheduler/, text_encoder/, tokenizer/)")  # fmt: skip
+    lora_rank: int = setting(16, "LoRA rank (the paper: 16)", minimum=1)
+    lora_alpha: float = setting(16.0, "LoRA scaling alpha (the paper: 16)", exclusiveMinimum=0)
+    lora_targets: tuple[str, ...] = setting(("to_q", "to_k", "to_v", "to_out.0"), "attention projections that get LoRA",
+                                            minItems=1)  # fmt: skip
+    tokens: int = setting(512, "tokens of the decoder's text condition (Wan2.1: 512; cut to the longest caption's to "
+                          "shrink the memory pool)", minimum=1)  # fmt: skip
+    flow_shift: float = setting(3.0, "noise-level shift of training (and of Wan's sampler at 480p: 3)", exclusiveMinimum=0)
+    stage1_weight: float = setting(1.0, "weight of stage 1's loss in stage 2's (our reading of eq. 10)", minimum=0)
+
+
+@dataclass(frozen=True)
+class DecoderTrain(TrainSettings):
+    """Stage 2's optimisation (section 4.1: 20 epochs of batch 32 — about 3,000 steps of CineBrain's 4,860
+    training clips; the learning rate was lost in our copy of the paper)."""
+
+    steps: int = setting(3000, "optimiser steps (the paper: 20 epochs)", minimum=1)
+    batch_size: int = setting(32, "clips per step (the paper: 32)", minimum=1)
+    lr: float = setting(1e-4, "peak learning rate (lost in our copy of the paper)", exclusiveMinimum=0)
+    schedule: str = setting("onecycle", "learning-rate schedule (the paper: OneCycle)",
+                            enum=("cosine", "onecycle", "constant"))  # fmt: skip
+    weight_decay: float = setting(0.0, "AdamW weight decay (not on biases and norms)", minimum=0)
+    checkpoint_every: int = setting(250, "steps between checkpoints", minimum=1)
+
+
+@dataclass(frozen=True)
+class ReconstructSettings:
+    """WanPipeline with the fused embedding as prompt_embeds; CFG against a zeroed condition."""
+
+    steps: int = setting(50, "denoising steps (Wan2.1: 50)", minimum=1)
+    guidance_scale: float = setting(5.0, "classifier-free guidance scale (Wan2.1: 5)", minimum=0)
+    seed: int = setting(42, "seed of the initial noise, the same for every clip", minimum=0)
+    batch_size: int = setting(1, "clips per pipeline call", minimum=1)
+    fps: float = setting(8.0, "frame rate of the written mp4", exclusiveMinimum=0)
+
+
+@dataclass(frozen=True)
+class DecoderSettings:
+    """Stage 2: the memory pool, the joint training of Brain Model, router, fusion and LoRA, reconstruction."""
+
+    launch: str = setting("debug", "launch profile of config/launch/ (debug, local, slurm-*) or a path")
+    device: str = setting("auto", "auto (cuda when there is a GPU), cpu, cuda, cuda:N")
+    model: DecoderModelSettings = section(DecoderModelSettings)
+    train: DecoderTrain = section(DecoderTrain)
+    reconstruct: ReconstructSettings = section(ReconstructSettings)
+
+
+@dataclass(frozen=True)
 class CineNeuronSettings:
     """``methods.cineneuron``: the Brain Model (stage 1) and the Mixture-of-Memories (stage 2)."""
 
@@ -109,6 +161,7 @@ class CineNeuronSettings:
                                                "visual, hippocampus; null: all)", minItems=1)  # fmt: skip
     brain: BrainSettings = section(BrainSettings)
     memory: MemorySettings = section(MemorySettings)
+    decoder: DecoderSettings = section(DecoderSettings)
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,97 @@ def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int 
     pool.check_disjoint(test, where=f"memory pool of {train_dir}" + (f" + {extra}" if extra else ""))
     pool.save(out)
     return {"entries": len(pool), "models": models, "condition": list(pool.condition.shape[1:])}
+
+
+DECODER_CONFIG = "decoder.json"
+DECODER_STATE = "brain.safetensors"  # the Brain Model and the Mixture-of-Memories after stage 2
+
+
+def build_decoder(*, brain_dir, memory_file, model: dict, memory: dict, device="cpu", dataset=None):
+    """The stage-2 model: the stage-1 Brain Model of ``brain_dir``, a Mixture-of-Memories over the pool in
+    ``memory_file``, and the Wan transformer of ``model['base']`` with LoRA. ``dataset``: the training
+    split (its rows' pool indices, so that a clip never retrieves itself, and its latents' normalisation).
+    Returns (NeuronDecoder, info for decoder.json)."""
+    from ...features import latent_normalisation, read_features
+    from ...settings import as_dict, build
+    from .brain import load_brain
+    from .decoder import NeuronDecoder, add_lora, decoder_info, load_wan
+    from .memory import MemoryPool, MixtureOfMemories
+    from .settings import DecoderModelSettings, MemorySettings
+
+    cfg, mem = build(DecoderModelSettings, model), build(MemorySettings, memory)
+    brain = load_brain(brain_dir, device).train()
+    pool = MemoryPool.load(memory_file)
+    wan = load_wan(cfg.base, device)
+    tr = add_lora(wan.transformer, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=cfg.lora_targets)
+    if pool.condition.shape[-1] != tr.config.text_dim:
+        raise ValueError(f"{memory_file}: text conditions of width {pool.condition.shape[-1]}, the Wan transformer of "
+                         f"{cfg.base} takes {tr.config.text_dim}; fix: rebuild the pool with this base's text encoder")  # fmt: skip
+    bc = brain.cfg
+    mom = MixtureOfMemories(width=bc.width, n_tokens=bc.n_tokens, embed_dim=bc.embed_dim, action_dim=bc.action_dim,
+                            cond_tokens=pool.condition.shape[1], cond_dim=pool.condition.shape[2], top_k=mem.top_k,
+                            balance=mem.balance, heads=mem.heads, score_bias=mem.score_bias)  # fmt: skip
+    shift, scale, rows = np.zeros(1, np.float32), np.ones(1, np.float32), None
+    if dataset is not None:
+        _, meta = read_features(dataset.resolve(dataset.manifest[f"{dataset.latents_kind}_file"].iloc[0]))
+        shift, scale = latent_normalisation(meta)
+        index = {c: i for i, c in enumerate(pool.clips)}
+        rows = [index.get(str(c), -1) for c in dataset.manifest["clip"]]
+    net = NeuronDecoder(brain, mom, tr, pool, shift=np.broadcast_to(shift, (tr.config.in_channels,)).copy(),
+                        scale=np.broadcast_to(scale, (tr.config.in_channels,)).copy(), flow_shift=cfg.flow_shift,
+                        stage1_weight=cfg.stage1_weight, pool_rows=rows).to(device)  # fmt: skip
+    info = {**decoder_info(cfg.base, tr), "decoder": as_dict(cfg), "memory": as_dict(mem), "brain": bc.to_dict(),
+            "pool": {"file": str(memory_file), "entries": len(pool), "models": pool.models},
+            "latents": {"shift": net.shift.flatten().tolist(), "scale": net.scale.flatten().tolist()}}  # fmt: skip
+    return net, info
+
+
+def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dict, train: dict, out_dir,
+                  device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
+    """Stage 2 (the future rule ``cineneuron_decoder``): the Brain Model, router, fusion and LoRA trained
+    jointly on one subject's training split (Wan latents from the features stage, never re-encoded).
+    Writes ``pytorch_lora_weights.safetensors`` (diffusers' format), ``brain.safetensors`` (Brain Model and
+    Mixture-of-Memories), ``decoder.json`` and ``metrics.csv``; resumes from ``out_dir/checkpoint.pt``."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import save_file
+
+    from ...data import ClipDataset
+    from ...settings import as_dict, build
+    from ...train import Trainer
+    from ...train.distributed import setup, torch_device
+    from ..cinesync.train import _fingerprint
+    from .decoder import check_wan_latents, loss_fn, save_lora, wan_transformer_config
+    from .settings import DecoderModelSettings, DecoderTrain
+
+    cfg = build(DecoderModelSettings, model)
+    state = setup()
+    out_dir, dev = Path(out_dir), torch_device(device, state)
+    ds = ClipDataset(train_dir, modalities=("fmri",), targets=(*TARGETS, "latents"), text_index="random",
+                     latents="wan_latents")  # fmt: skip
+    check_wan_latents(ds.manifest, ds.root, wan_transformer_config(cfg.base), base=cfg.base)  # before loading weights
+    settings = build(DecoderTrain, train)
+    torch.manual_seed(settings.seed)
+    net, info = build_decoder(brain_dir=brain_dir, memory_file=memory_file, model=model, memory=memory, device=dev,
+                              dataset=ds)  # fmt: skip
+    brain_file, pool_file = Path(brain_dir) / "model.safetensors", Path(memory_file)
+    key = " ".join([_fingerprint(train_dir), *(f"{f.stat().st_size} {f.stat().st_mtime_ns}" for f in (brain_file, pool_file)),
+                    json.dumps(info["transformer"], sort_keys=True)])  # fmt: skip
+    trainer = Trainer(net, loss_fn, ds, settings, out_dir, device=dev, dist=state, progress=progress,
+                      fingerprint=hashlib.sha256(key.encode()).hexdigest())  # fmt: skip
+    trainer.fit()
+    if not state.is_main:
+        return {}
+    save_lora(net.transformer, out_dir)
+    state_dict = {f"brain.{k}": v for k, v in net.brain.state_dict().items()}
+    state_dict |= {f"memory.{k}": v for k, v in net.memory.state_dict().items()}
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(out_dir / DECODER_STATE))
+    import pandas as pd
+
+    curve = pd.read_csv(trainer.metrics_path)
+    meta = {"method": "cineneuron", "subject": ds.info.get("Subject"), "train": as_dict(settings),
+            "train_clips": len(ds), "final_loss": float(curve["loss"].iloc[-1]), **info}  # fmt: skip
+    (out_dir / DECODER_CONFIG).write_text(json.dumps(meta, indent=1, default=list))
+    trainer.checkpoint_path.unlink(missing_ok=True)
+    return meta
