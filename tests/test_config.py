@@ -110,7 +110,9 @@ def test_cross_key_checks_name_the_keys_and_the_fix():
         (("features", "vae", "model"), "results/models/vae",
          "is not the VAE of methods.cinesync.decoder.model.base (results/models/tiny/cogvideox)"),
         (("dataset", "bids_root"), "data/bids", "synth.enabled is true, so dataset.bids_root must be 'results/synth/bids'"),
-        (("methods", "cineneuron", "enabled"), True, "methods.cineneuron: CineNeuron's workflow rules"),
+        (("methods", "cineneuron", "enabled"), True, "methods.cineneuron needs action embeddings: features.action.model is "
+         "null; fix:"),
+        (("methods", "cineneuron", "roi_sets"), ["mpfc"], "methods.cineneuron.roi_sets names mpfc, which fmri.roi_sets"),
     ]  # fmt: skip
     both = _tiny()
     for keys, value, msg in cases:

@@ -166,27 +166,49 @@ class CineNeuronSettings:
 
 @dataclass(frozen=True)
 class Settings(CineNeuronSettings):
-    """CineNeuron (seed 001): Brain Model + Mixture-of-Memories + Wan2.1 LoRA decoder. Its library (the
-    Brain Model, the losses, the memory pool and the Mixture-of-Memories) exists; its rules do not yet
-    (issue 20), so enabling it is a configuration error rather than a run that silently does nothing."""
+    """CineNeuron (seed 001): Brain Model (stage 1), memory pool, Mixture-of-Memories + Wan2.1 LoRA decoder
+    (stage 2), reconstructions — one variant, ``cineneuron``, per subject."""
 
     enabled: bool = setting(True, "train, reconstruct and score this method")
 
     # --- what the generic stages read (cinebrain.methods) ---
 
     def model_variants(self) -> tuple:
-        return ()
+        return ("cineneuron",)
 
     def recon_variants(self) -> tuple:
-        return ()
+        return ("cineneuron",)
 
     def launch_profiles(self) -> tuple:
-        return ()
+        return (self.brain.launch, self.decoder.launch)
+
+    def decoder_configs(self, subjects) -> list[str]:
+        from ..contract import model_dir
+
+        return [f"{model_dir('cineneuron', 'cineneuron', s)}/decoder/decoder.json" for s in subjects]
 
     def extra_outputs(self, subjects) -> list[str]:
-        return []
+        """The decoders (their decoder.json) beyond the contract's outputs."""
+        return self.decoder_configs(subjects)
 
     def check(self, config: dict) -> list[str]:
-        return ["methods.cineneuron: CineNeuron's workflow rules (Brain Model training, the Mixture-of-Memories "
-                "stage with the Wan2.1 decoder, reconstruction) are not built yet — only its library "
-                "(cinebrain.methods.cineneuron) is; fix: remove methods.cineneuron or set enabled: false"]
+        """Cross-key problems: the features CineNeuron reads must be configured, the Wan latents must be its
+        decoder's VAE's, its ROI sets extracted."""
+        import os
+
+        errors = []
+        features = config.get("features", {})
+        if not (features.get("action") or {}).get("model"):
+            errors.append("methods.cineneuron needs action embeddings: features.action.model is null; fix: set it to an "
+                          "X-CLIP (the demo's: results/models/tiny/xclip)")  # fmt: skip
+        wan, base = features.get("wan_vae") or {}, self.decoder.model.base
+        if os.path.normpath(str(wan.get("model"))) != os.path.normpath(base) or wan.get("subfolder") != "vae":
+            errors.append(f"features.wan_vae ({wan.get('model')}, subfolder {wan.get('subfolder')}) is not the VAE of "
+                          f"methods.cineneuron.decoder.model.base ({base}): the decoder learns from those latents; fix: "
+                          f"set features.wan_vae.model: {base} and features.wan_vae.subfolder: vae")  # fmt: skip
+        extracted = list(config.get("fmri", {}).get("roi_sets", []))
+        missing = [r for r in self.roi_sets or () if r not in extracted]
+        if missing:
+            errors.append(f"methods.cineneuron.roi_sets names {', '.join(missing)}, which fmri.roi_sets "
+                          f"({', '.join(extracted)}) does not extract; fix: add it to fmri.roi_sets")  # fmt: skip
+        return errors

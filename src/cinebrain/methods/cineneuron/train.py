@@ -144,10 +144,12 @@ def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int 
     import torch
 
     from ...data import ClipDataset
+    from ...train.distributed import torch_device
     from .brain import load_brain
     from .decoder import caption_conditions
     from .memory import MemoryPool
 
+    device = torch_device(device)
     ds = ClipDataset(train_dir, modalities=(), targets=("frames", "text", "action"), text_index=0)
     brain = load_brain(brain_dir, device)
     rows = {"text": [], "image": [], "action": []}
