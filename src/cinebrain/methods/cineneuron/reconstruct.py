@@ -92,7 +92,9 @@ def reconstruct(*, decoder_dir, test_dir, train_dir, out_dir, settings: dict, de
     rs = build(ReconstructSettings, settings)
     dev, out_dir = torch_device(device), Path(out_dir)
     pipe, net, meta = load_trained(decoder_dir, dev)
-    test, train = ClipDataset(test_dir, modalities=("fmri",)), ClipDataset(train_dir, modalities=("fmri",))
+    columns = meta.get("fmri_columns")  # the Brain Model's ROI selection
+    test = ClipDataset(test_dir, modalities=("fmri",), fmri_columns=columns)
+    train = ClipDataset(train_dir, modalities=("fmri",), fmri_columns=columns)
     net.pool.check_disjoint(test.manifest["clip"].astype(str), where=meta["pool"]["file"])
     man = test.manifest
     n_frames, height, width = read_video(test.resolve(man["video"].iloc[0])).shape[:3]

@@ -116,8 +116,10 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
                "roi_sets": roi_sets, "fmri_columns": int(cfg.fmri_shape[1]), **scores,
                "categories": category_scores(emb["logits"], emb["categories"], names)}  # fmt: skip
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
-    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings)}, indent=1,
-                                                    default=list))  # fmt: skip
+    columns = train_ds.fmri_columns
+    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings), "roi_sets": roi_sets,
+                                                     "fmri_columns": None if columns is None else columns.tolist()},
+                                                    indent=1, default=list))  # fmt: skip
     np.savez(out_dir / "test_embeddings.npz", clips=test_ds.manifest["clip"].to_numpy(),
              **{k: emb[k] for k in ("semantic", "action", "logits", "image")})  # fmt: skip
     write_metrics(metrics, out_dir / "metrics.json")
@@ -173,6 +175,11 @@ def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int 
     pool.check_disjoint(test, where=f"memory pool of {train_dir}" + (f" + {extra}" if extra else ""))
     pool.save(out)
     return {"entries": len(pool), "models": models, "condition": list(pool.condition.shape[1:])}
+
+
+def brain_columns(brain_dir) -> list | None:
+    """The fMRI columns (indices into the dataset's) a stage-1 Brain Model was trained on (None: all)."""
+    return json.loads((Path(brain_dir) / "config.json").read_text()).get("fmri_columns")
 
 
 DECODER_CONFIG = "decoder.json"
@@ -240,8 +247,9 @@ def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dic
     cfg = build(DecoderModelSettings, model)
     state = setup()
     out_dir, dev = Path(out_dir), torch_device(device, state)
+    columns = brain_columns(brain_dir)
     ds = ClipDataset(train_dir, modalities=("fmri",), targets=(*TARGETS, "latents"), text_index="random",
-                     latents="wan_latents")  # fmt: skip
+                     latents="wan_latents", fmri_columns=columns)  # fmt: skip
     check_wan_latents(ds.manifest, ds.root, wan_transformer_config(cfg.base), base=cfg.base)  # before loading weights
     settings = build(DecoderTrain, train)
     torch.manual_seed(settings.seed)
@@ -263,7 +271,7 @@ def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dic
 
     curve = pd.read_csv(trainer.metrics_path)
     meta = {"method": "cineneuron", "subject": ds.info.get("Subject"), "train": as_dict(settings),
-            "train_clips": len(ds), "final_loss": float(curve["loss"].iloc[-1]), **info}  # fmt: skip
+            "train_clips": len(ds), "final_loss": float(curve["loss"].iloc[-1]), "fmri_columns": columns, **info}  # fmt: skip
     (out_dir / DECODER_CONFIG).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
     return meta
