@@ -1,4 +1,4 @@
-"""CineNeuron's reconstructions (the future rule ``cineneuron_reconstruct``): every test clip decoded from
+"""CineNeuron's reconstructions (rule ``cineneuron_reconstruct``): every test clip decoded from
 its fMRI through the trained Brain Model, the Mixture-of-Memories and Wan2.1 with the LoRA adapter, into
 the methods' contract (:mod:`cinebrain.methods.contract`), so that the benchmark and its controls score it
 with no CineNeuron-specific code.

@@ -1,4 +1,4 @@
-"""CineNeuron's stage-1 training task (the future rule ``cineneuron_brain``) and its scores.
+"""CineNeuron's training tasks: stage 1 (rule ``cineneuron_brain``), the memory pool, stage 2; and their scores.
 
 ``train_brain`` trains the Brain Model (:mod:`.brain`) on one subject's training split with
 :class:`cinebrain.train.Trainer` (resume, DDP), then scores the test split: retrieval of the clip's
@@ -10,7 +10,7 @@ contract: ``model.safetensors``, ``config.json``, ``metrics.json``, ``metrics.cs
 ``test_embeddings.npz`` (the brain's semantic, action and category outputs of every test clip, and the
 clips' image embeddings).
 
-``build_memory`` (the future rule ``cineneuron_memory``) makes the Mixture-of-Memories' pool of one
+``build_memory`` (rule ``cineneuron_memory``) makes the Mixture-of-Memories' pool of one
 subject's *training* clips (:class:`.memory.MemoryPool`): each clip's first caption's CLIP embedding, its
 frames aggregated by the stage-1 Brain Model's projection head, its action embedding, and its first
 caption encoded by the Wan pipeline's own text encoder (the decoder's text condition); extra memories
@@ -227,7 +227,7 @@ def build_decoder(*, brain_dir, memory_file, model: dict, memory: dict, device="
 
 def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dict, train: dict, out_dir,
                   device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
-    """Stage 2 (the future rule ``cineneuron_decoder``): the Brain Model, router, fusion and LoRA trained
+    """Stage 2 (rule ``cineneuron_decoder``): the Brain Model, router, fusion and LoRA trained
     jointly on one subject's training split (Wan latents from the features stage, never re-encoded).
     Writes ``pytorch_lora_weights.safetensors`` (diffusers' format), ``brain.safetensors`` (Brain Model and
     Mixture-of-Memories), ``decoder.json`` and ``metrics.csv``; resumes from ``out_dir/checkpoint.pt``."""
