@@ -73,7 +73,15 @@ def test_demo_workflow_outputs(workdir):
 
     summary = pd.read_csv(workdir / "results/methods/summary.csv")
     assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
-        ("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2])
+        [("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2]]
+        + [("cineneuron", "cineneuron", s) for s in [1, 2]])
+    # CineNeuron: stage 1, the memory pool, stage 2 and the reconstructions in the contract
+    for sub in ("01", "02"):
+        d = workdir / f"results/methods/cineneuron/cineneuron/sub-{sub}"
+        for f in ("model.safetensors", "metrics.json", "memory.safetensors", "decoder/pytorch_lora_weights.safetensors",
+                  "decoder/decoder.json", "recon/reconstructions.parquet", "recon/no_brain.mp4"):
+            assert (d / f).exists(), (sub, f)
+        assert len(list((d / "recon").glob("*_clip-*.mp4"))) == 2
     assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
     for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
         d = workdir / f"results/methods/cinesync/{v}/sub-01"
@@ -127,7 +135,8 @@ def test_demo_workflow_outputs(workdir):
     assert set(bench[bench["method"] == "cinesync"]["condition"]) == {
         "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
-    assert set(bench["method"]) == {"cinesync", "ceiling"}
+    assert set(bench["method"]) == {"cinesync", "cineneuron", "ceiling"}
+    assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo
@@ -205,20 +214,25 @@ def test_cross_key_check_stops_snakemake_before_any_job(tmp_path):
 
 @pytest.mark.workflow
 def test_action_features_join_the_dataset_when_configured(workdir, tmp_path):
-    """features.action.model and features.wan_vae.model set (CineNeuron's X-CLIP and Wan VAE): every episode
-    gets features_action and features_wan_latents jobs and the datasets are rebuilt with them (a dry run of
-    the session's workflow)."""
+    """features.action.model and features.wan_vae.model set (CineNeuron's X-CLIP and Wan VAE, as the tiny
+    workflow does): every episode gets their features and the datasets carry them; without them (a dry run
+    with both null) the datasets are rebuilt without, and no features_action job is planned."""
+    for ep in ("ep01", "ep02", "ep03"):
+        assert (workdir / f"results/features/xclip/{ep}.safetensors").exists()
+        assert (workdir / f"results/features/wan_vae/{ep}.safetensors").exists()
+    man = pd.read_parquet(workdir / "results/dataset/sub-01/train/manifest.parquet")
+    assert {"action_file", "action_row", "wan_latents_file", "wan_latents_row"} <= set(man.columns)
     cfg = yaml.safe_load((workdir / "config.yaml").read_text())
-    cfg.setdefault("features", {})["action"] = {"model": "results/models/tiny/xclip"}
-    cfg["features"]["wan_vae"] = {"model": "results/models/tiny/wan"}
+    cfg["features"]["action"] = {"model": None}
+    cfg["features"]["wan_vae"] = {"model": None}
+    cfg["methods"].pop("cineneuron")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [SMK, "-s", str(REPO / "Snakefile"), "-n", "--cores", "1", "--directory", str(workdir), "--configfile",
            str(tmp_path / "config.yaml")]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    assert "features_action" in out and "features_wan_latents" in out and "data_build" in out
-    assert "results/features/xclip/ep01.safetensors" in out and "results/features/wan_vae/ep01.safetensors" in out
+    assert "data_build" in out and "features_action" not in out and "cineneuron_" not in out
 
 
 @pytest.mark.workflow

@@ -22,13 +22,26 @@ TINY = {
     "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
     "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
     "features": {"embedder": {"model": "results/models/tiny/clip"},
-                 "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"}},
+                 "vae": {"model": "results/models/tiny/cogvideox", "subfolder": "vae", "dtype": "float32"},
+                 # CineNeuron's action embeddings and Wan latents
+                 "action": {"model": "results/models/tiny/xclip"},
+                 "wan_vae": {"model": "results/models/tiny/wan", "subfolder": "vae", "dtype": "float32"}},
     # CineSync with a tiny encoder (2 training clips per subject: batches of 2, a few steps); the tiny
     # CogVideoX takes 32 x 32 text embeddings: the 226 x 8 brain feature goes through the adapter
     "methods": {"cinesync": {
         "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
         "decoder": {"model": {"base": "results/models/tiny/cogvideox", "lora_rank": 4, "lora_alpha": 4},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
+                    "reconstruct": {"steps": 2, "batch_size": 2}},
+    },
+    # CineNeuron with a tiny Brain Model and the tiny Wan (the demo leaves it off: README)
+    "cineneuron": {
+        "roi_sets": None,
+        "brain": {"model": {"n_tokens": 4, "width": 16, "depth": 1, "heads": 2},
+                  "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+        "memory": {"top_k": 1, "heads": 2},
+        "decoder": {"model": {"base": "results/models/tiny/wan", "tokens": 96},
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
                     "reconstruct": {"steps": 2, "batch_size": 2}},
     }},
