@@ -7,6 +7,7 @@ import os
 import signal
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -182,6 +183,18 @@ def test_bad_settings():
         TrainSettings(schedule="linear").check()
     with pytest.raises(ValueError, match="not divisible by the 3 processes"):
         TrainSettings(batch_size=8).check(world_size=3)
+    with pytest.raises(ValueError, match="schedule onecycle over 3 steps with 1 warm-up steps.*fix:"):
+        TrainSettings(steps=3, warmup_steps=1, schedule="onecycle").check()
+
+
+def test_onecycle_with_a_one_step_warm_up_trains(tmp_path):
+    """OneCycle (CineNeuron's schedule) peaks after its warm-up and anneals to near zero; a 1-step warm-up,
+    which torch's OneCycleLR cannot take (it divides by pct_start x total - 1), is taken as 2."""
+    settings = TrainSettings(steps=8, batch_size=8, lr=1e-2, warmup_steps=1, schedule="onecycle", checkpoint_every=4)
+    trainer = Trainer(model(), mse, Regression(), settings, tmp_path)
+    trainer.fit()
+    lrs = pd.read_csv(tmp_path / "metrics.csv")["lr"].tolist()
+    assert max(lrs) == pytest.approx(1e-2, rel=0.05) and lrs.index(max(lrs)) == 1 and lrs[-1] < 1e-4
 
 
 def _ddp_worker(rank, world, port, out, settings):

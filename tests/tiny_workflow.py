@@ -39,10 +39,11 @@ TINY = {
     "cineneuron": {
         "roi_sets": None,
         "brain": {"model": {"n_tokens": 4, "width": 16, "depth": 1, "heads": 2},
-                  "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+                  "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1, "schedule": "cosine"},
+                  "evaluation": {"repeats": 1}},
         "memory": {"top_k": 1, "heads": 2},
         "decoder": {"model": {"base": "results/models/tiny/wan", "tokens": 96},
-                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1, "schedule": "cosine"},
                     "reconstruct": {"steps": 2, "batch_size": 2}},
     }},
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws

@@ -74,6 +74,10 @@ class TrainSettings:
             raise ValueError(f"precision '{self.precision}' is not one of {PRECISIONS}")
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("steps, batch_size and grad_accum must be at least 1")
+        if self.schedule == "onecycle" and self.steps < max(self.warmup_steps, 2) + 2:
+            raise ValueError(f"schedule onecycle over {self.steps} steps with {self.warmup_steps} warm-up steps: its warm-up "
+                             "takes at least 2 steps and its decay at least 2; fix: more steps, fewer warm-up steps, "
+                             "or schedule: cosine")  # fmt: skip
         if self.batch_size % world_size:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by the {world_size} processes; "
                              "fix: make it a multiple of the number of GPUs")  # fmt: skip
@@ -139,9 +143,10 @@ class Trainer:
             lr=settings.lr, betas=tuple(settings.betas),
         )  # fmt: skip
         if settings.schedule == "onecycle":
+            # torch's OneCycleLR divides by (pct_start * total_steps - 1): its warm-up needs at least 2 steps
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, max_lr=settings.lr, total_steps=settings.steps,
-                pct_start=max(settings.warmup_steps, 1) / settings.steps,
+                pct_start=max(settings.warmup_steps, 2) / settings.steps,
             )  # fmt: skip
         else:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(settings))
