@@ -170,7 +170,8 @@ def test_workflow_runs_as_slurm_jobs_with_the_profiles_resources(slurm_run):
     # every CPU stage ran as a job; the GPU launchers and the precomputed fMRIPrep stayed in Snakemake
     assert rules == {"synth_generate", "bids_inventory", "models_tiny", "fmri_rois", "fmri_extract", "fmri_normalise",
                      "eeg_preprocess", "eeg_clean", "stimuli_cut", "stimuli_table", "captions_generate",
-                     "features_embed", "features_latents", "data_build", "benchmark_score"}, rules  # fmt: skip
+                     "features_embed", "features_latents", "features_action", "features_wan_latents", "data_build",
+                     "benchmark_score"}, rules  # fmt: skip
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     for rule in ("eeg_preprocess", "stimuli_cut", "features_embed", "data_build", "bids_inventory"):
         res = {**profile["default-resources"], **profile["set-resources"].get(rule, {})}
