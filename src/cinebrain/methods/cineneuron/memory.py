@@ -146,7 +146,10 @@ def retrieve(scores, pool: MemoryPool, k: int, exclude=None) -> Retrieved:
 
 
 class MemoryCrossAttention(nn.Module):
-    """The fMRI embedding (B, T, W) attends to k memories (B, k, D); the output (B, T, W) is added to it."""
+    """The fMRI embedding (B, T, W) attends to k memories (B, k, D); the output (B, T, W) is added to it.
+
+    torch's ``scaled_dot_product_attention`` does the attention; ``nn.MultiheadAttention`` would need the
+    per-clip score bias repeated per head as a (B x heads, T, k) mask, where this takes it as (B, 1, 1, k)."""
 
     def __init__(self, width: int, memory_dim: int, heads: int):
         super().__init__()
