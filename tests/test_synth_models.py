@@ -67,6 +67,25 @@ def test_every_tiny_tokenizer_encodes_and_round_trips(tmp_path):
         assert proc.tokenizer(text, add_special_tokens=False)["input_ids"] == ids, name
 
 
+def test_cineneuron_tiny_tokenizers_encode_and_round_trip(tmp_path):
+    """The X-CLIP's tokenizer and the tiny Wan pipeline's T5-style one (its UMT5's) encode every byte of a
+    caption, end it with </s> (Wan's), and decode it back."""
+    from transformers import AutoProcessor, AutoTokenizer
+
+    from cinebrain.synth.models import write_tiny_models
+
+    text = "a red cube moves left"
+    out = write_tiny_models(tmp_path, models=("xclip", "wan"))
+    xclip = AutoTokenizer.from_pretrained(out["xclip"])
+    ids = xclip(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(text.replace(" ", "")) and xclip.decode(ids).strip() == text  # CLIP: bytes, word ends marked
+    assert AutoProcessor.from_pretrained(out["xclip"]).tokenizer(text, add_special_tokens=False)["input_ids"] == ids
+    wan = AutoTokenizer.from_pretrained(f"{out['wan']}/tokenizer")
+    ids = wan(text)["input_ids"]
+    assert len(ids) == len(text) + 1 and ids[-1] == wan.eos_token_id
+    assert wan.decode(ids, skip_special_tokens=True) == text
+
+
 def test_world_corpus_is_clips_of_the_synthetic_world():
     """Clips of the dataset's size and frame count, no cut, labelled by their scene; deterministic per seed."""
     from cinebrain.synth.pretrain import IMAGE_LABELS, VIDEO_LABELS, render_corpus
