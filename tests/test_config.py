@@ -110,8 +110,9 @@ def test_cross_key_checks_name_the_keys_and_the_fix():
         (("features", "vae", "model"), "results/models/vae",
          "is not the VAE of methods.cinesync.decoder.model.base (results/models/tiny/cogvideox)"),
         (("dataset", "bids_root"), "data/bids", "synth.enabled is true, so dataset.bids_root must be 'results/synth/bids'"),
-        (("methods", "cineneuron", "enabled"), True, "methods.cineneuron needs action embeddings: features.action.model is "
+        (("features", "action", "model"), None, "methods.cineneuron needs action embeddings: features.action.model is "
          "null; fix:"),
+        (("features", "wan_vae", "model"), "results/models/other", "is not the VAE of methods.cineneuron.decoder.model.base"),
         (("methods", "cineneuron", "roi_sets"), ["mpfc"], "methods.cineneuron.roi_sets names mpfc, which fmri.roi_sets"),
     ]  # fmt: skip
     both = _tiny()
@@ -150,6 +151,8 @@ def test_method_sections_are_typed_and_switchable():
     assert s.extra_outputs([]) == []  # no subject with both splits: nothing to build
     # off: disabled, or no section at all
     cfg["methods"]["cinesync"]["enabled"] = False
+    assert list(enabled(cfg)) == ["cineneuron"]
+    cfg["methods"]["cineneuron"]["enabled"] = False
     assert enabled(cfg) == {}
     assert enabled({"methods": {}}) == {}
 
