@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 import signal
+import time
 
 import numpy as np
 import pandas as pd
