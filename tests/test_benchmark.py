@@ -269,6 +269,13 @@ def test_scores_per_clip(scored):
     assert df.loc[2, "epe"] > 0.5 and df.loc[3, "ssim_rgb"] < 0.2  # static and noise
     assert (df["ctc"].between(-1, 1)).all() and (df.loc[:1, "dtc"] > 0.9).all()
     assert df.loc[0, "epe_shuffle_p"] == 0.0
+    # motion (VBench's rules on Farneback flows): a moving copy is dynamic, the static clip is not and is
+    # perfectly smooth, noise is neither smooth nor still; the grey no-brain video is still
+    assert df["dynamic_degree"].tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert df.loc[2, "motion_smoothness"] == 1.0 and df.loc[3, "motion_smoothness"] < 0.9
+    assert df.loc[0, "motion_smoothness"] > 0.95
+    grey = scores[scores["condition"] == "no_brain"]
+    assert (grey["dynamic_degree"] == 0).all() and (grey["motion_smoothness"] == 1).all()
     import json
 
     s = json.loads((root / "benchmark/cinesync/cinesync/sub-01/set.json").read_text())

@@ -27,7 +27,7 @@ from .eeg.settings import EEGSettings
 from .features import FeatureSettings
 from .fmri.fmriprep import FmriprepSettings
 from .fmri.settings import FmriSettings
-from .settings import schema_of, section
+from .settings import build, schema_of, section
 from .stimuli import ClipSettings
 from .synth.settings import ModelsSettings, SynthSettings
 
@@ -145,10 +145,11 @@ def check_config(config: dict, launch_dir) -> None:
     - every enabled method's launch profiles exist (``launch_dir``/<name>.yaml, or a path) and its own
       cross-key checks pass (``Settings.check``: ROI sets extracted, decoder variants trained, VAE of the
       base model, ...);
-    - the benchmark's metric selection names metrics that exist.
+    - the benchmark's metric selection names metrics that exist, and its motion flow has its weights.
     """
     import os
 
+    from .benchmark.motion import MotionSettings
     from .benchmark.score import metric_names
     from .launch import load_profile
     from .methods import enabled
@@ -175,5 +176,6 @@ def check_config(config: dict, launch_dir) -> None:
             attempt(load_profile, profile, launch_dir)
         errors += settings.check(config)
     attempt(metric_names, config.get("benchmark", {}))
+    attempt(lambda: build(MotionSettings, config.get("benchmark", {}).get("motion", {}), "benchmark.motion").check())
     if errors:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors))

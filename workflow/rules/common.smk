@@ -351,8 +351,10 @@ def method_outputs(name):
 
 
 def benchmark_networks(wildcards=None):
-    """The metric networks' folders as inputs (the tiny-model folder in the demo; nothing for hub ids)."""
-    return sorted({str(p) for p in map(model_input, BENCHMARK["networks"].values()) if p})
+    """The metric networks' folders as inputs (the tiny-model folder in the demo; nothing for hub ids), and
+    the RAFT weights of the motion metrics when they use RAFT."""
+    raft = [BENCHMARK["motion"]["raft"]] if BENCHMARK["motion"]["flow"] != "farneback" else []
+    return sorted({str(p) for p in map(model_input, BENCHMARK["networks"].values()) if p} | set(raft))
 
 
 def benchmark_outputs(wildcards=None):

@@ -5,7 +5,9 @@ Per clip (``metrics.parquet``): clip id, episode, scene-cut flag, and every metr
 ``video_{n}way_{convention}`` / ``frame_{n}way_{convention}`` (top-``top_k``; frame-based: each frame
 scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (0 below
 the video-level CLIP similarity threshold), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
-``hue_cosine``, ``hue_pearson``, ``colour_delta_e``, ``epe``, when enabled ``epe_shuffle_p``, and the convention ledger's
+``hue_cosine``, ``hue_pearson``, ``colour_delta_e``, ``epe``, ``dynamic_degree`` (1 when the clip moves by
+VBench's rule: its mean is the dynamic degree) and ``motion_smoothness`` (:mod:`.motion`), when enabled
+``epe_shuffle_p``, and the convention ledger's
 ``<metric>_as_released`` (:data:`pixel.AS_RELEASED`). Set-level (``set.json``):
 FVD with a bootstrap interval over clips.
 
@@ -26,12 +28,14 @@ import pandas as pd
 
 from ..atomic import atomic_dir
 from ..settings import build, section, setting
-from . import pixel, semantic
+from . import motion, pixel, semantic
 from .ceiling import CeilingSettings
+from .motion import MotionSettings
 
 PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr": pixel.psnr,
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson,
                  "colour_delta_e": pixel.colour_delta_e}  # fmt: skip
+MOTION_METRICS = ("dynamic_degree", "motion_smoothness")
 LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "epe_as_released", "fvd"}
 CONVENTIONS = ("mindvideo", "strict")
 
@@ -70,6 +74,7 @@ class BenchmarkSettings:
     as_released: tuple[str, ...] = setting(tuple(pixel.AS_RELEASED), "metrics also reported as the papers' released "
                                            "code computes them (<metric>_as_released; the convention ledger)",
                                            items={"enum": list(pixel.AS_RELEASED)}, uniqueItems=True)  # fmt: skip
+    motion: MotionSettings = section(MotionSettings)
     ceiling: CeilingSettings = section(CeilingSettings)
 
 
@@ -83,7 +88,7 @@ def all_metric_names(settings) -> list[str]:
     settings = _settings(settings)
     names = [f"{level}_{n}way_{c}" for level in ("video", "frame") for n in settings.n_way
              for c in settings.conventions]  # fmt: skip
-    names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe"]
+    names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe", *MOTION_METRICS]
     if settings.shuffle_n:
         names.append("epe_shuffle_p")
     return names + [f"{m}_as_released" for m in settings.as_released]
@@ -111,11 +116,11 @@ def chance_level(metric: str, settings) -> float:
     return float("nan")
 
 
-def _read(path, base: Path):
+def _read(path, base: Path, with_rate: bool = False):
     from ..stimuli import read_video
 
     p = Path(path)
-    return read_video(p if p.is_absolute() else base / p)
+    return read_video(p if p.is_absolute() else base / p, with_rate=with_rate)
 
 
 def derangement(clips, seed: int = 0) -> dict:
@@ -158,6 +163,7 @@ class _Videos:
     def __init__(self, nets, base: Path, recurring=()):
         self.nets, self.base = nets, base
         self.outputs: dict = {}
+        self.motion: dict = {}
         self._keys: dict = {}
         self._kept: dict = {p: None for p in recurring}
         self._last: tuple = (None, None)
@@ -190,6 +196,19 @@ class _Videos:
 
     def pair_flows(self, path: Path) -> dict:
         return self._state(path)["pairs"]
+
+    def motion_metrics(self, path: Path, fps: float, flow_fn, interpolate, farneback: bool) -> dict:
+        """Dynamic degree (0/1) and motion smoothness of the video, once per file content (Farneback's flows
+        of the EPE reused when VBench's 8-fps subsampling keeps every frame)."""
+        key = self.key(path)
+        if key not in self.motion:
+            frames = self.frames(path)
+            if farneback and len(motion.subsample(frames, fps)[0]) == len(frames):
+                flow_fn = lambda _: self.flows(path)  # noqa: E731
+            dynamic, _ = motion.is_dynamic(frames, fps, flow_fn)
+            self.motion[key] = {"dynamic_degree": float(dynamic),
+                                "motion_smoothness": motion.motion_smoothness(frames, interpolate)}  # fmt: skip
+        return self.motion[key]
 
     def network_outputs(self, path: Path, frames) -> dict:
         key = self.key(path)
@@ -229,6 +248,10 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
                                              "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
     videos = _Videos(MetricNetworks(**networks, device=device, batch_size=settings.batch_size), base,
                      recurring=set(conditions.get("no_brain", ())))  # fmt: skip
+    settings.motion.check()
+    flow_fn = motion.flow_function(settings.motion, device)
+    interpolate = motion.interpolator(settings.motion.interpolation, flow_fn)
+    farneback = settings.motion.flow == "farneback"
     n_ways, convs = settings.n_way, settings.conventions
     top_k, trials, seed = settings.top_k, settings.trials, settings.seed
     # One clip at a time (a CineBrain test set of 33 x 480 x 720 clips does not fit in memory twice): its
@@ -236,7 +259,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
     rows = {c: [] for c in conditions}
     gt_out = []
     for i, r in enumerate(tqdm(list(table.itertuples()), desc="scoring", disable=not progress)):
-        gt = _read(r.ground_truth, base)
+        gt, fps = _read(r.ground_truth, base, with_rate=True)
         gt_flow = pixel.flows(gt)
         gt_out.append(videos.network_outputs(Path(r.ground_truth), gt))
         for cond, paths in conditions.items():
@@ -246,6 +269,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
             row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut), "condition": cond}
             row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
             row["epe"] = float(np.linalg.norm(gt_flow - videos.flows(path), axis=-1).mean())
+            row.update(videos.motion_metrics(path, fps, flow_fn, interpolate, farneback))
             if "epe_shuffle_p" in names:
                 row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow, videos.pair_flows(path))
             for m in settings.as_released:
