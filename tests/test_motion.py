@@ -9,9 +9,9 @@ import pytest
 from cinebrain.benchmark.motion import (
     MotionSettings,
     dynamic_degree,
+    dynamic_params,
     flow_function,
     interpolator,
-    dynamic_params,
     is_dynamic,
     load_raft,
     motion_smoothness,
