@@ -195,8 +195,6 @@ def _split(root, text, seed, names=("people", "animals", "vehicles"), wan=None, 
     import json
 
     import pandas as pd
-    from safetensors.numpy import save_file
-
     from cinebrain.features import _save
     from cinebrain.stimuli import write_video
 
@@ -208,9 +206,9 @@ def _split(root, text, seed, names=("people", "animals", "vehicles"), wan=None, 
     fmri = (text @ brain_map).view(n, 3, 40) + 0.3 * torch.randn(n, 3, 40, generator=torch.Generator().manual_seed(seed))
     np.save(root / "fmri.npy", fmri.numpy().astype(np.float32))
     frames = text[:, None, :].numpy() + 0.1 * rng.standard_normal((n, 4, 16))
-    save_file({"frames": frames.astype(np.float32), "text": text.numpy().repeat(2, 0).astype(np.float32),
-               "text_clip": np.repeat(np.arange(n), 2)}, str(root / "embed.safetensors"))  # fmt: skip
-    save_file({"action": (text[:, :12] * 2).numpy().astype(np.float32)}, str(root / "action.safetensors"))
+    _save({"frames": frames.astype(np.float32), "text": text.numpy().repeat(2, 0).astype(np.float32),
+           "text_clip": np.repeat(np.arange(n), 2)}, {"model": "tiny-clip"}, root / "embed.safetensors")  # fmt: skip
+    _save({"action": (text[:, :12] * 2).numpy().astype(np.float32)}, {"model": "tiny-xclip"}, root / "action.safetensors")
     man = pd.DataFrame({"row": np.arange(n), "clip": [f"{root.name}{i:03d}" for i in range(n)], "clip_index": np.arange(n),
                         "caption": [f"clip {i} of {root.name}" for i in range(n)],
                         "embed_file": "embed.safetensors", "embed_row": np.arange(n),
@@ -459,6 +457,7 @@ def test_stage2_trains_and_reconstructs_into_the_contract(stage1, tiny_wan, tmp_
                          train={"steps": 12, "batch_size": 8, "lr": 1e-3, "warmup_steps": 2, "checkpoint_every": 6},
                          out_dir=tmp_path / "decoder", device="cpu", progress=False)  # fmt: skip
     assert meta["train_clips"] == 160 and meta["pool"]["entries"] == 160 and np.isfinite(meta["final_loss"])
+    assert meta["pool"]["models"] == {"embedder": "tiny-clip", "action": "tiny-xclip", "decoder_text": str(tiny_wan)}
     for f in ("pytorch_lora_weights.safetensors", "brain.safetensors", "decoder.json", "metrics.csv"):
         assert (tmp_path / "decoder" / f).exists(), f
     curve = pd.read_csv(tmp_path / "decoder/metrics.csv")
@@ -472,3 +471,23 @@ def test_stage2_trains_and_reconstructs_into_the_contract(stage1, tiny_wan, tmp_
     assert first.shape == (33, 64, 96, 3) and np.abs(first.astype(int) - second).mean() > 0.1
     assert read_video(table["no_brain"].iloc[0]).shape == (33, 64, 96, 3)
     assert json.loads((tmp_path / "decoder/decoder.json").read_text())["decoder"]["lora_rank"] == 16
+
+
+def test_a_memory_pool_of_other_feature_models_is_refused(stage1, tiny_wan, tmp_path):
+    """Stage 2 refuses a pool whose memories another CLIP made than the training split's features, before
+    any training and without output."""
+    from cinebrain.methods.cineneuron.train import build_memory, train_decoder
+
+    root, brain_dir, _ = stage1
+    build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
+                 out=tmp_path / "memory.safetensors", tokens=40)  # fmt: skip
+    pool = MemoryPool.load(tmp_path / "memory.safetensors")
+    pool.models["embedder"] = "openai/clip-vit-large-patch14"
+    pool.save(tmp_path / "foreign.safetensors")
+    with pytest.raises(MemoryPoolError, match=r"foreign.safetensors: its 'embedder' embeddings come from "
+                       r"openai/clip-vit-large-patch14, the decoder trains on .*train with tiny-clip's; fix: rebuild"):
+        train_decoder(train_dir=root / "ds/train", brain_dir=brain_dir, memory_file=tmp_path / "foreign.safetensors",
+                      model={"base": str(tiny_wan), "tokens": 40}, memory={"top_k": 2, "heads": 4},
+                      train={"steps": 4, "batch_size": 8, "warmup_steps": 2}, out_dir=tmp_path / "decoder",
+                      device="cpu", progress=False)  # fmt: skip
+    assert not (tmp_path / "decoder").exists()

@@ -72,12 +72,14 @@ class MemoryPool:
                                   f"{', ...' if len(leaked) > 3 else ''}); fix: build the pool from training "
                                   "clips only and drop test clips from extra memories")  # fmt: skip
 
-    def check_models(self, models: dict, where: str = "memory pool") -> None:
-        """Error when the pool's embeddings were made by other models than ``models`` expects."""
+    def check_models(self, models: dict, where: str = "memory pool", against: str = "the Brain Model was trained on") -> None:
+        """Error when the pool's embeddings were made by other models than ``models`` expects (a model
+        unknown on either side, None, is not compared)."""
         for key, model in models.items():
-            if key in self.models and self.models[key] != model:
-                raise MemoryPoolError(f"{where}: its '{key}' embeddings come from {self.models[key]}, the Brain Model "
-                                      f"was trained on {model}'s; fix: rebuild the pool with the same features")  # fmt: skip
+            if model is not None and self.models.get(key) is not None and self.models[key] != model:
+                raise MemoryPoolError(f"{where}: its '{key}' embeddings come from {self.models[key]}, {against} "
+                                      f"{model}'s; fix: rebuild the pool with the same features (rule "
+                                      "cineneuron_memory)")  # fmt: skip
 
     def extend(self, other: MemoryPool) -> MemoryPool:
         """This pool with ``other``'s entries appended (supplementary C.4); same models, no shared clip."""

@@ -211,7 +211,10 @@ def build_decoder(*, brain_dir, memory_file, model: dict, memory: dict, device="
                             cond_tokens=pool.condition.shape[1], cond_dim=pool.condition.shape[2], top_k=mem.top_k,
                             balance=mem.balance, heads=mem.heads, score_bias=mem.score_bias)  # fmt: skip
     shift, scale, rows = np.zeros(1, np.float32), np.ones(1, np.float32), None
-    if dataset is not None:
+    if dataset is not None:  # the pool's memories made by the models of the features the decoder trains on
+        pool.check_models({"embedder": _feature_model(dataset, "embed"), "action": _feature_model(dataset, "action"),
+                           "decoder_text": str(cfg.base)}, where=str(memory_file),
+                          against=f"the decoder trains on {dataset.root} with")  # fmt: skip
         _, meta = read_features(dataset.resolve(dataset.manifest[f"{dataset.latents_kind}_file"].iloc[0]))
         shift, scale = latent_normalisation(meta)
         index = {c: i for i, c in enumerate(pool.clips)}
