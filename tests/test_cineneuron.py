@@ -195,6 +195,7 @@ def _split(root, text, seed, names=("people", "animals", "vehicles"), wan=None, 
     import json
 
     import pandas as pd
+
     from cinebrain.features import _save
     from cinebrain.stimuli import write_video
 
@@ -491,3 +492,47 @@ def test_a_memory_pool_of_other_feature_models_is_refused(stage1, tiny_wan, tmp_
                       train={"steps": 4, "batch_size": 8, "warmup_steps": 2}, out_dir=tmp_path / "decoder",
                       device="cpu", progress=False)  # fmt: skip
     assert not (tmp_path / "decoder").exists()
+
+
+def test_stage2_resumes_after_a_signal_to_the_same_weights(stage1, tiny_wan, tmp_path):
+    """Stage 2 stopped by SIGUSR1 after step 2 (a checkpoint of the trainable weights: LoRA, Brain Model,
+    memories), resumed by a new run: the same adapter and brain state as the uninterrupted run."""
+    import signal
+
+    from safetensors.torch import load_file
+
+    from cinebrain.methods.cineneuron.train import DECODER_STATE, build_memory, train_decoder
+    from cinebrain.train import TrainingInterrupted, loop
+
+    root, brain_dir, _ = stage1
+    build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
+                 out=tmp_path / "memory.safetensors", tokens=40)  # fmt: skip
+
+    def run(out):
+        return train_decoder(train_dir=root / "ds/train", brain_dir=brain_dir, memory_file=tmp_path / "memory.safetensors",
+                             model={"base": str(tiny_wan), "tokens": 40}, memory={"top_k": 2, "heads": 4},
+                             train={"steps": 4, "batch_size": 8, "lr": 1e-3, "warmup_steps": 2, "checkpoint_every": 10},
+                             out_dir=out, device="cpu", progress=False)  # fmt: skip
+
+    run(tmp_path / "straight")
+    real_fit = loop.Trainer.fit
+
+    def fit_and_stop(self):
+        self.on_step = lambda tr: tr.step == 2 and signal.raise_signal(signal.SIGUSR1)
+        return real_fit(self)
+
+    loop.Trainer.fit = fit_and_stop
+    try:
+        with pytest.raises(TrainingInterrupted):
+            run(tmp_path / "resumed")
+    finally:
+        loop.Trainer.fit = real_fit
+    ck = torch.load(tmp_path / "resumed/checkpoint.pt", weights_only=False)
+    assert ck["step"] == 2 and not (tmp_path / "resumed" / DECODER_STATE).exists()
+    assert all("lora_" in k or k.startswith(("brain.", "memory.")) for k in ck["model"])  # not the frozen Wan
+    run(tmp_path / "resumed")
+    for name in ("pytorch_lora_weights.safetensors", DECODER_STATE):
+        a, b = load_file(str(tmp_path / "resumed" / name)), load_file(str(tmp_path / "straight" / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
