@@ -536,3 +536,27 @@ def test_stage2_resumes_after_a_signal_to_the_same_weights(stage1, tiny_wan, tmp
         assert a.keys() == b.keys()
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_superclass_table_and_figure(stage1, tmp_path):
+    """The report's per-superclass figure: one row per subject and class from stage 1's metrics.json, the
+    always-no baseline as 1 - prevalence; a metrics file without the scores is a clear error."""
+    import json
+
+    import pandas as pd
+
+    from cinebrain.methods.cineneuron.report import plot_categories
+
+    _, out, m = stage1
+    other = json.loads((out / "metrics.json").read_text()) | {"subject": "05"}
+    (tmp_path / "m05.json").write_text(json.dumps(other))
+    table = plot_categories([out / "metrics.json", tmp_path / "m05.json"], tmp_path / "c.png", tmp_path / "c.csv")
+    assert len(table) == 6 and list(table["superclass"][:3]) == ["people", "animals", "vehicles"]
+    row = table.iloc[0]
+    assert row["accuracy"] == m["categories"]["classes"]["people"]["accuracy"]
+    assert row["always_no"] == pytest.approx(1 - m["categories"]["classes"]["people"]["prevalence"])
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert pd.read_csv(tmp_path / "c.csv", dtype={"subject": str})["subject"].tolist()[-1] == "05"
+    (tmp_path / "bad.json").write_text(json.dumps({"subject": "01"}))
+    with pytest.raises(ValueError, match="bad.json: no per-superclass scores.*fix: rerun rule cineneuron_brain"):
+        plot_categories([tmp_path / "bad.json"], tmp_path / "x.png", tmp_path / "x.csv")

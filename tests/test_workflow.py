@@ -82,6 +82,9 @@ def test_demo_workflow_outputs(workdir):
                   "decoder/decoder.json", "recon/reconstructions.parquet", "recon/no_brain.mp4"):
             assert (d / f).exists(), (sub, f)
         assert len(list((d / "recon").glob("*_clip-*.mp4"))) == 2
+    cats = pd.read_csv(workdir / "results/methods/cineneuron/categories.csv", dtype={"subject": str})
+    assert sorted(set(cats["subject"])) == ["01", "02"] and cats["accuracy"].between(0, 1).all()
+    assert (workdir / "results/report/cineneuron/categories.png").stat().st_size > 0
     assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
     for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
         d = workdir / f"results/methods/cinesync/{v}/sub-01"
@@ -137,6 +140,7 @@ def test_demo_workflow_outputs(workdir):
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
     assert set(bench["method"]) == {"cinesync", "cineneuron", "ceiling"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
+    assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo

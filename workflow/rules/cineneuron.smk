@@ -41,6 +41,26 @@ rule cineneuron_brain:
         "../scripts/cineneuron_brain.py"
 
 
+rule cineneuron_categories:
+    input:
+        metrics=lambda wildcards: expand(f"{CINENEURON_DIR}/metrics.json", variant="cineneuron", subject=model_subjects()),
+    output:
+        table="results/methods/cineneuron/categories.csv",
+        figure=report(
+            "results/report/cineneuron/categories.png",
+            caption="../report/cineneuron_categories.rst",
+            category="6. Methods",
+            subcategory="cineneuron",
+            labels={"figure": "superclass prediction"},
+        ),
+    log:
+        "logs/cineneuron/cineneuron_categories.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/cineneuron_categories.py"
+
+
 rule cineneuron_memory:
     input:
         train="results/dataset/sub-{subject}/train",

@@ -188,8 +188,11 @@ class Settings(CineNeuronSettings):
         return [f"{model_dir('cineneuron', 'cineneuron', s)}/decoder/decoder.json" for s in subjects]
 
     def extra_outputs(self, subjects) -> list[str]:
-        """The decoders (their decoder.json) beyond the contract's outputs."""
-        return self.decoder_configs(subjects)
+        """The decoders (their decoder.json) and the superclass figure beyond the contract's outputs."""
+        configs = self.decoder_configs(subjects)
+        if not configs:
+            return []
+        return [*configs, "results/methods/cineneuron/categories.csv", "results/report/cineneuron/categories.png"]
 
     def check(self, config: dict) -> list[str]:
         """Cross-key problems: the features CineNeuron reads must be configured, the Wan latents must be its
