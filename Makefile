@@ -86,11 +86,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_encoder.py
 	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_cineneuron.py
 	$(BIN)/python benchmarks/bench_benchmark.py
 
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py --paper
 	$(BIN)/python benchmarks/bench_decoder.py --paper
+	$(BIN)/python benchmarks/bench_cineneuron.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

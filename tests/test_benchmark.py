@@ -466,6 +466,8 @@ def test_epe_shuffle_p_is_the_shuffle_test_of_epe():
     scrambled = gt[np.random.default_rng(3).permutation(len(gt))]
     for rec in (gt, scrambled):
         assert pixel.epe_shuffle_p(gt, rec, n=15, seed=4) == pixel.shuffle_p(pixel.epe, gt, rec, n=15, seed=4)
+    # the ground truth itself: no order beats EPE 0 (score_reconstructions takes this without computing)
+    assert pixel.epe_shuffle_p(gt, gt.copy(), n=15, seed=4) == 0.0
     # one reconstruction against several ground truths (the no-brain control): its pair flows are reused
     cache: dict = {}
     for g in (gt, scrambled, gt[::-1]):
@@ -507,3 +509,24 @@ def test_ceilings_one_video_per_clip_for_every_subject(tmp_path):
     with pytest.raises(ValueError, match=r"test clips without a caption \(c1\); fix"):
         caption_ceiling(test_dirs=tests[1:], out_dir=tmp_path / "caption", settings=settings, device="cpu")
     assert not (tmp_path / "caption").exists()
+
+
+def test_a_shared_test_set_reuses_the_ceiling_scores(scored, tmp_path):
+    """A ceiling is the same videos for every subject: a subject with the same test clips (in order) gets a
+    copy of the scores of the subject scored before; other clips are scored, nothing copied."""
+    import shutil
+
+    import pandas as pd
+
+    from cinebrain.benchmark.score import reuse_scores
+
+    root, _, _, _ = scored
+    ref = root / "benchmark/cinesync/cinesync/sub-01"
+    shutil.copytree(root / "test", tmp_path / "same")
+    assert reuse_scores(ref, root / "test", tmp_path / "same", tmp_path / "out")
+    for name in ("metrics.parquet", "set.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (ref / name).read_bytes()
+    (tmp_path / "other").mkdir()
+    pd.DataFrame({"clip": ["c1", "c0", "c2", "c3"]}).to_parquet(tmp_path / "other/manifest.parquet")  # another order
+    assert not reuse_scores(ref, root / "test", tmp_path / "other", tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()

@@ -36,6 +36,7 @@ rule benchmark_ground_truth:
 
 rule benchmark_score:
     input:
+        unpack(ceiling_reference),
         recon=score_input,
         test="results/dataset/sub-{subject}/test",
         networks=benchmark_networks,

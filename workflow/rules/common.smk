@@ -326,6 +326,26 @@ def score_input(wildcards):
     return recon_path(wildcards.method, wildcards.variant, wildcards.subject)
 
 
+def ceiling_reference(wildcards):
+    """For a ceiling's scores: the first model subject before this one with the same test episodes (its
+    scores and test split; the job copies them when the clips match), else nothing. The ceilings'
+    videos are the same for every subject, so a shared test set is scored once."""
+    if wildcards.method != "ceiling":
+        return {"reference": [], "reference_test": []}
+    inv = inventory()
+
+    def episodes(sub):
+        return sorted(inv.loc[(inv["subject"] == sub) & (inv["split"] == "test"), "episode"].astype(str))
+
+    for sub in model_subjects():
+        if sub == wildcards.subject:
+            break
+        if episodes(sub) == episodes(wildcards.subject):
+            return {"reference": [f"results/benchmark/ceiling/{wildcards.variant}/sub-{sub}"],
+                    "reference_test": [f"results/dataset/sub-{sub}/test"]}
+    return {"reference": [], "reference_test": []}
+
+
 def ceiling_input(wildcards):
     """The caption ceiling of the subject's test clips, for the figure of a run (none when disabled)."""
     return [recon_path("ceiling", "caption", wildcards.subject)] if BENCHMARK["ceiling"]["enabled"] else []

@@ -194,6 +194,10 @@ class _Videos:
             st["flows"] = pixel.flows(st["frames"])
         return st["flows"]
 
+    def set_flows(self, path: Path, flows) -> None:
+        """The video's flows, known (a copy of the ground truth's)."""
+        self._state(path)["flows"] = flows
+
     def pair_flows(self, path: Path) -> dict:
         return self._state(path)["pairs"]
 
@@ -268,10 +272,16 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
             pixel.check_pair(gt, rec, where=str(path))
             row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut), "condition": cond}
             row.update({k: f(gt, rec) for k, f in PIXEL_METRICS.items()})
+            # the ground-truth ceiling's video is its ground truth: the same flows, EPE 0, and no frame order
+            # can have an EPE below 0, so its shuffle test is 0 without the 32 x shuffle_n flows
+            identical = np.array_equal(gt, rec)
+            if identical:
+                videos.set_flows(path, gt_flow)
             row["epe"] = float(np.linalg.norm(gt_flow - videos.flows(path), axis=-1).mean())
             row.update(videos.motion_metrics(path, fps, flow_fn, interpolate, farneback))
             if "epe_shuffle_p" in names:
-                row["epe_shuffle_p"] = pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow, videos.pair_flows(path))
+                row["epe_shuffle_p"] = 0.0 if identical else pixel.epe_shuffle_p(gt, rec, settings.shuffle_n, seed, gt_flow,
+                                                                                 videos.pair_flows(path))  # fmt: skip
             for m in settings.as_released:
                 if f"{m}_as_released" in names:  # those benchmark.metrics leaves out are not computed
                     row[f"{m}_as_released"] = pixel.AS_RELEASED[m][0](gt, rec)
@@ -309,6 +319,22 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
         df.to_parquet(tmp / "metrics.parquet")
         (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
     return df
+
+
+def reuse_scores(reference_dir, reference_test_dir, test_dir, out_dir) -> bool:
+    """A ceiling's scores for a subject whose test clips (in order) are those of a subject already scored
+    (``reference_dir`` with its ``reference_test_dir``): a copy of them — the same videos, clips and
+    settings give the same scores (the N-way trials and bootstraps are seeded by ``benchmark.seed``).
+    Returns False, writing nothing, when the clips differ (then the subject is scored itself)."""
+    import shutil
+
+    clips = [list(pd.read_parquet(Path(d) / "manifest.parquet")["clip"]) for d in (reference_test_dir, test_dir)]
+    if clips[0] != clips[1]:
+        return False
+    with atomic_dir(out_dir) as tmp:
+        for name in ("metrics.parquet", "set.json"):
+            shutil.copy2(Path(reference_dir) / name, tmp / name)
+    return True
 
 
 def _fvd(fa: np.ndarray, fb: np.ndarray, n_boot: int, seed: int) -> dict:
