@@ -74,9 +74,10 @@ TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
-# The unit tests: no Snakemake run (markers workflow, slurm), two workers, one test at a time each.
+# The unit tests: no Snakemake run, no SLURM, no slow end-to-end training (markers workflow, slurm,
+# slow), two workers, one test at a time each.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not workflow and not slurm" --durations=10
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not workflow and not slurm and not slow" --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py

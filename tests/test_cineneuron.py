@@ -438,6 +438,7 @@ def test_memory_pool_of_the_training_clips(stage1, tiny_wan, tmp_path):
     assert not (tmp_path / "leaky.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_stage2_trains_and_reconstructs_into_the_contract(stage1, tiny_wan, tmp_path):
     """Stage 2 end to end on the tiny Wan: the pool, joint training (LoRA + brain + memories), the adapter
     and state saved, and every test clip reconstructed from its fMRI (same noise for all, so clips differ by
@@ -494,6 +495,7 @@ def test_a_memory_pool_of_other_feature_models_is_refused(stage1, tiny_wan, tmp_
     assert not (tmp_path / "decoder").exists()
 
 
+@pytest.mark.slow
 def test_stage2_resumes_after_a_signal_to_the_same_weights(stage1, tiny_wan, tmp_path):
     """Stage 2 stopped by SIGUSR1 after step 2 (a checkpoint of the trainable weights: LoRA, Brain Model,
     memories), resumed by a new run: the same adapter and brain state as the uninterrupted run."""

@@ -121,6 +121,7 @@ def test_world_clips_move_the_way_their_captions_say():
         assert (np.diff(along) > -1.5).all(), (scene, along)  # (a pixel of jitter: the resize)
 
 
+@pytest.mark.slow
 def test_pretrained_world_models(tmp_path):
     """The models_world_* rules: the VAE learns to reconstruct held-out clips, the transformer to use the
     caption (its prediction of a held-out clip from pure noise is better with the clip's own caption than with
