@@ -141,6 +141,13 @@ def test_demo_workflow_outputs(workdir):
     assert set(bench["method"]) == {"cinesync", "cineneuron", "ceiling"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])
+    # the ceilings are the same videos for both subjects, whose test clips are the same: sub-02's scores are
+    # sub-01's, copied (its log shows no scoring)
+    for v in ("caption", "ground_truth"):
+        one, two = (workdir / f"results/benchmark/ceiling/{v}/sub-{s}/metrics.parquet" for s in ("01", "02"))
+        assert one.read_bytes() == two.read_bytes()
+        assert "scoring" not in (workdir / f"logs/benchmark/benchmark_score/ceiling_{v}_sub-02.log").read_text()
+        assert "scoring" in (workdir / f"logs/benchmark/benchmark_score/ceiling_{v}_sub-01.log").read_text()
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
     # nothing to redo
