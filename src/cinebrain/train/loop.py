@@ -388,3 +388,14 @@ class Trainer:
                 signal.signal(sig, handler)
         self.resumed = resumed
         return self.model
+
+
+def split_fingerprint(split_dir) -> str:
+    """Hash of a clip-dataset split's manifest and description, for a Trainer's ``fingerprint``: a
+    checkpoint made on other data is not resumed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("manifest.parquet", "dataset.json"):
+        h.update((Path(split_dir) / name).read_bytes())
+    return h.hexdigest()

@@ -78,9 +78,8 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
     from ...data import ClipDataset
     from ...models.retrieval import retrieval_scores
     from ...settings import as_dict, build
-    from ...train import Trainer
+    from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
-    from ..cinesync.train import _fingerprint
     from ..contract import write_metrics
     from .brain import BrainModel, check_batch, loss_fn
     from .settings import BrainModelConfig, BrainModelSettings, BrainTrain, Evaluation
@@ -103,7 +102,7 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
     torch.manual_seed(settings.seed)
     net = BrainModel(cfg)
     trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
-                      fingerprint=_fingerprint(train_dir))  # fmt: skip
+                      fingerprint=split_fingerprint(train_dir))  # fmt: skip
     trainer.fit()
     if not state.is_main:
         return {}
@@ -241,9 +240,8 @@ def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dic
 
     from ...data import ClipDataset
     from ...settings import as_dict, build
-    from ...train import Trainer
+    from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
-    from ..cinesync.train import _fingerprint
     from .decoder import check_wan_latents, loss_fn, save_lora, wan_transformer_config
     from .settings import DecoderModelSettings, DecoderTrain
 
@@ -259,7 +257,7 @@ def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dic
     net, info = build_decoder(brain_dir=brain_dir, memory_file=memory_file, model=model, memory=memory, device=dev,
                               dataset=ds)  # fmt: skip
     brain_file, pool_file = Path(brain_dir) / "model.safetensors", Path(memory_file)
-    key = " ".join([_fingerprint(train_dir), *(f"{f.stat().st_size} {f.stat().st_mtime_ns}" for f in (brain_file, pool_file)),
+    key = " ".join([split_fingerprint(train_dir), *(f"{f.stat().st_size} {f.stat().st_mtime_ns}" for f in (brain_file, pool_file)),
                     json.dumps(info["transformer"], sort_keys=True)])  # fmt: skip
     trainer = Trainer(net, loss_fn, ds, settings, out_dir, device=dev, dist=state, progress=progress,
                       fingerprint=hashlib.sha256(key.encode()).hexdigest())  # fmt: skip

@@ -48,7 +48,7 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     from ...data import ClipDataset
     from ...models.retrieval import retrieval_scores
     from ...settings import as_dict, build
-    from ...train import Trainer
+    from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
     from ..contract import write_metrics
     from .encoder import CineSyncEncoder, loss_fn
@@ -74,7 +74,7 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     torch.manual_seed(settings.seed)
     net = CineSyncEncoder(cfg)
     trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
-                      fingerprint=_fingerprint(train_dir))  # fmt: skip
+                      fingerprint=split_fingerprint(train_dir))  # fmt: skip
     trainer.fit()
     if not state.is_main:
         return {}
@@ -95,16 +95,6 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     return metrics
 
 
-def _fingerprint(split_dir) -> str:
-    """Hash of a split's manifest and description: a checkpoint of other data is not resumed."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in ("manifest.parquet", "dataset.json"):
-        h.update((Path(split_dir) / name).read_bytes())
-    return h.hexdigest()
-
-
 def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: dict, out_dir, device: str = "auto",
                   progress: bool = True, roi_sets=None) -> dict:  # fmt: skip
     """Rule ``cinesync_decoder``'s task: fine-tune LoRA (+ encoder, adapter) on one subject's training split.
@@ -121,7 +111,7 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
     from ...data import ClipDataset
     from ...models.lora import lora_metadata
     from ...settings import as_dict, build
-    from ...train import Trainer
+    from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
     from .decoder import (
         BRAIN_FILE,
@@ -156,7 +146,7 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
                                "data_build), or set methods.cinesync.decoder.model.caption_alignment: 0")  # fmt: skip
         net.align_to_captions(caption_targets(cfg.base, captions.astype(str).tolist(), device=dev), cfg.caption_alignment)
     enc_file = Path(encoder_dir) / "model.safetensors"
-    fingerprint = hashlib.sha256(f"{_fingerprint(train_dir)} {enc_file.stat().st_size} {enc_file.stat().st_mtime_ns} "
+    fingerprint = hashlib.sha256(f"{split_fingerprint(train_dir)} {enc_file.stat().st_size} {enc_file.stat().st_mtime_ns} "
                                  f"{info['base_signature']} {variant}".encode()).hexdigest()  # fmt: skip
     trainer = Trainer(net, loss_fn, ds, settings, out_dir, device=dev, dist=state, progress=progress,
                       fingerprint=fingerprint)  # fmt: skip
