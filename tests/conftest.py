@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -41,6 +42,28 @@ def bids_copy(synth, tmp_path) -> Path:
     dst = tmp_path / "bids"
     shutil.copytree(synth / "bids", dst, copy_function=os.link, ignore=shutil.ignore_patterns("derivatives"))
     return dst
+
+
+@contextlib.contextmanager
+def interrupted_after_step(step: int):
+    """A pre-emption in the block: every Trainer receives SIGUSR1 after ``step`` and the block must end in
+    TrainingInterrupted (its checkpoint written)."""
+    import signal
+
+    from cinebrain.train import TrainingInterrupted, loop
+
+    real_fit = loop.Trainer.fit
+
+    def fit_and_stop(self):
+        self.on_step = lambda tr: tr.step == step and signal.raise_signal(signal.SIGUSR1)
+        return real_fit(self)
+
+    loop.Trainer.fit = fit_and_stop
+    try:
+        with pytest.raises(TrainingInterrupted):
+            yield
+    finally:
+        loop.Trainer.fit = real_fit
 
 
 def replace_text(path: Path, text: str) -> None:

@@ -499,12 +499,11 @@ def test_a_memory_pool_of_other_feature_models_is_refused(stage1, tiny_wan, tmp_
 def test_stage2_resumes_after_a_signal_to_the_same_weights(stage1, tiny_wan, tmp_path):
     """Stage 2 stopped by SIGUSR1 after step 2 (a checkpoint of the trainable weights: LoRA, Brain Model,
     memories), resumed by a new run: the same adapter and brain state as the uninterrupted run."""
-    import signal
-
     from safetensors.torch import load_file
 
     from cinebrain.methods.cineneuron.train import DECODER_STATE, build_memory, train_decoder
-    from cinebrain.train import TrainingInterrupted, loop
+
+    from .conftest import interrupted_after_step
 
     root, brain_dir, _ = stage1
     build_memory(train_dir=root / "ds/train", test_dir=root / "ds/test", brain_dir=brain_dir, base=str(tiny_wan),
@@ -517,18 +516,8 @@ def test_stage2_resumes_after_a_signal_to_the_same_weights(stage1, tiny_wan, tmp
                              out_dir=out, device="cpu", progress=False)  # fmt: skip
 
     run(tmp_path / "straight")
-    real_fit = loop.Trainer.fit
-
-    def fit_and_stop(self):
-        self.on_step = lambda tr: tr.step == 2 and signal.raise_signal(signal.SIGUSR1)
-        return real_fit(self)
-
-    loop.Trainer.fit = fit_and_stop
-    try:
-        with pytest.raises(TrainingInterrupted):
-            run(tmp_path / "resumed")
-    finally:
-        loop.Trainer.fit = real_fit
+    with interrupted_after_step(2):
+        run(tmp_path / "resumed")
     ck = torch.load(tmp_path / "resumed/checkpoint.pt", weights_only=False)
     assert ck["step"] == 2 and not (tmp_path / "resumed" / DECODER_STATE).exists()
     assert all("lora_" in k or k.startswith(("brain.", "memory.")) for k in ck["model"])  # not the frozen Wan

@@ -263,25 +263,11 @@ def test_resume_after_an_interruption_gives_the_same_adapter(setup, trained, tmp
     uninterrupted run, and the checkpoint holds only trainable weights (not the frozen transformer)."""
     from safetensors.torch import load_file
 
-    from cinebrain.train import TrainingInterrupted
+    from .conftest import interrupted_after_step
 
     out = tmp_path / "resumed"
-    import signal
-
-    from cinebrain.train import loop
-
-    real_fit = loop.Trainer.fit
-
-    def fit_and_stop(self):
-        self.on_step = lambda tr: tr.step == 2 and signal.raise_signal(signal.SIGUSR1)
-        return real_fit(self)
-
-    loop.Trainer.fit = fit_and_stop
-    try:
-        with pytest.raises(TrainingInterrupted):
-            _train(setup, out)
-    finally:
-        loop.Trainer.fit = real_fit
+    with interrupted_after_step(2):
+        _train(setup, out)
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ck["step"] == 2 and all("lora_" in k or k.startswith("brain.") for k in ck["model"])
     _train(setup, out)
