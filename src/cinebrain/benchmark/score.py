@@ -252,8 +252,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
                                              "the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
     videos = _Videos(MetricNetworks(**networks, device=device, batch_size=settings.batch_size), base,
                      recurring=set(conditions.get("no_brain", ())))  # fmt: skip
-    settings.motion.check()
-    flow_fn = motion.flow_function(settings.motion, device)
+    flow_fn = motion.flow_function(settings.motion, device)  # checks that RAFT has its weights
     interpolate = motion.interpolator(settings.motion.interpolation, flow_fn)
     farneback = settings.motion.flow == "farneback"
     n_ways, convs = settings.n_way, settings.conventions
