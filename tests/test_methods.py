@@ -119,3 +119,18 @@ def test_the_generic_stages_read_every_enabled_method_through_the_contract(toy_m
     table = summarise_models(files, tmp_path / "summary.csv", tmp_path / "retrieval.png")
     assert list(table["method"]) == ["cinesync", "toy"] and (table["chance_two_way"] == 0.5).all()
     assert (tmp_path / "retrieval.png").stat().st_size > 0
+
+
+def test_a_method_runs_for_the_subjects_its_section_lists():
+    """methods.<name>.subjects: null keeps every subject with both splits, in their order; a list keeps those
+    it names; a subject without both splits (or not quoted: 1 for '01') is one error naming the key and the fix."""
+    from types import SimpleNamespace
+
+    from cinebrain.methods import method_subjects
+
+    assert method_subjects("toy", SimpleNamespace(subjects=None), ["01", "02", "03"]) == ["01", "02", "03"]
+    assert method_subjects("toy", SimpleNamespace(), ["01", "02"]) == ["01", "02"]  # a method without the key
+    assert method_subjects("toy", SimpleNamespace(subjects=("03", "01")), ["01", "02", "03"]) == ["01", "03"]
+    with pytest.raises(ValueError, match=r"methods.toy.subjects lists 07, 1, which the dataset lacks .* \(subjects "
+                                         r"with both: 01, 02\); fix: list some of those, quoted as strings"):
+        method_subjects("toy", SimpleNamespace(subjects=("07", 1)), ["01", "02"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -244,6 +245,32 @@ def test_action_features_join_the_dataset_when_configured(workdir, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert "data_build" in out and "features_action" not in out and "cineneuron_" not in out
+
+
+@pytest.mark.workflow
+def test_a_method_runs_for_the_subjects_it_lists(workdir, tmp_path):
+    """methods.cineneuron.subjects: ['01'] plans CineNeuron's jobs for sub-01 only while CineSync and the
+    ceilings keep both subjects; a subject the dataset lacks stops Snakemake before any job with the fix."""
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    cfg["methods"]["cineneuron"]["subjects"] = ["01"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [SMK, "-s", str(REPO / "Snakefile"), "-n", "--forceall", "--cores", "1", "--directory", str(workdir),
+           "--configfile", str(tmp_path / "config.yaml")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    subjects = {}
+    for rule, wildcards in re.findall(r"rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)", out):
+        subjects.setdefault(rule, set()).update(re.findall(r"subject=(\w+)", wildcards))
+    assert subjects["cineneuron_brain"] == subjects["cineneuron_reconstruct"] == {"01"}
+    assert subjects["cinesync_encoder"] == subjects["cinesync_reconstruct"] == {"01", "02"}
+    scored = set(re.findall(r"wildcards: method=(\w+), variant=\w+, subject=(\w+)", out))
+    assert ("cineneuron", "01") in scored and ("cineneuron", "02") not in scored and ("ceiling", "02") in scored
+    cfg["methods"]["cineneuron"]["subjects"] = ["07"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    assert res.returncode != 0
+    assert "methods.cineneuron.subjects lists 07, which the dataset lacks" in res.stdout + res.stderr
 
 
 @pytest.mark.workflow

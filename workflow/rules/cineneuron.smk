@@ -43,7 +43,7 @@ rule cineneuron_brain:
 
 rule cineneuron_categories:
     input:
-        metrics=lambda wildcards: expand(f"{CINENEURON_DIR}/metrics.json", variant="cineneuron", subject=model_subjects()),
+        metrics=lambda wildcards: expand(f"{CINENEURON_DIR}/metrics.json", variant="cineneuron", subject=subjects_of("cineneuron")),
     output:
         table="results/methods/cineneuron/categories.csv",
         figure=report(

@@ -105,7 +105,7 @@ rule cinesync_reconstruct:
 
 rule cinesync_report:
     input:
-        configs=lambda wildcards: METHODS["cinesync"].decoder_configs(model_subjects()),
+        configs=lambda wildcards: METHODS["cinesync"].decoder_configs(subjects_of("cinesync")),
     output:
         summary="results/methods/cinesync/decoders.csv",
         figure=report(

@@ -290,11 +290,24 @@ def model_subjects():
     return [s for s in subjects() if set(inv.loc[inv["subject"] == s, "split"]) >= {"train", "test"}]
 
 
+def subjects_of(method):
+    """The subjects with both splits that ``method`` runs for (its ``subjects`` setting; null: all)."""
+    from cinebrain.methods import method_subjects
+
+    return method_subjects(method, METHODS[method], model_subjects())
+
+
+def ceiling_subjects():
+    """The subjects any enabled method runs for, in the inventory's order: those the ceilings are scored for."""
+    wanted = {s for m in METHODS for s in subjects_of(m)}
+    return [s for s in model_subjects() if s in wanted]
+
+
 def model_dirs(wildcards=None):
-    """The contract's model folder of every enabled method's model variant and subject with both splits."""
+    """The contract's model folder of every enabled method's model variant and subject it runs for."""
     from cinebrain.methods.contract import model_dir
 
-    return [model_dir(m, v, s) for m, st in METHODS.items() for v in st.model_variants() for s in model_subjects()]
+    return [model_dir(m, v, s) for m, st in METHODS.items() for v in st.model_variants() for s in subjects_of(m)]
 
 
 def recon_runs(wildcards=None):
@@ -302,9 +315,9 @@ def recon_runs(wildcards=None):
     there are any and benchmark.ceiling is enabled) the ceilings' (method "ceiling")."""
     from cinebrain.benchmark.ceiling import VARIANTS as CEILINGS
 
-    runs = [(m, v, s) for m, st in METHODS.items() for v in st.recon_variants() for s in model_subjects()]
+    runs = [(m, v, s) for m, st in METHODS.items() for v in st.recon_variants() for s in subjects_of(m)]
     if runs and BENCHMARK["ceiling"]["enabled"]:
-        runs += [("ceiling", v, s) for v in CEILINGS for s in model_subjects()]
+        runs += [("ceiling", v, s) for v in CEILINGS for s in ceiling_subjects()]
     return runs
 
 
@@ -319,7 +332,7 @@ def recon_path(method, variant, subject):
 
 def model_test_sets(wildcards=None):
     """The test split of every subject models are trained for (what the ceilings are made for)."""
-    return [f"results/dataset/sub-{s}/test" for s in model_subjects()]
+    return [f"results/dataset/sub-{s}/test" for s in ceiling_subjects()]
 
 
 def score_input(wildcards):
@@ -337,7 +350,7 @@ def ceiling_reference(wildcards):
     def episodes(sub):
         return sorted(inv.loc[(inv["subject"] == sub) & (inv["split"] == "test"), "episode"].astype(str))
 
-    for sub in model_subjects():
+    for sub in ceiling_subjects():
         if sub == wildcards.subject:
             break
         if episodes(sub) == episodes(wildcards.subject):
@@ -367,7 +380,7 @@ def model_outputs(wildcards=None):
 
 def method_outputs(name):
     """What rule all builds of one method beyond the contract's outputs (its Settings.extra_outputs)."""
-    return METHODS[name].extra_outputs(model_subjects())
+    return METHODS[name].extra_outputs(subjects_of(name))
 
 
 def benchmark_networks(wildcards=None):

@@ -5,7 +5,8 @@ A method ``<name>`` is
 - this package's subpackage ``cinebrain.methods.<name>``, whose ``Settings`` class (a typed section, see
   :mod:`cinebrain.settings`) is the configuration section ``methods.<name>`` and says what the method
   produces: ``model_variants()`` (variants with a trained model), ``recon_variants()`` (variants with
-  reconstructions), ``launch_profiles()`` and ``check(config)`` (its cross-key checks);
+  reconstructions), ``launch_profiles()`` and ``check(config)`` (its cross-key checks), and may have a
+  ``subjects`` key (:func:`subjects_setting`: the subjects it runs for; absent or null: all);
 - the rule file ``workflow/rules/<name>.smk``, included by the Snakefile when the method is enabled;
 - its tests.
 
@@ -39,6 +40,28 @@ def schema() -> dict:
     props = {name: {k: v for k, v in schema_of(settings_class(name)).items() if k != "default"} for name in available()}
     return {"type": "object", "additionalProperties": False, "default": {}, "properties": props,
             "description": "Brain-decoding methods (plug-ins of cinebrain.methods), each enabled or not."}  # fmt: skip
+
+
+def subjects_setting():
+    """The ``subjects`` key every method's section has: which subjects it is trained and scored for."""
+    from ..settings import setting
+
+    return setting(None, "the subjects this method is trained, reconstructed and scored for, e.g. ['01'] (null: every "
+                   "subject with a training and a test split)", minItems=1, items={"type": "string"})  # fmt: skip
+
+
+def method_subjects(name: str, settings, candidates: list[str]) -> list[str]:
+    """The subjects of ``candidates`` (those with both splits, in their order) that method ``name`` runs for:
+    all of them, or those its ``subjects`` setting lists; a listed subject without both splits is an error."""
+    wanted = getattr(settings, "subjects", None)
+    if wanted is None:
+        return list(candidates)
+    missing = [str(s) for s in wanted if s not in candidates]
+    if missing:
+        raise ValueError(f"methods.{name}.subjects lists {', '.join(missing)}, which the dataset lacks or which has no "
+                         f"training and test split (subjects with both: {', '.join(candidates) or 'none'}); fix: list "
+                         "some of those, quoted as strings ('01'), or set it to null")  # fmt: skip
+    return [s for s in candidates if s in wanted]
 
 
 def enabled(config: dict) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from ...settings import section, setting
 from ...train.loop import TrainSettings
+from .. import subjects_setting
 from ..cinesync.settings import Evaluation
 
 #: The Brain Model's backbones: ``transformer`` (section 4.1: a MinD-Video/CineSync-style transformer over
@@ -170,6 +171,7 @@ class Settings(CineNeuronSettings):
     (stage 2), reconstructions — one variant, ``cineneuron``, per subject."""
 
     enabled: bool = setting(True, "train, reconstruct and score this method")
+    subjects: tuple[str, ...] | None = subjects_setting()
 
     # --- what the generic stages read (cinebrain.methods) ---
 

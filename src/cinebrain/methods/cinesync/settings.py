@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 from ...settings import section, setting
 from ...train.loop import TrainSettings
+from .. import subjects_setting
 
 #: Encoder variants: the paper's model and its two single-modality ablations, by the modalities they read.
 VARIANTS = {"cinesync": ("fmri", "eeg"), "cinesync_fmri": ("fmri",), "cinesync_eeg": ("eeg",)}
@@ -178,6 +179,7 @@ class Settings:
     """CineSync (CineBrain, seed 000): Multi-Modal Fusion Encoder + Neuro Latent Decoder (CogVideoX + LoRA)."""
 
     enabled: bool = setting(True, "train, reconstruct and score this method")
+    subjects: tuple[str, ...] | None = subjects_setting()
     variants: tuple[str, ...] = setting(tuple(VARIANTS), "encoder variants: the model and its ablations",
                                         items={"enum": list(VARIANTS)}, uniqueItems=True)  # fmt: skip
     roi_sets: tuple[str, ...] | None = setting(None, "the fMRI columns the encoder takes, by ROI set (null: all)",
