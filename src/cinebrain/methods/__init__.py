@@ -43,7 +43,7 @@ def schema() -> dict:
 
 
 def subjects_setting():
-    """The ``subjects`` key every method's section has: which subjects it is trained and scored for."""
+    """The ``subjects`` key of a method's section (CineSync's, CineNeuron's): the subjects it runs for."""
     from ..settings import setting
 
     return setting(None, "the subjects this method is trained, reconstructed and scored for, e.g. ['01'] (null: every "
