@@ -299,8 +299,11 @@ def subjects_of(method):
 
 def ceiling_subjects():
     """The subjects any enabled method runs for, in the inventory's order: those the ceilings are scored for."""
-    wanted = {s for m in METHODS for s in subjects_of(m)}
-    return [s for s in model_subjects() if s in wanted]
+    from cinebrain.methods import method_subjects
+
+    candidates = model_subjects()  # read once, not once per method
+    wanted = {s for m, st in METHODS.items() for s in method_subjects(m, st, candidates)}
+    return [s for s in candidates if s in wanted]
 
 
 def model_dirs(wildcards=None):
