@@ -26,7 +26,7 @@ from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
 TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino",
-               "xclip", "wan")
+               "xclip", "wan", "stable_diffusion")
 
 
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
@@ -330,6 +330,54 @@ def save_tiny_cogvideox(folder, seed: int = 0, text_tokens: int = 77, text_dim: 
     return Path(folder)
 
 
+def save_tiny_stable_diffusion(folder, seed: int = 0, text_dim: int = 32) -> Path:
+    """A Stable Diffusion text-to-image pipeline folder laid out as runwayml/stable-diffusion-v1-5 is
+    (``model_index.json``, ``vae/``, ``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``; no safety
+    checker), Mind-Animator's generator:
+
+    - ``vae``: diffusers AutoencoderKL with SD's 8x spatial compression and 4 latent channels, its scaling factor
+      measured as SD's was (1 / the latents' std);
+    - ``unet``: UNet2DConditionModel with SD's block types (cross-attention down/up blocks around a
+      cross-attention mid block), two levels of 32 and 64 channels, text width ``text_dim`` (SD: 768);
+    - ``text_encoder``, ``tokenizer``: a CLIPTextModel of width ``text_dim`` and a byte-level CLIP tokenizer
+      (``write_tiny_models`` puts the tiny CLIP's text tower in their place);
+    - ``scheduler``: PNDMScheduler with SD v1-5's betas (scaled-linear 0.00085-0.012, epsilon prediction).
+    """
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _byte_bpe(folder, end_of_word=True)
+    tok = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=text_dim, intermediate_size=2 * text_dim,
+                                                num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+                                                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                                pad_token_id=tok.pad_token_id))  # fmt: skip
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 16, 16, 16), latent_channels=4,
+                        layers_per_block=1, norm_num_groups=4, sample_size=64)  # fmt: skip
+    # SD's scaling factor (0.18215) is 1 / the std of its VAE's latents, measured on images (Rombach et al. 2022,
+    # appendix G); measured the same way for this VAE, on smooth random images
+    with torch.no_grad():
+        images = torch.nn.functional.interpolate(torch.rand(16, 3, 8, 8) * 2 - 1, size=(64, 64), mode="bilinear")
+        vae.register_to_config(scaling_factor=float(1.0 / vae.encode(images).latent_dist.mean.std()))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_dim,
+                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)  # fmt: skip
+    for f in (vocab, merges):
+        f.unlink(missing_ok=True)
+    return folder
+
+
 def _t5_byte_tokenizer():
     """A T5-style fast tokenizer (``<pad>`` 0, ``</s>`` 1 appended, ``<unk>`` 2) over the 256 byte symbols, no
     merges: every byte a token, so every caption encodes to its length plus one."""
@@ -503,7 +551,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
     writers = {"clip": save_tiny_clip, "siglip": save_tiny_siglip, "whisper": save_tiny_whisper,
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
-               "dino": save_tiny_dino, "xclip": save_tiny_xclip, "wan": save_tiny_wan}  # fmt: skip
+               "dino": save_tiny_dino, "xclip": save_tiny_xclip, "wan": save_tiny_wan,
+               "stable_diffusion": save_tiny_stable_diffusion}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:
@@ -512,6 +561,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
             pretrain_tiny_clip(out / name, steps=clip_pretrain_steps, progress=progress)
     if "cogvideox" in done and "clip" in done:
         attach_text_encoder(out / "cogvideox", out / "clip")
+    if "stable_diffusion" in done and "clip" in done:  # the caption space Mind-Animator's semantic decoder targets
+        attach_text_encoder(out / "stable_diffusion", out / "clip")
     (out / "README.md").write_text(
         "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
         "They have the real classes and file layout; their outputs carry no meaning, except the CLIP's when\n"
