@@ -212,6 +212,16 @@ def test_temporal_consistency():
     assert semantic.temporal_consistency_gated(e, video_similarity=0.7) == pytest.approx(1.0)
 
 
+def test_ctc_shuffle_test_is_small_when_the_order_carries_the_consistency():
+    angles = np.linspace(0, np.pi / 2, 12)  # embeddings turning steadily: adjacent frames most alike in order
+    smooth = np.stack([np.cos(angles), np.sin(angles)], 1)
+    assert semantic.ctc_shuffle_p(smooth, n=200, seed=0) == 0.0
+    # no order: the clip's own order is one draw among the shuffles, so its p is uniform over clips (mean 1/2)
+    rng = np.random.default_rng(0)
+    ps = [semantic.ctc_shuffle_p(rng.normal(size=(12, 16)), n=100, seed=k) for k in range(40)]
+    assert np.mean(ps) == pytest.approx(0.5, abs=0.12)
+
+
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """4 test clips (moving textures, 9 frames at 32 x 48); reconstructions: copies of clips 0-1, a
@@ -221,12 +231,18 @@ def scored(tmp_path_factory):
     import pandas as pd
 
     from cinebrain.stimuli import write_video
-    from cinebrain.synth.models import save_tiny_clip, save_tiny_dino, save_tiny_videomae, save_tiny_vit
+    from cinebrain.synth.models import (
+        save_tiny_clip,
+        save_tiny_dino,
+        save_tiny_videomae,
+        save_tiny_vit,
+        save_tiny_xclip,
+    )
 
     root = tmp_path_factory.mktemp("bench")
     nets = {"video_classifier": str(save_tiny_videomae(root / "videomae")), "image_classifier": str(save_tiny_vit(root / "vit")),
             "clip": str(save_tiny_clip(root / "clip")), "dino": str(save_tiny_dino(root / "dino")),
-            "fvd": str(root / "videomae")}  # fmt: skip
+            "fvd": str(root / "videomae"), "ctc_gate": str(save_tiny_xclip(root / "xclip"))}  # fmt: skip
     (root / "gt").mkdir()
     (root / "recon/cinesync/sub-01").mkdir(parents=True)
     rows = []
@@ -269,6 +285,11 @@ def test_scores_per_clip(scored):
     assert df.loc[2, "epe"] > 0.5 and df.loc[3, "ssim_rgb"] < 0.2  # static and noise
     assert (df["ctc"].between(-1, 1)).all() and (df.loc[:1, "dtc"] > 0.9).all()
     assert df.loc[0, "epe_shuffle_p"] == 0.0
+    assert df["ctc_shuffle_p"].between(0, 1).all()
+    # Mind-Animator's CLIP-pcc, gated by the X-CLIP's video similarity to the ground truth against its mean over
+    # the clips: the exact copies pass the gate, and not every clip does
+    assert (df.loc[:1, "ctc_mindanimator"] == df.loc[:1, "ctc"]).all()
+    assert (df["ctc_mindanimator"] == 0).any()
     # motion (VBench's rules on Farneback flows): a moving copy is dynamic, the static clip is not and is
     # perfectly smooth, noise is neither smooth nor still; the grey no-brain video is still
     assert df["dynamic_degree"].tolist() == [1.0, 1.0, 0.0, 1.0]

@@ -85,7 +85,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     from .conftest import LAUNCH_DIR
     from .tiny_workflow import TINY
 
-    assert available() == ["cineneuron", "cinesync", "toy"]
+    assert available() == ["cineneuron", "cinesync", "mindanimator", "toy"]
     toy = config_schema()["properties"]["methods"]["properties"]["toy"]
     assert toy["properties"]["width"] == {"type": "integer", "minimum": 1, "default": 8, "description": "a size"}
     cfg = json.loads(json.dumps(TINY))

@@ -112,7 +112,7 @@ def test_motion_generator_learns_the_motion_the_fmri_names():
         cmg = ConsistencyMotionGenerator((2, 3), (1, 4, 8), f, patch=4, width=32, depth=2, heads=4, mask_ratio=0.0,
                                          fmri_guidance=guided)  # fmt: skip
         opt = torch.optim.AdamW(cmg.parameters(), lr=3e-3)
-        for step in range(300):
+        for _ in range(300):
             idx = torch.randint(n, (64,), generator=g)
             loss = cmg.loss(z[idx], fmri[idx])
             opt.zero_grad()
@@ -219,7 +219,12 @@ def test_generator_makes_the_configured_frames_and_refuses_a_mismatched_pair(tin
 
     from diffusers import AutoencoderKL
 
-    from cinebrain.methods.mindanimator.generator import encode_frames, generate, load_generator, text_conditions
+    from cinebrain.methods.mindanimator.generator import (
+        encode_frames,
+        generate,
+        load_generator,
+        text_conditions,
+    )
 
     pipe = load_generator(str(tiny_sd), frames=3)
     cond = text_conditions(pipe, ["a red circle moves left"])
@@ -289,7 +294,7 @@ def _split(root, tiny_clip, n, seed, colours):
     fmri[:, :, 20:40] += direction[:, None, None]
     np.save(root / "fmri.npy", fmri.astype(np.float32))
     emb = Embedder(str(tiny_clip))
-    captions = [f"a {['red', 'green', 'blue'][c]} square moves {'left' if d < 0 else 'right'}" for c, d in zip(col, direction)]
+    captions = [f"a {['red', 'green', 'blue'][c]} square moves {'left' if d < 0 else 'right'}" for c, d in zip(col, direction, strict=True)]
     frames = np.stack([emb.images(v) for v in videos])
     text = emb.texts(captions)
     _save({"frames": frames.astype(np.float32), "text": text.astype(np.float32), "text_clip": np.arange(n)},
@@ -373,3 +378,34 @@ def test_hold_frames_spreads_the_generated_frames_over_the_clip():
     frames = np.arange(4, dtype=np.uint8)[:, None, None, None].repeat(2, 1).repeat(2, 2).repeat(3, 3)
     out = hold_frames(frames, 9)
     assert out[:, 0, 0, 0].tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3]  # floor(k 4 / 9)
+
+
+def test_saved_decoders_round_trip_to_the_scores_they_were_saved_with(trained):
+    """model.safetensors + config.json rebuild every decoder: the test scores recomputed from the loaded
+    weights equal those of metrics.json."""
+    from cinebrain.data import ClipDataset
+    from cinebrain.methods.mindanimator.settings import Settings
+    from cinebrain.methods.mindanimator.train import WithLatents, _test_scores, load_trained, read_latents
+    from cinebrain.settings import build
+
+    tmp, m = trained
+    mods, cfg = load_trained(tmp / "out")
+    assert set(mods) == {"semantic", "structure", "motion", "motion_unguided", "frame_mlps"}
+    te = ClipDataset(tmp / "ds/test", modalities=("fmri",), targets=("frames",))
+    tr = ClipDataset(tmp / "ds/train", modalities=())
+    test = WithLatents(te, read_latents(tmp / "test.safetensors", te.manifest["clip"], 4))
+    s = build(Settings, {"evaluation": {"repeats": 2}})
+    scores, errors = _test_scores(mods, test, read_latents(tmp / "train.safetensors", tr.manifest["clip"], 4), s, "cpu")
+    assert errors == pytest.approx(m["latent_mse"], rel=1e-5) and scores["scores"] == m["scores"]
+
+
+def test_latents_of_other_clips_or_frame_counts_are_refused(trained):
+    from cinebrain.data import ClipDataset
+    from cinebrain.methods.mindanimator.train import read_latents
+
+    tmp, _ = trained
+    clips = ClipDataset(tmp / "ds/test", modalities=()).manifest["clip"]
+    with pytest.raises(ValueError, match="clips of 4 latent frames; the motion generator expects 6"):
+        read_latents(tmp / "test.safetensors", clips, 6)
+    with pytest.raises(ValueError, match="latents of other clips than the dataset's"):
+        read_latents(tmp / "test.safetensors", clips[::-1], 4)

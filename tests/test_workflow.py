@@ -23,6 +23,12 @@ def workdir(tiny_workdir):
     return tiny_workdir
 
 
+def read_video_shape(path) -> tuple:
+    from cinebrain.stimuli import read_video
+
+    return read_video(path).shape
+
+
 @pytest.mark.workflow
 def test_demo_workflow_outputs(workdir):
     inv = pd.read_parquet(workdir / "results/bids/inventory.parquet")
@@ -75,7 +81,7 @@ def test_demo_workflow_outputs(workdir):
     summary = pd.read_csv(workdir / "results/methods/summary.csv")
     assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
         [("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2]]
-        + [("cineneuron", "cineneuron", s) for s in [1, 2]])
+        + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1)])
     # CineNeuron: stage 1, the memory pool, stage 2 and the reconstructions in the contract
     for sub in ("01", "02"):
         d = workdir / f"results/methods/cineneuron/cineneuron/sub-{sub}"
@@ -86,6 +92,19 @@ def test_demo_workflow_outputs(workdir):
     cats = pd.read_csv(workdir / "results/methods/cineneuron/categories.csv", dtype={"subject": str})
     assert sorted(set(cats["subject"])) == ["01", "02"] and cats["accuracy"].between(0, 1).all()
     assert (workdir / "results/report/cineneuron/categories.png").stat().st_size > 0
+    # Mind-Animator (sub-01 only): the decoders, the importance maps on the 91k grayordinates, and the full model's
+    # and the no_motion ablation's reconstructions at the clips' frames and size
+    d = workdir / "results/methods/mindanimator/mindanimator/sub-01"
+    for f in ("model.safetensors", "metrics.json", "importance.dscalar.nii", "importance.csv"):
+        assert (d / f).exists(), f
+    import nibabel as nib
+
+    assert nib.load(d / "importance.dscalar.nii").shape == (3, 91282)
+    for v in ("mindanimator", "no_motion"):
+        r = pd.read_parquet(workdir / f"results/methods/mindanimator/{v}/sub-01/recon/reconstructions.parquet")
+        assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
+    assert not (workdir / "results/methods/mindanimator/mindanimator/sub-02").exists()
+    assert (workdir / "results/report/mindanimator/importance.png").stat().st_size > 0
     assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
     for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
         d = workdir / f"results/methods/cinesync/{v}/sub-01"
@@ -139,7 +158,8 @@ def test_demo_workflow_outputs(workdir):
     assert set(bench[bench["method"] == "cinesync"]["condition"]) == {
         "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
-    assert set(bench["method"]) == {"cinesync", "cineneuron", "ceiling"}
+    assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "ceiling"}
+    assert set(bench[bench["method"] == "mindanimator"]["variant"]) == {"mindanimator", "no_motion"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])
     # the ceilings are the same videos for both subjects, whose test clips are the same: sub-02's scores are

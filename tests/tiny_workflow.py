@@ -45,7 +45,18 @@ TINY = {
         "decoder": {"model": {"base": "results/models/tiny/wan", "tokens": 96},
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1, "schedule": "cosine"},
                     "reconstruct": {"steps": 2, "batch_size": 2}},
-    }},
+    },
+    # Mind-Animator for one subject, the full model and one ablation, tiny decoders and the tiny Stable Diffusion
+    "mindanimator": {
+        "subjects": ["01"], "variants": ["mindanimator", "no_motion"], "roi_sets": None,
+        "base": "results/models/tiny/stable_diffusion", "frames": 4,
+        "semantic": {"model": {"hidden": 32}, "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
+                     "captions": {"variants": 1}},
+        "structure": {"model": {"hidden": 32}, "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
+        "motion": {"model": {"patch": 2, "width": 16, "depth": 1, "heads": 2},
+                   "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
+        "reconstruct": {"steps": 2, "inversion_steps": 2}, "evaluation": {"repeats": 1}},
+    },
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
                   ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},

@@ -77,7 +77,9 @@ wildcard_constraints:
     episode="[a-zA-Z0-9]+",
     split="train|test",
     variant="[a-z_]+",
-    method="[a-z_]+",
+    # the methods by name (and the ceilings): a variant with an underscore (mindanimator's no_motion) must not
+    # let "{method}_{variant}" file names split as method "mindanimator_no", variant "motion"
+    method="|".join(sorted([*METHODS, "ceiling"])),
 
 def bids_input(wildcards=None):
     """The BIDS root, an input of the stages that read it (written by synth_generate, or existing)."""
@@ -390,7 +392,7 @@ def benchmark_networks(wildcards=None):
     """The metric networks' folders as inputs (the tiny-model folder in the demo; nothing for hub ids), and
     the RAFT weights of the motion metrics when they use RAFT."""
     raft = [BENCHMARK["motion"]["raft"]] if BENCHMARK["motion"]["flow"] != "farneback" else []
-    return sorted({str(p) for p in map(model_input, BENCHMARK["networks"].values()) if p} | set(raft))
+    return sorted({str(p) for p in map(model_input, filter(None, BENCHMARK["networks"].values())) if p} | set(raft))
 
 
 def benchmark_outputs(wildcards=None):

@@ -7,6 +7,9 @@ configured folders or hub ids (the demo and tests: tiny random models of the sam
 - image classifier: an ImageNet ViT (``AutoModelForImageClassification``; google/vit-base-patch16-224);
 - CLIP: frame embeddings for CLIP temporal consistency (``CLIPModel.get_image_features``);
 - DINO: CLS embeddings for DINO temporal consistency (``AutoModel``; facebook/dino-vitb16);
+- CLIP-pcc gate (optional): a video-text model with ``get_video_features`` (X-CLIP's class; Mind-Animator
+  gates with ViFi-CLIP, a CLIP fine-tuned on videos that is a manual download, usable once converted to
+  X-CLIP's layout), whose video-level cosine of reconstruction and ground truth gates Mind-Animator's CLIP-pcc;
 - FVD features: the mean of a video model's last hidden states (``AutoModel``; by default the VideoMAE
   above). The FVD of the literature uses an I3D network, which has no transformers/diffusers
   implementation here: our FVD is a Fréchet distance of VideoMAE features, comparable across our runs,
@@ -24,10 +27,10 @@ from ..stimuli import sample_frames
 class MetricNetworks:
     """Lazily loaded metric networks; each method takes uint8 RGB frames or clips and returns numpy arrays."""
 
-    def __init__(self, video_classifier=None, image_classifier=None, clip=None, dino=None, fvd=None,
+    def __init__(self, video_classifier=None, image_classifier=None, clip=None, dino=None, fvd=None, ctc_gate=None,
                  device: str = "cpu", batch_size: int = 16):  # fmt: skip
         self.paths = {"video_classifier": video_classifier, "image_classifier": image_classifier, "clip": clip,
-                      "dino": dino, "fvd": fvd}  # fmt: skip
+                      "dino": dino, "fvd": fvd, "ctc_gate": ctc_gate}  # fmt: skip
         self.device, self.batch_size = device, batch_size
         self._loaded: dict = {}
 
@@ -82,6 +85,19 @@ class MetricNetworks:
 
     def dino_embeddings(self, frames: np.ndarray) -> np.ndarray:
         return self._images("dino", frames, lambda m, x: m(pixel_values=x).last_hidden_state[:, 0])
+
+    @property
+    def has_gate(self) -> bool:
+        return bool(self.paths["ctc_gate"])
+
+    def gate_embeddings(self, clips) -> np.ndarray:
+        """(N, D) video embeddings of the CLIP-pcc gate (:class:`cinebrain.features.ActionEmbedder`: X-CLIP's
+        ``get_video_features`` on its ``num_frames`` frames taken evenly over the clip)."""
+        from ..features import ActionEmbedder
+
+        if "ctc_gate" not in self._loaded:
+            self._loaded["ctc_gate"] = ActionEmbedder(self.paths["ctc_gate"], self.device, self.batch_size)
+        return self._loaded["ctc_gate"].videos(list(clips))
 
     def video_features(self, clips) -> np.ndarray:
         """(N, D) FVD features: the mean of the video model's last hidden states."""

@@ -3,11 +3,12 @@
 
 Per clip (``metrics.parquet``): clip id, episode, scene-cut flag, and every metric —
 ``video_{n}way_{convention}`` / ``frame_{n}way_{convention}`` (top-``top_k``; frame-based: each frame
-scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (0 below
-the video-level CLIP similarity threshold), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
+scored against its ground-truth frame, averaged over the frames), ``ctc``, ``ctc_mindanimator`` (Mind-Animator's CLIP-pcc: 0
+where the video-level similarity of reconstruction and ground truth — the CLIP-pcc gate network's, or the CLIP's
+mean frame embeddings' — is below ``ctc_threshold``, by default below its mean over the clips), ``dtc``, ``ssim_rgb``, ``ssim_gray``, ``psnr``,
 ``hue_cosine``, ``hue_pearson``, ``colour_delta_e``, ``epe``, ``dynamic_degree`` (1 when the clip moves by
 VBench's rule: its mean is the dynamic degree) and ``motion_smoothness`` (:mod:`.motion`), when enabled
-``epe_shuffle_p``, and the convention ledger's
+``epe_shuffle_p`` and ``ctc_shuffle_p`` (Mind-Animator's shuffle tests), and the convention ledger's
 ``<metric>_as_released`` (:data:`pixel.AS_RELEASED`). Set-level (``set.json``):
 FVD with a bootstrap interval over clips.
 
@@ -36,7 +37,7 @@ PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson,
                  "colour_delta_e": pixel.colour_delta_e}  # fmt: skip
 MOTION_METRICS = ("dynamic_degree", "motion_smoothness")
-LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "epe_as_released", "fvd"}
+LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "ctc_shuffle_p", "epe_as_released", "fvd"}
 CONVENTIONS = ("mindvideo", "strict")
 
 
@@ -49,6 +50,9 @@ class Networks:
     clip: str = setting("openai/clip-vit-large-patch14", "CLIP for CTC")
     dino: str = setting("facebook/dino-vitb16", "DINO for DTC")
     fvd: str = setting("MCG-NJU/videomae-base-finetuned-kinetics", "video features for the Frechet distance (not I3D)")
+    ctc_gate: str | None = setting(None, "video-text model (X-CLIP class, get_video_features) whose reconstruction-"
+                                   "ground truth cosine gates Mind-Animator's CLIP-pcc (the paper: ViFi-CLIP, a "
+                                   "manual download); null: the CLIP's mean frame embeddings")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ class BenchmarkSettings:
     conventions: tuple[str, ...] = setting(CONVENTIONS, "mindvideo: the GT's top-3 classes count; strict: top-1 only",
                                            items={"enum": list(CONVENTIONS)}, minItems=1, uniqueItems=True)  # fmt: skip
     trials: int = setting(100, "N-way trials per clip (MinD-Video: 100)", minimum=1)
-    ctc_threshold: float = setting(0.6, "Mind-Animator's CLIP-pcc: 0 below this GT-reconstruction CLIP similarity")
+    ctc_threshold: float | None = setting(None, "Mind-Animator's CLIP-pcc: 0 where the gate's reconstruction-ground "
+                                          "truth similarity is below this; null: below its mean over the test "
+                                          "clips (the paper's 'average level')")  # fmt: skip
     shuffle_n: int = setting(0, "frame-order shuffles per clip for the EPE shuffle test (0: off)", minimum=0)
     bootstrap: int = setting(1000, "bootstrap resamples of the clips for the 95% intervals", minimum=10)
     fvd_bootstrap: int = setting(200, "bootstrap resamples for FVD's interval", minimum=0)
@@ -90,7 +96,7 @@ def all_metric_names(settings) -> list[str]:
              for c in settings.conventions]  # fmt: skip
     names += ["ctc", "ctc_mindanimator", "dtc", *PIXEL_METRICS, "epe", *MOTION_METRICS]
     if settings.shuffle_n:
-        names.append("epe_shuffle_p")
+        names += ["epe_shuffle_p", "ctc_shuffle_p"]
     return names + [f"{m}_as_released" for m in settings.as_released]
 
 
@@ -220,6 +226,8 @@ class _Videos:
             n = self.nets
             self.outputs[key] = {"v": n.video_probs([frames]), "f": n.frame_probs(frames), "ce": n.clip_embeddings(frames),
                                  "de": n.dino_embeddings(frames), "fvd": n.video_features([frames])}  # fmt: skip
+            if n.has_gate:
+                self.outputs[key]["ge"] = n.gate_embeddings([frames])[0]
         return self.outputs[key]
 
 
@@ -306,9 +314,13 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
         # temporal consistency of the reconstructions (CLIP, DINO); Mind-Animator's gated variant, gated by
         # the clip-level CLIP similarity (mean frame embedding) of reconstruction and ground truth
         df["ctc"] = [semantic.temporal_consistency(o["ce"]) for o in outs]
-        sim = [_cos(g["ce"].mean(0), o["ce"].mean(0)) for g, o in zip(gt_out, outs, strict=True)]
-        df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(o["ce"], v, threshold)
+        sim = [_cos(g["ge"], o["ge"]) if "ge" in o else _cos(g["ce"].mean(0), o["ce"].mean(0))
+               for g, o in zip(gt_out, outs, strict=True)]  # fmt: skip
+        gate = float(np.mean(sim)) if threshold is None else threshold
+        df["ctc_mindanimator"] = [semantic.temporal_consistency_gated(o["ce"], v, gate)
                                   for o, v in zip(outs, sim, strict=True)]  # fmt: skip
+        if settings.shuffle_n:
+            df["ctc_shuffle_p"] = [semantic.ctc_shuffle_p(o["ce"], settings.shuffle_n, seed) for o in outs]
         df["dtc"] = [semantic.temporal_consistency(o["de"]) for o in outs]
         frames.append(df[["clip", "episode", "has_cut", "condition", *names]])
         set_level[cond] = _fvd(np.concatenate([o["fvd"] for o in gt_out]), np.concatenate([o["fvd"] for o in outs]),

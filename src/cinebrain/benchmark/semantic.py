@@ -110,6 +110,15 @@ def temporal_consistency_gated(frame_embeddings, video_similarity: float, thresh
     return temporal_consistency(frame_embeddings) if video_similarity >= threshold else 0.0
 
 
+def ctc_shuffle_p(frame_embeddings, n: int = 100, seed: int = 0) -> float:
+    """Mind-Animator's shuffle test on CLIP-pcc: the share of ``n`` random frame orders of the reconstruction
+    whose temporal consistency is higher than its own order's (small: the order carries the consistency)."""
+    e = np.asarray(frame_embeddings, float)
+    rng = np.random.default_rng(seed)
+    ref = temporal_consistency(e)
+    return sum(temporal_consistency(e[rng.permutation(len(e))]) > ref for _ in range(n)) / n
+
+
 def frechet_distance(a, b) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, D): FVD when the features come
     from a video network. |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""

