@@ -220,17 +220,17 @@ def test_generator_makes_the_configured_frames_and_refuses_a_mismatched_pair(tin
     from diffusers import AutoencoderKL
 
     from cinebrain.methods.mindanimator.generator import (
-        encode_frames,
         generate,
         load_generator,
         text_conditions,
     )
+    from cinebrain.models.frame_latents import encode_frames
 
     pipe = load_generator(str(tiny_sd), frames=3)
     cond = text_conditions(pipe, ["a red circle moves left"])
     assert cond.shape == (1, 77, 32)
     frames = np.random.default_rng(0).integers(0, 255, (3, 32, 48, 3), dtype=np.uint8)
-    z = encode_frames(pipe, frames)
+    z = encode_frames(pipe.vae, frames)
     assert z.shape == (3, 4, 4, 6)
     out = generate(pipe, cond, z, steps=2, inversion_steps=2, guidance_scale=3.0)
     assert out.shape == (3, 32, 48, 3) and out.dtype == np.uint8
@@ -373,7 +373,7 @@ def test_reconstructions_fill_the_contract(trained, variant):
 
 
 def test_hold_frames_spreads_the_generated_frames_over_the_clip():
-    from cinebrain.methods.mindanimator.reconstruct import hold_frames
+    from cinebrain.models.frame_latents import hold_frames
 
     frames = np.arange(4, dtype=np.uint8)[:, None, None, None].repeat(2, 1).repeat(2, 2).repeat(3, 3)
     out = hold_frames(frames, 9)

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ...models.noise import dependent_noise  # noqa: F401  (NeuroCine eq. 7, shared; re-exported)
 from .settings import DecoderConfig
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name: load_lora_weights finds it
@@ -109,16 +109,6 @@ def rotary_embeddings(transformer_config, latent_frames: int, latent_height: int
     return get_3d_rotary_pos_embed(embed_dim=c.attention_head_dim, crops_coords=None, grid_size=grid,
                                    temporal_size=(latent_frames + p_t - 1) // p_t, grid_type="slice",
                                    max_size=(base_h, base_w), device=device)  # fmt: skip
-
-
-def dependent_noise(shape, beta: float, generator=None, device="cpu", dtype=None):
-    """Gaussian noise (B, F, C, H, W) whose frames share a component with ratio ``beta`` (NeuroCine eq. 7);
-    ``beta`` 0 is independent noise. Every entry stays N(0, 1)."""
-    eps = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-    if beta <= 0:
-        return eps
-    shared = torch.randn((shape[0], 1, *shape[2:]), generator=generator, device=device, dtype=dtype)
-    return math.sqrt(beta) * shared + math.sqrt(1 - beta) * eps
 
 
 # --- the brain path --------------------------------------------------------------------------------

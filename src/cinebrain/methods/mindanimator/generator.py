@@ -113,16 +113,6 @@ def text_conditions(pipe, captions: list[str], device="cpu", batch_size: int = 6
     return torch.cat(out)
 
 
-def encode_frames(pipe, frames: np.ndarray, device="cpu", batch_size: int = 16) -> torch.Tensor:
-    """uint8 (F, H, W, 3) frames -> the VAE's scaled posterior means (F, C, h, w)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    out = []
-    with torch.no_grad():
-        for b in range(0, len(x), batch_size):
-            out.append(pipe.vae.encode(x[b : b + batch_size].to(device, pipe.vae.dtype)).latent_dist.mean.float().cpu())
-    return torch.cat(out) * pipe.vae.config.scaling_factor
-
-
 @torch.no_grad()
 def ddim_invert(pipe, latents, cond, steps: int):
     """DDIM inversion (diffusers' DDIMInverseScheduler) of clean latents (F, C, h, w) under condition ``cond``

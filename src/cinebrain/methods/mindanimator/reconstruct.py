@@ -21,19 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...models.frame_latents import hold_frames
 from .settings import VARIANTS
-
-
-def hold_frames(frames: np.ndarray, n: int, size=None) -> np.ndarray:
-    """uint8 (F, h, w, 3) -> (n, H, W, 3): frame k of the output is frame floor(k F / n) (each held for its
-    share), resized to ``size`` (H, W) when given."""
-    idx = np.minimum((np.arange(n) * len(frames)) // n, len(frames) - 1)
-    out = frames[idx]
-    if size is not None and tuple(out.shape[1:3]) != tuple(size):
-        x = torch.from_numpy(out).permute(0, 3, 1, 2).float()
-        x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-        out = x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    return out
 
 
 def decode_features(mods, fmri, variant: str, noise: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,10 +59,11 @@ def reconstruct(*, model_dir, variant: str, test_dir, train_dir, latents_train, 
 
     from ...atomic import atomic_dir
     from ...data import ClipDataset
+    from ...models.frame_latents import read_latents
     from ...stimuli import read_video, write_video
     from ...train.distributed import torch_device
     from .generator import generate, load_generator
-    from .train import load_trained, read_latents
+    from .train import load_trained
 
     dev, out_dir = torch_device(device), Path(out_dir)
     mods, cfg = load_trained(model_dir, dev)

@@ -1,9 +1,9 @@
 """Mind-Animator's training tasks: the frame latents (rule ``mindanimator_latents``) and the decoders of one
 subject (rule ``mindanimator_train``), each through :class:`cinebrain.train.Trainer` (resume, DDP).
 
-``encode_latents`` takes ``frames`` evenly spaced frames of every clip of a split (resized to ``size``) through
-the Stable Diffusion pipeline's VAE (scaled posterior means): the structure decoder's target is the first, the
-motion generator's all of them. ``train`` trains, in order, the semantic decoder (tri-modal contrastive +
+``encode_latents`` (:mod:`cinebrain.models.frame_latents`) takes ``frames`` evenly spaced frames of every clip
+of a split (resized to ``size``) through the Stable Diffusion pipeline's VAE (scaled posterior means): the
+structure decoder's target is the first, the motion generator's all of them. ``train`` trains, in order, the semantic decoder (tri-modal contrastive +
 projection, with voxel dropout and caption augmentation), the structure decoder, the Consistency Motion
 Generator and, for the ablations the configuration lists, the motion generator without fMRI guidance and the
 per-frame MLPs; then scores the test split and writes the methods' contract (``model.safetensors``,
@@ -20,77 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-MODEL_FILE, CONFIG_FILE, LATENTS_KEY = "model.safetensors", "config.json", "latents"
+from ...models.frame_latents import WithLatents, encode_latents, read_latents  # noqa: F401  (the rules' entry points)
 
-
-def frame_indices(n: int, frames: int) -> np.ndarray:
-    """``frames`` indices evenly spaced over a clip of ``n`` frames, first and last included."""
-    return np.linspace(0, n - 1, frames).round().astype(int)
-
-
-def encode_latents(*, split_dir, base: str, frames: int, size=None, out, device: str = "cpu", progress: bool = False) -> dict:
-    """Rule ``mindanimator_latents``: (N, frames, C, h, w) scaled VAE latents of every clip of ``split_dir``,
-    saved with the clips' names, the base and the frame indices in the metadata."""
-    from safetensors.torch import save_file
-    from tqdm.auto import tqdm
-
-    from ...atomic import atomic_files
-    from ...data import ClipDataset
-    from ...stimuli import read_video
-    from ...train.distributed import torch_device
-    from .generator import encode_frames, load_generator
-
-    dev = torch_device(device)
-    ds = ClipDataset(split_dir, modalities=())
-    pipe = load_generator(base, frames, dev)
-    rows, idx = [], None
-    for v in tqdm(ds.manifest["video"], desc="Mind-Animator latents", disable=not progress):
-        video = read_video(ds.resolve(v))
-        idx = frame_indices(len(video), frames)
-        picked = video[idx]
-        if size is not None and tuple(picked.shape[1:3]) != tuple(size):
-            x = torch.from_numpy(picked).permute(0, 3, 1, 2).float()
-            x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-            picked = x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-        if picked.shape[1] % pipe.vae_scale_factor or picked.shape[2] % pipe.vae_scale_factor:
-            raise ValueError(f"{split_dir}: frames of {picked.shape[1]} x {picked.shape[2]} pixels; the VAE needs multiples "
-                             f"of {pipe.vae_scale_factor}; fix: set methods.mindanimator.size")  # fmt: skip
-        rows.append(encode_frames(pipe, picked, dev))
-    latents = torch.stack(rows)
-    meta = {"clips": json.dumps(ds.manifest["clip"].astype(str).tolist()), "base": str(base),
-            "frames": json.dumps(idx.tolist()), "scaling_factor": str(pipe.vae.config.scaling_factor)}  # fmt: skip
-    with atomic_files(out) as tmp:
-        save_file({LATENTS_KEY: latents.contiguous()}, str(tmp), metadata=meta)
-    return {"clips": len(ds), "shape": list(latents.shape[1:])}
-
-
-def read_latents(path, clips, frames: int) -> torch.Tensor:
-    """The latents of ``path`` for ``clips`` (in that order); an error names a mismatch."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta, latents = f.metadata(), f.get_tensor(LATENTS_KEY)
-    have = json.loads(meta["clips"])
-    if list(map(str, clips)) != have:
-        raise ValueError(f"{path}: latents of other clips than the dataset's ({len(have)} vs {len(clips)}); fix: rerun "
-                         "rule mindanimator_latents for this split")  # fmt: skip
-    if latents.shape[1] != frames:
-        raise ValueError(f"{path}: clips of {latents.shape[1]} latent frames; the motion generator expects {frames}; fix: "
-                         "rebuild the latents with methods.mindanimator.frames frames (rule mindanimator_latents)")  # fmt: skip
-    return latents
-
-
-class WithLatents(torch.utils.data.Dataset):
-    """A ClipDataset whose items carry the clip's frame latents (F, C, h, w) under ``latents``."""
-
-    def __init__(self, dataset, latents):
-        self.dataset, self.latents = dataset, latents
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        return {**self.dataset[i], "latents": self.latents[i]}
+MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
 class SemanticTraining(nn.Module):
