@@ -405,7 +405,7 @@ def test_latents_of_other_clips_or_frame_counts_are_refused(trained):
 
     tmp, _ = trained
     clips = ClipDataset(tmp / "ds/test", modalities=()).manifest["clip"]
-    with pytest.raises(ValueError, match="clips of 4 latent frames; the motion generator expects 6"):
+    with pytest.raises(ValueError, match="clips of 4 latent frames; the model expects 6"):
         read_latents(tmp / "test.safetensors", clips, 6)
     with pytest.raises(ValueError, match="latents of other clips than the dataset's"):
         read_latents(tmp / "test.safetensors", clips[::-1], 4)
