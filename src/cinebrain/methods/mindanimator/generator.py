@@ -101,16 +101,10 @@ def load_generator(base: str, frames: int, device="cpu", dtype=torch.float32):
 
 
 def text_conditions(pipe, captions: list[str], device="cpu", batch_size: int = 64) -> torch.Tensor:
-    """The pipeline's text condition (N, tokens, width) of ``captions`` (its tokenizer, padded to the text
-    encoder's length: SD's 77)."""
-    out = []
-    with torch.no_grad():
-        for b in range(0, len(captions), batch_size):
-            ids = pipe.tokenizer(list(captions[b : b + batch_size]), padding="max_length", truncation=True,
-                                 max_length=pipe.text_encoder.config.max_position_embeddings,
-                                 return_tensors="pt").input_ids  # fmt: skip
-            out.append(pipe.text_encoder(ids.to(device))[0].float().cpu())
-    return torch.cat(out)
+    """The pipeline's text condition (N, tokens, width) of ``captions`` (:mod:`cinebrain.models.sd_text`)."""
+    from ...models.sd_text import text_conditions as conditions
+
+    return conditions(pipe.tokenizer, pipe.text_encoder, captions, device=device, batch_size=batch_size)
 
 
 @torch.no_grad()
