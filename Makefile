@@ -18,7 +18,7 @@ help:
 	@echo "make test      install into .venv and run the test suite"
 	@echo "make test-fast the unit tests only: no Snakemake runs, no SLURM (for iteration)"
 	@echo "make bench     print performance figures"
-	@echo "make bench-gpu the paper-size encoder and a CogVideoX-5B LoRA step on a GPU (time, memory)"
+	@echo "make bench-gpu every method's paper-size training steps and reconstructions on a GPU (time, memory)"
 	@echo "make lint      snakemake --lint and ruff"
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
@@ -88,12 +88,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py
 	$(BIN)/python benchmarks/bench_decoder.py
 	$(BIN)/python benchmarks/bench_cineneuron.py
+	$(BIN)/python benchmarks/bench_mindanimator.py
+	$(BIN)/python benchmarks/bench_neurocine.py
 	$(BIN)/python benchmarks/bench_benchmark.py
 
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py --paper
 	$(BIN)/python benchmarks/bench_decoder.py --paper
 	$(BIN)/python benchmarks/bench_cineneuron.py --paper
+	$(BIN)/python benchmarks/bench_mindanimator.py --paper
+	$(BIN)/python benchmarks/bench_neurocine.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

@@ -20,40 +20,14 @@ Prints seconds per step (median of --steps after one warm-up step), peak memory 
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
-import time
 
 import torch
+from _timing import timed_steps  # benchmarks/_timing.py (this script's folder is on the path)
 
 # Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json
 WAN_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
                 text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
                 qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)  # fmt: skip
-
-
-def _timed(step, params, steps: int, device: str) -> dict:
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(steps + 1):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss = step()
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first step warms up
-            times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() / 2**30 if device == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)  # fmt: skip
-    return {"s_per_step": statistics.median(times), "peak_gib": peak, "trainable": sum(p.numel() for p in params),
-            "loss": float(loss.detach())}  # fmt: skip
 
 
 def stage2(args, device) -> dict:
@@ -89,7 +63,7 @@ def stage2(args, device) -> dict:
         sigma = shifted_sigmas(torch.rand(args.batch, device=device), 3.0)
         return flow_matching_loss(tr, x0, cond, torch.randn_like(x0), sigma)
 
-    out = _timed(step, [p for p in tr.parameters() if p.requires_grad], args.steps, device)
+    out = timed_steps(step, [p for p in tr.parameters() if p.requires_grad], args.steps, device)
     return out | {"what": f"stage 2: Wan LoRA step, batch {args.batch}, {frames} x {height} x {width}, "
                           f"{'Wan2.1-T2V-1.3B architecture, bf16' if args.paper else 'tiny Wan, fp32'}"}  # fmt: skip
 
@@ -111,7 +85,7 @@ def stage1(args, device) -> dict:
             "text": torch.randn(batch, cfg.embed_dim, device=device),
             "action": torch.randn(batch, cfg.action_dim, device=device),
             "categories": (torch.rand(batch, cfg.n_classes, device=device) > 0.8).float()}  # fmt: skip
-    out = _timed(lambda: net.loss(data)[0], [p for p in net.parameters() if p.requires_grad], args.steps, device)
+    out = timed_steps(lambda: net.loss(data)[0], [p for p in net.parameters() if p.requires_grad], args.steps, device)
     return out | {"what": f"stage 1: Brain Model step, batch {batch}, {cfg.backbone} {cfg.depth} x {cfg.width}, "
                           f"{cfg.n_tokens} + 1 tokens, fMRI {cfg.fmri_shape[0]} x {cfg.fmri_shape[1]}"}  # fmt: skip
 

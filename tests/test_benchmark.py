@@ -480,6 +480,12 @@ def test_published_results_table():
     cs = pub[(pub["source"].str.startswith("CineBrain")) & (pub["method"] == "CineSync")].set_index("metric")["value"]
     assert cs["video_2way_mindvideo"] == 0.909 and cs["ssim_rgb"] == 0.262 and cs["fvd"] == 52.78
     assert set(pub["dataset"]) == {"CineBrain", "cc2017"}
+    # Mind-Animator's Tab. 6 (its ablations) and NeuroCine's figures as numbers
+    tab6 = pub[pub["source"] == "Mind-Animator (seed 002), Table 6"].set_index(["method", "metric"])["value"]
+    assert tab6[("Mind-Animator-noMotion", "epe")] == 6.374 and tab6[("Mind-Animator-ablation-full", "ssim_rgb")] == 0.319
+    assert len(tab6) == 4 * 8
+    nc = pub[pub["method"] == "NeuroCine"].set_index("metric")["value"]
+    assert nc["ssim_rgb"] == 0.225 and nc["video_50way_mindvideo"] == 0.217
 
 
 def test_epe_shuffle_p_is_the_shuffle_test_of_epe():

@@ -364,7 +364,8 @@ def test_reconstructions_fill_the_contract(trained, variant):
     tmp, _ = trained
     out = tmp / f"recon_{variant}"
     info = reconstruct(model_dir=tmp / "out", variant=variant, test_dir=tmp / "ds/test", train_dir=tmp / "ds/train",
-                       latents_train=tmp / "train.safetensors", out_dir=out, device="cpu", progress=False)  # fmt: skip
+                       latents_train=tmp / "train.safetensors", out_dir=out, settings={"steps": 2, "inversion_steps": 2},
+                       device="cpu", progress=False)  # fmt: skip
     assert info["clips"] == 12
     table = pd.read_parquet(out / "reconstructions.parquet")
     assert len(table) == 12 and (out / "no_brain.mp4").exists()

@@ -111,8 +111,7 @@ def phase1(tmp_path_factory, tiny_models):
     settings = {"base": str(tiny_models / "stable_diffusion"), "frames": 4, "size": None,
                 "encoder": {"model": {"patch": 8, "width": 32, "depth": 1, "heads": 4, "window": 1},
                             "train": {"steps": 300, "batch_size": 32, "lr": 1e-3, "warmup_steps": 5}},
-                "decoder": {"video_train": {"steps": 3, "batch_size": 8}, "train": {"steps": 3, "batch_size": 8},
-                            "reconstruct": {"steps": 2}},
+                "decoder": {"video_train": {"steps": 3, "batch_size": 8}, "train": {"steps": 3, "batch_size": 8}},
                 "evaluation": {"repeats": 4}}  # fmt: skip
     m = train_encoder(train_dir=tmp / "ds/train", test_dir=tmp / "ds/test", settings=settings, out_dir=tmp / "out",
                       device="cpu", progress=False)  # fmt: skip
@@ -126,7 +125,7 @@ def test_phase1_aligns_the_fmri_with_the_clips_and_writes_the_contract(phase1):
     assert read_metrics(tmp / "out/metrics.json") == m
     assert m["window"] == 1 and m["n_candidates"] == 24
     # the fMRI is a noisy linear map of the video embedding: retrieval among the 24 test clips well above chance
-    assert m["scores"]["two_way"] > 0.75, m["scores"]
+    assert m["scores"]["two_way"] > 0.7, m["scores"]  # 0.777 when written
     assert m["scores"]["brain_to_video_top5"] > 2 * m["chance"]["brain_to_video_top5"], m
     import pandas as pd
 
@@ -158,7 +157,7 @@ def test_phase2_trains_saves_only_what_it_tunes_and_reconstructs_into_the_contra
     params = dict(unet.named_parameters())
     assert all(torch.equal(params[k], v) for k, v in saved.items())
     info = reconstruct(model_dir=tmp / "out", test_dir=tmp / "ds/test", train_dir=tmp / "ds/train",
-                       out_dir=tmp / "recon", device="cpu", progress=False)  # fmt: skip
+                       out_dir=tmp / "recon", settings={"steps": 2}, device="cpu", progress=False)  # fmt: skip
     assert info["clips"] == 24
     table = pd.read_parquet(tmp / "recon/reconstructions.parquet")
     assert len(table) == 24 and (tmp / "recon/no_brain.mp4").exists()

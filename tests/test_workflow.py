@@ -81,7 +81,7 @@ def test_demo_workflow_outputs(workdir):
     summary = pd.read_csv(workdir / "results/methods/summary.csv")
     assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
         [("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2]]
-        + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1)])
+        + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1), ("neurocine", "neurocine", 1)])
     # CineNeuron: stage 1, the memory pool, stage 2 and the reconstructions in the contract
     for sub in ("01", "02"):
         d = workdir / f"results/methods/cineneuron/cineneuron/sub-{sub}"
@@ -105,6 +105,13 @@ def test_demo_workflow_outputs(workdir):
         assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
     assert not (workdir / "results/methods/mindanimator/mindanimator/sub-02").exists()
     assert (workdir / "results/report/mindanimator/importance.png").stat().st_size > 0
+    # NeuroCine (sub-01 only): phase 1's encoder in the contract, phase 2's tuned parameters, the reconstructions
+    d = workdir / "results/methods/neurocine/neurocine/sub-01"
+    for f in ("model.safetensors", "metrics.json", "decoder/unet.safetensors", "decoder/encoder.safetensors",
+              "decoder/decoder.json", "recon/reconstructions.parquet", "recon/no_brain.mp4"):
+        assert (d / f).exists(), f
+    r = pd.read_parquet(d / "recon/reconstructions.parquet")
+    assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
     assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
     for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
         d = workdir / f"results/methods/cinesync/{v}/sub-01"
@@ -158,7 +165,7 @@ def test_demo_workflow_outputs(workdir):
     assert set(bench[bench["method"] == "cinesync"]["condition"]) == {
         "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
-    assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "ceiling"}
+    assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "neurocine", "ceiling"}
     assert set(bench[bench["method"] == "mindanimator"]["variant"]) == {"mindanimator", "no_motion"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])

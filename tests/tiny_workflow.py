@@ -56,6 +56,15 @@ TINY = {
         "motion": {"model": {"patch": 2, "width": 16, "depth": 1, "heads": 2},
                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
         "reconstruct": {"steps": 2, "inversion_steps": 2}, "evaluation": {"repeats": 1}},
+    # NeuroCine for one subject: a tiny fMRI encoder over windows of 2 of the 5 volumes, 2 steps of each phase
+    "neurocine": {
+        "subjects": ["01"], "roi_sets": None, "base": "results/models/tiny/stable_diffusion", "frames": 4,
+        "size": None,
+        "encoder": {"model": {"patch": 64, "width": 16, "depth": 1, "heads": 2, "window": 2},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
+        "decoder": {"video_train": {"steps": 2, "batch_size": 2, "warmup_steps": 1},
+                    "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2}},
+        "evaluation": {"repeats": 1}},
     },
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),

@@ -55,8 +55,9 @@ rule mindanimator_train:
         importance=f"{MINDANIMATOR_DIR}/importance.dscalar.nii",
         areas=f"{MINDANIMATOR_DIR}/importance.csv",
     params:
-        settings={**MINDANIMATOR, "semantic": {**MINDANIMATOR["semantic"], "captions": {
-            **MINDANIMATOR["semantic"]["captions"], "synonyms": MINDANIMATOR_SYNONYMS}}},
+        # the training keys (the reconstruction's have their own rule)
+        settings={**{k: v for k, v in MINDANIMATOR.items() if k != "reconstruct"}, "semantic": {
+            **MINDANIMATOR["semantic"], "captions": {**MINDANIMATOR["semantic"]["captions"], "synonyms": MINDANIMATOR_SYNONYMS}}},
         embedder=FEATURES["embedder"]["model"],
         launch=MINDANIMATOR["launch"],
         launch_dir=LAUNCH_DIR,
@@ -84,6 +85,7 @@ rule mindanimator_reconstruct:
     output:
         recon=directory("results/methods/mindanimator/{variant}/sub-{subject}/recon"),
     params:
+        settings=MINDANIMATOR["reconstruct"],
         launch=MINDANIMATOR["launch"],
         launch_dir=LAUNCH_DIR,
         device=MINDANIMATOR["device"],

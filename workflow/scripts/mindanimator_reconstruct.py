@@ -14,7 +14,7 @@ launch(
     "cinebrain.methods.mindanimator.reconstruct:reconstruct",
     {"model_dir": str(Path(i.model).parent), "variant": snakemake.wildcards.variant, "test_dir": str(i.test),
      "train_dir": str(i.train), "latents_train": str(i.latents_train), "out_dir": str(snakemake.output.recon),
-     "device": p.device, "progress": False},
+     "settings": dict(p.settings), "device": p.device, "progress": False},
     p.launch,
     p.submitit,
     p.launch_dir,

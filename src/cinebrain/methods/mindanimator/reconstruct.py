@@ -51,18 +51,20 @@ def ablation_noise(cfg: dict, train_latents: torch.Tensor, train_cond_stats: tup
     return {"cond": cond, "first": first}
 
 
-def reconstruct(*, model_dir, variant: str, test_dir, train_dir, latents_train, out_dir, device: str = "auto",
-                progress: bool = True) -> dict:  # fmt: skip
+def reconstruct(*, model_dir, variant: str, test_dir, train_dir, latents_train, out_dir, settings: dict | None = None,
+                device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
     """Every test clip into ``out_dir/<clip>.mp4``, ``no_brain.mp4`` and ``reconstructions.parquet``; the folder
-    appears complete or not at all."""
+    appears complete or not at all. ``settings``: the section ``methods.mindanimator.reconstruct``."""
     from tqdm.auto import tqdm
 
     from ...atomic import atomic_dir
     from ...data import ClipDataset
     from ...models.frame_latents import read_latents
+    from ...settings import as_dict, build
     from ...stimuli import read_video, write_video
     from ...train.distributed import torch_device
     from .generator import generate, load_generator
+    from .settings import ReconstructSettings
     from .train import load_trained
 
     dev, out_dir = torch_device(device), Path(out_dir)
@@ -71,7 +73,7 @@ def reconstruct(*, model_dir, variant: str, test_dir, train_dir, latents_train, 
     if need and need not in mods:
         raise ValueError(f"{model_dir}: trained without the '{variant}' ablation's model; fix: list {variant} in "
                          "methods.mindanimator.variants and retrain (rule mindanimator_train)")  # fmt: skip
-    rs = cfg["reconstruct"]
+    rs = as_dict(build(ReconstructSettings, settings or {}))
     columns = cfg.get("fmri_columns")
     test = ClipDataset(test_dir, modalities=("fmri",), fmri_columns=columns)
     train = ClipDataset(train_dir, modalities=("fmri",), fmri_columns=columns)

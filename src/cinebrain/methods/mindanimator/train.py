@@ -164,7 +164,7 @@ def train(*, train_dir, test_dir, latents_train, latents_test, embedder: str, se
            "fmri_columns": None if tr.fmri_columns is None else tr.fmri_columns.tolist(),
            "shapes": {"fmri": list(first["fmri"].shape), "embed_dim": int(text.shape[-1]), "cond": list(cond.shape[2:]),
                       "latent": list(z_tr.shape[2:]), "frames": s.frames},
-           **{k: as_dict(getattr(s, k)) for k in ("semantic", "structure", "motion", "reconstruct", "fmri_augment")},
+           **{k: as_dict(getattr(s, k)) for k in ("semantic", "structure", "motion", "fmri_augment")},
            "size": s.size}  # fmt: skip
     mods = build_modules(cfg)
     loss = {k: getattr(s.semantic.model, k) for k in ("lambda1", "lambda2", "alpha")}

@@ -39,9 +39,10 @@ def load_trained(model_dir, device="cpu"):
     return unet.eval(), encoder.to(device).eval(), meta
 
 
-def reconstruct(*, model_dir, test_dir, train_dir, out_dir, device: str = "auto", progress: bool = True) -> dict:
+def reconstruct(*, model_dir, test_dir, train_dir, out_dir, settings: dict | None = None, device: str = "auto",
+                progress: bool = True) -> dict:  # fmt: skip
     """Every test clip into ``out_dir/<clip>.mp4``, ``no_brain.mp4`` and ``reconstructions.parquet``; the folder
-    appears complete or not at all."""
+    appears complete or not at all. ``settings``: the section ``methods.neurocine.decoder.reconstruct``."""
     from diffusers import DDIMScheduler
     from tqdm.auto import tqdm
 
@@ -49,14 +50,16 @@ def reconstruct(*, model_dir, test_dir, train_dir, out_dir, device: str = "auto"
     from ...data import ClipDataset
     from ...models.frame_latents import hold_frames, load_image_vae
     from ...models.sd_text import load_text_encoder, text_conditions
+    from ...settings import as_dict, build
     from ...stimuli import read_video, write_video
     from ...train.distributed import torch_device
+    from .settings import ReconstructSettings
     from .train import window_average
     from .video import sample
 
     dev, out_dir = torch_device(device), Path(out_dir)
     unet, encoder, meta = load_trained(model_dir, dev)
-    rs, window = meta["decoder"]["reconstruct"], meta["encoder"]["model"]["window"]
+    rs, window = as_dict(build(ReconstructSettings, settings or {})), meta["encoder"]["model"]["window"]
     columns = meta["encoder"].get("fmri_columns")
     test = ClipDataset(test_dir, modalities=("fmri",), fmri_columns=columns)
     train = ClipDataset(train_dir, modalities=("fmri",), fmri_columns=columns)

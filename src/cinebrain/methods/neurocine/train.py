@@ -269,7 +269,7 @@ def train_decoder(*, train_dir, encoder_dir, latents_train, settings: dict, out_
     curve = pd.concat([pd.read_csv(t.metrics_path).assign(phase=p) for p, t in curves.items()], ignore_index=True)
     curve.to_csv(d / "metrics.csv", index=False)
     meta = {"method": "neurocine", "subject": ds.info.get("Subject"), "base": s.base, "frames": s.frames, "size": s.size,
-            "decoder": as_dict(s.decoder), "encoder": ecfg, "trainable": len(names),
+            "decoder": {k: v for k, v in as_dict(s.decoder).items() if k != "reconstruct"}, "encoder": ecfg, "trainable": len(names),
             "trainable_values": int(sum(params[n].numel() for n in names)), "train_clips": len(ds),
             "final_loss": {p: float(pd.read_csv(t.metrics_path)["loss"].iloc[-1]) for p, t in curves.items()}}  # fmt: skip
     (d / DECODER_CONFIG).write_text(json.dumps(meta, indent=1, default=list))
