@@ -61,6 +61,29 @@ def test_voxel_dropout_zeroes_half_the_values_of_a_fifth_of_the_voxels():
     assert zero.float().mean() == pytest.approx(0.1)
 
 
+def test_every_method_s_training_loss_can_take_the_augmentations():
+    """augmenting(loss_fn, section) augments the fMRI of training batches only; an inactive section leaves the
+    loss function as it is (CineSync's encoder and CineNeuron's Brain Model train through it)."""
+    from cinebrain.methods.cineneuron.settings import BrainSettings
+    from cinebrain.methods.cinesync.settings import EncoderSettings
+    from cinebrain.models.augment import augmenting
+
+    seen = []
+
+    def loss_fn(model, batch):
+        seen.append(batch["fmri"])
+        return torch.tensor(0.0), {}
+
+    assert augmenting(loss_fn, {}) is loss_fn
+    wrapped = augmenting(loss_fn, {"spatial_mask": 0.5})
+    model, x = torch.nn.Linear(1, 1), torch.randn(4, 3, 10) + 10.0
+    wrapped(model.train(), {"fmri": x})
+    wrapped(model.eval(), {"fmri": x})
+    assert ((seen[0] == 0).sum(-1) == 5 * torch.ones(4, 3)).all() and torch.equal(seen[1], x)
+    for cls in (EncoderSettings, BrainSettings):  # the sections have the key
+        assert "fmri_augment" in cls.__dataclass_fields__
+
+
 # --- the motion generator -------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ rule cineneuron_brain:
         model=CINENEURON["brain"]["model"],
         train=CINENEURON["brain"]["train"],
         evaluation=CINENEURON["brain"]["evaluation"],
+        fmri_augment=CINENEURON["brain"]["fmri_augment"],
         roi_sets=CINENEURON["roi_sets"],
         launch=CINENEURON["brain"]["launch"],
         launch_dir=LAUNCH_DIR,

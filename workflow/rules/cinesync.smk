@@ -23,6 +23,7 @@ rule cinesync_encoder:
         model=CINESYNC["encoder"]["model"],
         train=CINESYNC["encoder"]["train"],
         evaluation=CINESYNC["encoder"]["evaluation"],
+        fmri_augment=CINESYNC["encoder"]["fmri_augment"],
         launch=CINESYNC["encoder"]["launch"],
         launch_dir=LAUNCH_DIR,
         device=CINESYNC["encoder"]["device"],

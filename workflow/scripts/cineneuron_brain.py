@@ -13,7 +13,8 @@ p = snakemake.params
 launch(
     "cinebrain.methods.cineneuron.train:train_brain",
     {"train_dir": str(snakemake.input.train), "test_dir": str(snakemake.input.test), "model": dict(p.model),
-     "train": dict(p.train), "evaluation": dict(p.evaluation), "device": p.device, "progress": False,
+     "train": dict(p.train), "evaluation": dict(p.evaluation), "fmri_augment": dict(p.fmri_augment), "device": p.device,
+     "progress": False,
      "roi_sets": list(p.roi_sets) if p.roi_sets else None, "out_dir": str(Path(snakemake.output.metrics).parent)},
     p.launch,
     p.submitit,

@@ -14,7 +14,8 @@ drawing from a ``torch.Generator`` (or torch's global one, which the training lo
   and a fraction ``values`` of those columns' entries (over the window's volumes) is set to zero.
 
 :class:`FmriAugmentSettings` is the typed section; :func:`augment` applies the configured ones in the order
-above. Hand-written: no library implements these fMRI-specific transforms (torchvision's RandomErasing works
+above, and :func:`augmenting` wraps a method's training loss with them (every method's section has an
+``fmri_augment`` key: CineSync's encoder, CineNeuron's Brain Model, Mind-Animator's decoders). Hand-written: no library implements these fMRI-specific transforms (torchvision's RandomErasing works
 on image rectangles; nilearn has no augmentation).
 """
 
@@ -105,6 +106,23 @@ def voxel_dropout(x, voxels: float, values: float = 0.5, generator=None):
     sel = torch.zeros(b, k, t, dtype=x.dtype).scatter_(2, rows, 1.0)  # 1 where zeroed
     keep.scatter_(1, cols[..., None].expand(b, k, t), 1.0 - sel)
     return x * keep.transpose(1, 2).to(x.device)
+
+
+def augmenting(loss_fn, settings):
+    """``loss_fn(model, batch)`` whose training batches' ``fmri`` windows are augmented first (``settings``: an
+    :class:`FmriAugmentSettings` or its dict; nothing changes when none is active or the model is in eval mode)."""
+    from ..settings import build
+
+    settings = settings if isinstance(settings, FmriAugmentSettings) else build(FmriAugmentSettings, settings or {})
+    if not settings.active:
+        return loss_fn
+
+    def augmented(model, batch):
+        if model.training and "fmri" in batch:
+            batch = {**batch, "fmri": augment(batch["fmri"].float(), settings)}
+        return loss_fn(model, batch)
+
+    return augmented
 
 
 def augment(x, settings: FmriAugmentSettings, generator=None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ...models.augment import FmriAugmentSettings
 from ...settings import section, setting
 from ...train.loop import TrainSettings
 from .. import subjects_setting
@@ -88,6 +89,7 @@ class BrainSettings:
     model: BrainModelSettings = section(BrainModelSettings)
     train: BrainTrain = section(BrainTrain)
     evaluation: Evaluation = section(Evaluation)
+    fmri_augment: FmriAugmentSettings = section(FmriAugmentSettings)
 
 
 @dataclass(frozen=True)

@@ -67,15 +67,17 @@ def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
 
 
 def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir, device: str = "auto",
-                progress: bool = True, roi_sets=None) -> dict:  # fmt: skip
+                progress: bool = True, roi_sets=None, fmri_augment=None) -> dict:  # fmt: skip
     """Train one subject's Brain Model and score it on the test split; returns the metrics.
 
     ``model`` / ``train`` / ``evaluation``: the sections ``methods.cineneuron.brain.*`` (keys left out take
-    :mod:`.settings`' defaults); ``roi_sets``: the fMRI columns by ROI set (None: all)."""
+    :mod:`.settings`' defaults); ``roi_sets``: the fMRI columns by ROI set (None: all); ``fmri_augment``: the
+    training-time fMRI augmentations (:mod:`cinebrain.models.augment`)."""
     import torch
     from safetensors.torch import save_file
 
     from ...data import ClipDataset
+    from ...models.augment import augmenting
     from ...models.retrieval import retrieval_scores
     from ...settings import as_dict, build
     from ...train import Trainer, split_fingerprint
@@ -101,8 +103,8 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
     evaluation = build(Evaluation, evaluation)
     torch.manual_seed(settings.seed)
     net = BrainModel(cfg)
-    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
-                      fingerprint=split_fingerprint(train_dir))  # fmt: skip
+    trainer = Trainer(net, augmenting(loss_fn, fmri_augment), train_ds, settings, out_dir, device=dev, dist=state,
+                      progress=progress, fingerprint=split_fingerprint(train_dir))  # fmt: skip
     trainer.fit()
     if not state.is_main:
         return {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ...models.augment import FmriAugmentSettings
 from ...settings import section, setting
 from ...train.loop import TrainSettings
 from .. import subjects_setting
@@ -89,6 +90,7 @@ class EncoderSettings:
     model: EncoderModel = section(EncoderModel)
     train: EncoderTrain = section(EncoderTrain)
     evaluation: Evaluation = section(Evaluation)
+    fmri_augment: FmriAugmentSettings = section(FmriAugmentSettings)
 
 
 @dataclass(frozen=True)

@@ -36,16 +36,18 @@ def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
 
 
 def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir,
-                  device: str = "auto", progress: bool = True, roi_sets=None) -> dict:  # fmt: skip
+                  device: str = "auto", progress: bool = True, roi_sets=None, fmri_augment=None) -> dict:  # fmt: skip
     """Train one variant on one subject, evaluate it on the test split; returns the metrics.
 
     ``model`` / ``train`` / ``evaluation``: the sections ``methods.cinesync.encoder.*`` (keys left out take
     :mod:`.settings`' defaults).  ``roi_sets``: take only the fMRI columns of these ROI sets (CineSync:
-    visual; CineSync*: visual + auditory_release); None: every extracted column."""
+    visual; CineSync*: visual + auditory_release); None: every extracted column. ``fmri_augment``: the section's
+    training-time fMRI augmentations (:mod:`cinebrain.models.augment`)."""
     import torch
     from safetensors.torch import save_file
 
     from ...data import ClipDataset
+    from ...models.augment import augmenting
     from ...models.retrieval import retrieval_scores
     from ...settings import as_dict, build
     from ...train import Trainer, split_fingerprint
@@ -73,8 +75,8 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     evaluation = build(Evaluation, evaluation)
     torch.manual_seed(settings.seed)
     net = CineSyncEncoder(cfg)
-    trainer = Trainer(net, loss_fn, train_ds, settings, out_dir, device=dev, dist=state, progress=progress,
-                      fingerprint=split_fingerprint(train_dir))  # fmt: skip
+    trainer = Trainer(net, augmenting(loss_fn, fmri_augment), train_ds, settings, out_dir, device=dev, dist=state,
+                      progress=progress, fingerprint=split_fingerprint(train_dir))  # fmt: skip
     trainer.fit()
     if not state.is_main:
         return {}
