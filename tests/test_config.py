@@ -114,6 +114,8 @@ def test_cross_key_checks_name_the_keys_and_the_fix():
          "null; fix:"),
         (("features", "wan_vae", "model"), "results/models/other", "is not the VAE of methods.cineneuron.decoder.model.base"),
         (("methods", "cineneuron", "roi_sets"), ["mpfc"], "methods.cineneuron.roi_sets names mpfc, which fmri.roi_sets"),
+        (("methods", "mindanimator", "roi_sets"), ["mpfc"], "methods.mindanimator.roi_sets names mpfc, which fmri.roi_sets"),
+        (("methods", "neurocine", "roi_sets"), ["mpfc"], "methods.neurocine.roi_sets names mpfc, which fmri.roi_sets"),
     ]  # fmt: skip
     both = _tiny()
     for keys, value, msg in cases:

@@ -203,19 +203,38 @@ def test_onecycle_with_a_one_step_warm_up_trains(tmp_path):
     assert max(lrs) == pytest.approx(1e-2, rel=0.05) and lrs.index(max(lrs)) == 1 and lrs[-1] < 1e-4
 
 
-def _ddp_worker(rank, world, port, out, settings):
+class _WithLoss(torch.nn.Module):
+    """A model trained through a method rather than its forward (as the methods' ``model.loss(batch)``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = model()
+
+    def loss(self, batch):
+        return mse(self.net, batch)
+
+
+def _method_loss(net, batch):
+    return net.loss(batch)
+
+
+def _ddp_worker(rank, world, port, out, settings, through_method=False):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))  # fmt: skip
     from cinebrain.train.distributed import setup, teardown
 
     torch.set_num_threads(1)
     state = setup("gloo")
-    net = Trainer(model(), mse, Regression(), settings, out / "run", dist=state).fit()
+    net = (Trainer(_WithLoss(), _method_loss, Regression(), settings, out / "run", dist=state).fit() if through_method
+           else Trainer(model(), mse, Regression(), settings, out / "run", dist=state).fit())  # fmt: skip
     torch.save(_weights(net), out / f"rank{rank}.pt")
     teardown()
 
 
-def test_ddp_two_processes_stay_in_sync(tmp_path):
+@pytest.mark.parametrize("through_method", [False, True], ids=["forward", "method"])
+def test_ddp_two_processes_stay_in_sync(tmp_path, through_method):
+    """Whether the loss function calls the model's forward or a method of it (bypassing DDP's forward used to leave
+    the replicas unsynchronised: they drifted apart within 6 steps), the replicas stay identical."""
     import socket
 
     import torch.multiprocessing as mp
@@ -224,7 +243,7 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, tmp_path, settings), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, port, tmp_path, settings, through_method), nprocs=2, join=True)
     w0, w1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     for a, b in zip(w0, w1, strict=True):
         assert torch.equal(a, b)  # DDP keeps the replicas identical

@@ -64,6 +64,16 @@ def method_subjects(name: str, settings, candidates: list[str]) -> list[str]:
     return [s for s in candidates if s in wanted]
 
 
+def roi_set_problems(name: str, roi_sets, config: dict) -> list[str]:
+    """The config-check error when ``methods.<name>.roi_sets`` names sets that ``fmri.roi_sets`` does not extract."""
+    extracted = list(config.get("fmri", {}).get("roi_sets", []))
+    missing = [r for r in roi_sets or () if r not in extracted]
+    if not missing:
+        return []
+    return [f"methods.{name}.roi_sets names {', '.join(missing)}, which fmri.roi_sets ({', '.join(extracted)}) does "
+            "not extract; fix: add it to fmri.roi_sets"]  # fmt: skip
+
+
 def enabled(config: dict) -> dict:
     """{name: Settings} of every method whose section in ``config['methods']`` is enabled.
 

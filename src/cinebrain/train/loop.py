@@ -20,7 +20,8 @@
 - under torch.distributed (see :mod:`cinebrain.train.distributed`) the model is wrapped in DDP, each
   rank takes its share of every batch, and only rank 0 writes.
 
-``loss_fn(model, batch) -> (loss, {name: float})`` is the only model-specific piece.
+``loss_fn(model, batch) -> (loss, {name: float})`` is the only model-specific piece; it gets the model itself
+(never a DDP wrapper) and may call its forward or any of its methods: the Trainer runs it inside DDP's forward.
 """
 
 from __future__ import annotations
@@ -107,6 +108,25 @@ def lr_lambda(settings: TrainSettings):
     return f
 
 
+def _loss_step(model, loss_fn):
+    """The model and its loss function as one module whose forward is ``loss_fn(model, batch)``: wrapped in
+    DistributedDataParallel, DDP's forward — which prepares the gradients' all-reduce — then runs whatever the
+    loss function calls (the model's forward or a method such as ``model.loss``). Handing a loss function the
+    DDP wrapper lets it bypass that forward (``wrapper.module.loss(batch)``), and the replicas drift apart
+    (tests/test_train.py measures both)."""
+    import torch
+
+    class LossStep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, batch):
+            return loss_fn(self.model, batch)
+
+    return LossStep()
+
+
 class Trainer:
     """See the module docstring."""
 
@@ -132,10 +152,12 @@ class Trainer:
         np.random.seed((settings.seed * 1000 + self.dist.rank) % 2**32)
         random.seed(settings.seed * 1000 + self.dist.rank)
         self.model = model.to(self.device)
-        self.ddp = self.model
+        self.ddp = _loss_step(self.model, loss_fn)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # unused parameters are normal here: a head only some variants or phases train (NeuroCine's
+            # phase 1 leaves its condition head out); without the flag DDP stops at the first such step
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.ddp, device_ids=ids, find_unused_parameters=True)
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
         self.optimizer = torch.optim.AdamW(
@@ -341,7 +363,7 @@ class Trainer:
                     sync = micro == s.grad_accum - 1 or self.dist.world_size == 1
                     ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
                     with ctx, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                        loss, logs = self.loss_fn(self.ddp, batch)
+                        loss, logs = self.ddp(batch)  # loss_fn(model, batch), through DDP's forward
                         (loss / s.grad_accum).backward()
                     total += float(loss.detach()) / s.grad_accum
                     for k, v in logs.items():

@@ -110,8 +110,8 @@ class BrainModel(nn.Module):
 
 
 def loss_fn(model, batch):
-    """The Trainer's loss function (works on the model or its DDP wrapper)."""
-    return (model.module if hasattr(model, "module") else model).loss(batch)
+    """The Trainer's loss function (the Trainer runs it inside DDP's forward under torch.distributed)."""
+    return model.loss(batch)
 
 
 def load_brain(brain_dir, device="cpu") -> BrainModel:

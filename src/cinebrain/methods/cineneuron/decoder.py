@@ -96,7 +96,7 @@ class NeuronDecoder(nn.Module):
 
 
 def loss_fn(model, batch):
-    """The Trainer's loss function (works on the model or its DDP wrapper)."""
+    """The Trainer's loss function (the Trainer runs it inside DDP's forward under torch.distributed)."""
     return model(batch)
 
 

@@ -213,9 +213,6 @@ class Settings(CineNeuronSettings):
             errors.append(f"features.wan_vae ({wan.get('model')}, subfolder {wan.get('subfolder')}) is not the VAE of "
                           f"methods.cineneuron.decoder.model.base ({base}): the decoder learns from those latents; fix: "
                           f"set features.wan_vae.model: {base} and features.wan_vae.subfolder: vae")  # fmt: skip
-        extracted = list(config.get("fmri", {}).get("roi_sets", []))
-        missing = [r for r in self.roi_sets or () if r not in extracted]
-        if missing:
-            errors.append(f"methods.cineneuron.roi_sets names {', '.join(missing)}, which fmri.roi_sets "
-                          f"({', '.join(extracted)}) does not extract; fix: add it to fmri.roi_sets")  # fmt: skip
-        return errors
+        from .. import roi_set_problems
+
+        return errors + roi_set_problems("cineneuron", self.roi_sets, config)

@@ -265,7 +265,7 @@ def caption_targets(base, captions, *, device="cpu", batch_size: int = 32):
 
 
 def loss_fn(model, batch):
-    """The Trainer's loss function (works on the model or its DDP wrapper)."""
+    """The Trainer's loss function (the Trainer runs it inside DDP's forward under torch.distributed)."""
     return model(batch)
 
 

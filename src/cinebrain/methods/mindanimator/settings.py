@@ -191,9 +191,6 @@ class Settings:
 
     def check(self, config: dict) -> list[str]:
         """Cross-key problems: the ROI sets must be extracted."""
-        extracted = list(config.get("fmri", {}).get("roi_sets", []))
-        missing = [r for r in self.roi_sets or () if r not in extracted]
-        if missing:
-            return [f"methods.mindanimator.roi_sets names {', '.join(missing)}, which fmri.roi_sets "
-                    f"({', '.join(extracted)}) does not extract; fix: add it to fmri.roi_sets"]  # fmt: skip
-        return []
+        from .. import roi_set_problems
+
+        return roi_set_problems("mindanimator", self.roi_sets, config)

@@ -73,7 +73,7 @@ class LatentTraining(nn.Module):
 
 
 def _loss_fn(model, batch):
-    return (model.module if hasattr(model, "module") else model).loss(batch)
+    return model.loss(batch)
 
 
 def build_modules(cfg: dict):

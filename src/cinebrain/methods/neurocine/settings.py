@@ -154,9 +154,7 @@ class Settings:
         return [f"{model_dir('neurocine', 'neurocine', s)}/decoder/decoder.json" for s in subjects]
 
     def check(self, config: dict) -> list[str]:
-        extracted = list(config.get("fmri", {}).get("roi_sets", []))
-        missing = [r for r in self.roi_sets or () if r not in extracted]
-        if missing:
-            return [f"methods.neurocine.roi_sets names {', '.join(missing)}, which fmri.roi_sets "
-                    f"({', '.join(extracted)}) does not extract; fix: add it to fmri.roi_sets"]  # fmt: skip
-        return []
+        """Cross-key problems: the ROI sets must be extracted."""
+        from .. import roi_set_problems
+
+        return roi_set_problems("neurocine", self.roi_sets, config)

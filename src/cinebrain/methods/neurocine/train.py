@@ -29,7 +29,7 @@ DECODER_DIR, UNET_FILE, ENCODER_FILE, DECODER_CONFIG = "decoder", "unet.safetens
 
 
 def _loss_fn(model, batch):
-    return (model.module if hasattr(model, "module") else model).loss(batch)
+    return model.loss(batch)
 
 
 def random_window(fmri, window: int | None):
