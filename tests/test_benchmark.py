@@ -210,6 +210,7 @@ def test_temporal_consistency():
     assert semantic.temporal_consistency(alt) == pytest.approx(0.0)
     assert semantic.temporal_consistency_gated(e, video_similarity=0.5) == 0.0
     assert semantic.temporal_consistency_gated(e, video_similarity=0.7) == pytest.approx(1.0)
+    assert semantic.temporal_consistency_gated(e, video_similarity=0.6) == 0.0  # as released: "<= bar" scores 0
 
 
 def test_ctc_shuffle_test_is_small_when_the_order_carries_the_consistency():
@@ -262,7 +263,7 @@ def scored(tmp_path_factory):
     (root / "test").mkdir()
     pd.DataFrame({"clip": [f"c{i}" for i in range(4)]}).to_parquet(root / "test/manifest.parquet")
     settings = {"n_way": [2, 50], "conventions": ["mindvideo", "strict"], "trials": 20, "shuffle_n": 5,
-                "bootstrap": 200, "fvd_bootstrap": 20}  # fmt: skip
+                "bootstrap": 200, "fvd_bootstrap": 20, "ctc_threshold": None}  # fmt: skip
     from cinebrain.benchmark.score import score_reconstructions
 
     df = score_reconstructions(root / "recon/cinesync/sub-01", root / "test", networks=nets, settings=settings,

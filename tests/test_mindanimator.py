@@ -178,7 +178,7 @@ def test_structure_decoder_recovers_a_planted_linear_map_and_its_importance_find
         err = torch.nn.functional.mse_loss(dec(x), (held @ w).view(64, 2, 3, 4)) / (held @ w).var()
     assert err < 0.1, float(err)
     imp = decoder_maps(None, dec, None, (t, v))["structure"]
-    assert imp.max() == 1.0 and imp.min() >= 0
+    assert imp.max() == 1.0 and imp.min() == 0.0
     others = np.setdiff1d(np.arange(v), planted.numpy())
     assert imp[planted.numpy()].mean() > 3 * imp[others].mean()
 
@@ -189,9 +189,11 @@ def test_importance_maps_round_trip_through_cifti_and_average_per_area(tmp_path)
     from cinebrain.fmri.grayordinates import mmp_parcels
     from cinebrain.methods.mindanimator.importance import importance, roi_table, write_dscalar
 
-    # the product of the linear maps, averaged over features, magnitudes normalised
+    # the product of the linear maps, averaged over features, magnitudes rescaled to [0, 1]
     w1, w2 = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]]), np.array([[1.0, 1.0], [1.0, -1.0]])
     assert np.allclose(importance([w1, w2], (1, 3)), [0.5, 0.0, 1.0])
+    w1 = np.array([[1.0, 1.0, 3.0], [1.0, 0.0, 1.0]])  # means over features after w2: 2, 1, 6 -> (x - 1) / 5
+    assert np.allclose(importance([w1, w2], (1, 3)), [0.2, 0.0, 1.0])
     parcels, labels = mmp_parcels()
     inv = {v: k for k, v in labels.items()}
     cols = np.concatenate([np.flatnonzero(parcels == inv["L_V1"])[:5], np.flatnonzero(parcels == inv["R_MT"])[:5]])
@@ -203,8 +205,8 @@ def test_importance_maps_round_trip_through_cifti_and_average_per_area(tmp_path)
     assert data.shape == (2, 91282) and np.allclose(data[1, cols], maps["structure"]) and data.sum() == pytest.approx(
         sum(m.sum() for m in maps.values()), rel=1e-5)
     table = roi_table(maps, [labels[int(parcels[c])] for c in cols])
-    assert table.loc["MT", "semantic"] == pytest.approx(1.0) and table.loc["V1", "structure"] == pytest.approx(1.0)
-    assert table.loc["V1", "voxels"] == 5
+    assert table.loc["R_MT", "semantic"] == pytest.approx(1.0) and table.loc["L_V1", "structure"] == pytest.approx(1.0)
+    assert table.loc["L_V1", "voxels"] == 5
 
 
 # --- the inflated generator ----------------------------------------------------------------------------------
@@ -374,7 +376,7 @@ def test_training_writes_the_contract_and_beats_the_mean_latent(trained):
     assert set(curve["decoder"]) == {"semantic", "structure", "motion", "motion_unguided", "frame_mlps"}
     table = pd.read_csv(out / "importance.csv", index_col=0)
     # the structure decoder reads the colour from V1's columns more than from the noise of FEF's
-    assert table.loc["V1", "structure"] > table.loc["FEF", "structure"]
+    assert table.loc["L_V1", "structure"] > table.loc["L_FEF", "structure"]
 
 
 @pytest.mark.parametrize("variant", ["mindanimator", "no_motion"])

@@ -105,9 +105,10 @@ def temporal_consistency(frame_embeddings) -> float:
 
 def temporal_consistency_gated(frame_embeddings, video_similarity: float, threshold: float = 0.6) -> float:
     """Mind-Animator's CLIP-pcc: the temporal consistency, or 0 when the video-level similarity of the
-    reconstruction to its ground truth (VIFI-CLIP cosine) is below ``threshold`` — a clip of noise or
-    blank frames would otherwise score high."""
-    return temporal_consistency(frame_embeddings) if video_similarity >= threshold else 0.0
+    reconstruction to its ground truth (VIFI-CLIP cosine) is at or below ``threshold`` — a clip of noise or
+    blank frames would otherwise score high (the released ``Evaluation_Metrics/CLIP_consist.py``: ``<= bar``
+    scores 0)."""
+    return temporal_consistency(frame_embeddings) if video_similarity > threshold else 0.0
 
 
 def ctc_shuffle_p(frame_embeddings, n: int = 100, seed: int = 0) -> float:

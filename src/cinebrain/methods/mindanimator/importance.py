@@ -3,14 +3,16 @@
 "For a trained decoder, we multiply the weight matrix of the linear layers, then average the results across
 the feature dimension, and normalize them": :func:`importance` multiplies the decoder's linear maps in
 forward order (``W_L ... W_1``: features x inputs), averages over the features, averages the window's volumes
-of each column, and takes the magnitude divided by its maximum (1: the most important column). For the
+of each column, takes the magnitude and rescales it to [0, 1] (min-max), as the released
+``Explainable_analysis/Cortical_visualization/Step1/*_weight_projection.py`` do (checked on the same random
+weights: equal to 1e-12; README). For the
 semantic and structure MLPs the linear layers are their own; for the motion generator the fMRI enters
 through its embedding and each block's cross-attention values, so its map is the product of the embedding and
 the first block's value projection.
 
 :func:`write_dscalar` writes the maps as a CIFTI dense scalar file on the 91k grayordinates (one map per
 decoder, zero outside the decoders' columns) that Connectome Workbench opens; :func:`roi_table` averages
-them per HCP-MMP1.0 area (both hemispheres together), the paper's Fig. 9; :func:`plot_importance` draws the
+them per HCP-MMP1.0 area of each hemisphere (as the released code does: 360 areas), the paper's Fig. 9; :func:`plot_importance` draws the
 maps on the inflated fsLR-32k surfaces and the ROI bars.
 """
 
@@ -35,7 +37,8 @@ def importance(weights: list, fmri_shape) -> np.ndarray:
     elif per_input.size != v:
         raise ValueError(f"the first layer takes {m.shape[1]} inputs, not a {t} x {v} window or one volume of {v}")
     mag = np.abs(per_input)
-    return mag / mag.max() if mag.max() > 0 else mag
+    span = mag.max() - mag.min()
+    return (mag - mag.min()) / span if span > 0 else np.zeros_like(mag)
 
 
 def decoder_maps(semantic, structure, motion, fmri_shape) -> dict[str, np.ndarray]:
@@ -72,14 +75,10 @@ def write_dscalar(path, maps: dict[str, np.ndarray], grayordinates) -> None:
         img.to_filename(str(tmp))
 
 
-def area(label: str) -> str:
-    """HCP-MMP1.0 label without its hemisphere and suffix (``L_V1_ROI`` -> ``V1``)."""
-    return str(label).removeprefix("L_").removeprefix("R_").removesuffix("_ROI")
-
-
 def roi_table(maps: dict[str, np.ndarray], labels) -> pd.DataFrame:
-    """Mean importance per HCP-MMP1.0 area (rows) and decoder (columns), columns counted in ``voxels``."""
-    df = pd.DataFrame({"area": [area(x) for x in labels], **maps})
+    """Mean importance per HCP-MMP1.0 area of each hemisphere (rows, ``L_V1``) and decoder (columns), the
+    columns counted in ``voxels``."""
+    df = pd.DataFrame({"area": [str(x) for x in labels], **maps})
     out = df.groupby("area").mean()
     out.insert(0, "voxels", df.groupby("area").size())
     return out.sort_values(list(maps)[0], ascending=False)
