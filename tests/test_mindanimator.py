@@ -87,9 +87,27 @@ def test_every_method_s_training_loss_can_take_the_augmentations():
 # --- the motion generator -------------------------------------------------------------------------------------
 
 
+def test_sparse_causal_mask_as_released_keeps_the_first_frame_and_the_ratio():
+    """The released code's mask: rows 0-1 causal only; from row 2 every visible entry but column 0 (the diagonal
+    included) is hidden with probability 1 - ratio; one draw for the batch."""
+    later = torch.ones(8, 8, dtype=torch.bool).triu(1)
+    kept = []
+    for seed in range(400):
+        m = sparse_causal_mask(3, 8, 0.6, torch.Generator().manual_seed(seed))
+        assert torch.equal(m[0], m[2])  # one mask for the batch
+        m = m[0]
+        assert not m[later].any() and m[:, 0].all()  # never a later frame; always the first
+        assert torch.equal(m[:2], torch.ones(2, 8, dtype=torch.bool).tril()[:2])
+        rows, cols = torch.tril_indices(8, 8)
+        free = (rows >= 2) & (cols >= 1)
+        kept.append(m[rows[free], cols[free]].float())
+    assert torch.cat(kept).mean().item() == pytest.approx(0.6, abs=0.01)
+    assert torch.equal(sparse_causal_mask(1, 8, 0.0)[0], torch.ones(8, 8, dtype=torch.bool).tril())
+
+
 def test_sparse_causal_mask_never_shows_a_later_frame_and_hides_the_configured_share():
     g = torch.Generator().manual_seed(0)
-    m = sparse_causal_mask(500, 8, 0.6, g)
+    m = sparse_causal_mask(500, 8, 0.6, g, style="share")
     later = torch.ones(8, 8, dtype=torch.bool).triu(1)
     assert not m[:, later].any()  # the fixed part: no frame sees a later one
     assert m[:, torch.arange(8), torch.arange(8)].all()  # every frame sees itself

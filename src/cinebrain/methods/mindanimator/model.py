@@ -104,20 +104,36 @@ def semantic_loss(f, cond, video, text, text_cond, *, logit_scale, lambda1: floa
     return loss, {"tri_modal": tri.item(), "fmri_text": close.item(), "projection": proj.item()}
 
 
-def sparse_causal_mask(batch: int, frames: int, ratio: float = 0.0, generator=None, device=None):
+#: How the random part of the sparse causal mask reads ``mask_ratio`` (see :func:`sparse_causal_mask`).
+MASK_STYLES = ("released", "share")
+
+
+def sparse_causal_mask(batch: int, frames: int, ratio: float = 0.0, generator=None, device=None, style: str = "released"):
     """(batch, frames, frames) boolean mask, True where frame i may attend to frame j.
 
-    The fixed part: no frame sees a later one (j <= i). The random part (training only: ``ratio`` > 0): of
-    the i earlier frames visible to frame i, ``floor(ratio * i)`` drawn at random per clip are hidden too;
-    a frame always sees itself."""
+    The fixed part: no frame sees a later one (j <= i). The random part (training only: ``ratio`` > 0):
+
+    - ``released`` (Mind-Animator's released ``subsequent_mask`` in models/CMG_model_with_more_patchsize.py, read
+      beside this): in the rows of frames i >= 2, every visible entry but the first frame's (the diagonal
+      included) is hidden with probability ``1 - ratio`` — the ratio is what stays visible — one mask for the
+      whole batch; the first frame is always visible, so no row is empty;
+    - ``share`` (our reading of the paper's text, "mask ratio 0.6"): of the i earlier frames visible to frame i,
+      ``floor(ratio * i)`` drawn per clip are hidden; a frame always sees itself."""
+    if style not in MASK_STYLES:
+        raise ValueError(f"mask style '{style}' is not one of {MASK_STYLES}")
     causal = torch.ones(frames, frames, dtype=torch.bool).tril()
     mask = causal.expand(batch, frames, frames).clone()
-    if ratio > 0:
+    if ratio > 0 and style == "share":
         for i in range(1, frames):
             k = int(ratio * i)
             if k:
                 hide = torch.rand(batch, i, generator=generator).argsort(1)[:, :k]
                 mask[:, i, :i].scatter_(1, hide, False)
+    elif ratio > 0:
+        hidden = torch.rand(frames, frames, generator=generator) < 1 - ratio
+        hidden[:2] = False
+        hidden[:, 0] = False
+        mask &= ~hidden
     return mask.to(device) if device is not None else mask
 
 
@@ -186,13 +202,14 @@ class ConsistencyMotionGenerator(nn.Module):
     """Frame latents (B, F, C, h, w) + fMRI window (B, T, V) -> the next frame's latent at every position."""
 
     def __init__(self, fmri_shape, latent_shape, frames: int, *, patch: int, width: int, depth: int, heads: int,
-                 mlp_ratio: float = 4.0, dropout: float = 0.0, mask_ratio: float = 0.6, fmri_guidance: bool = True):  # fmt: skip
+                 mlp_ratio: float = 4.0, dropout: float = 0.0, mask_ratio: float = 0.6, fmri_guidance: bool = True,
+                 mask_style: str = "released"):  # fmt: skip
         super().__init__()
         c, h, w = latent_shape
         if h % patch or w % patch:
             patchify(torch.zeros(1, 1, c, h, w), patch)  # raises the explained error
         self.latent_shape, self.frames, self.patch = tuple(latent_shape), frames, patch
-        self.mask_ratio, self.fmri_guidance = mask_ratio, fmri_guidance
+        self.mask_ratio, self.mask_style, self.fmri_guidance = mask_ratio, mask_style, fmri_guidance
         n_patches = (h // patch) * (w // patch)
         self.embed = nn.Linear(c * patch * patch, width)
         self.frame_pos = nn.Parameter(torch.randn(frames, 1, width) * 0.02)
@@ -210,7 +227,7 @@ class ConsistencyMotionGenerator(nn.Module):
             raise ValueError(f"the motion generator was built for {self.frames} frames; got {f}")
         if mask is None:
             ratio = self.mask_ratio if self.training else 0.0
-            mask = sparse_causal_mask(b, f, ratio, device=latents.device)
+            mask = sparse_causal_mask(b, f, ratio, device=latents.device, style=self.mask_style)
         x = self.embed(patchify(latents, self.patch)) + self.frame_pos[:f] + self.patch_pos
         ctx = self.fmri_embed(fmri) + self.fmri_pos
         for blk in self.blocks:

@@ -101,8 +101,11 @@ class MotionModel:
     heads: int = setting(8, "attention heads", minimum=1)
     mlp_ratio: float = setting(4.0, "FFN width / width", exclusiveMinimum=0)
     dropout: float = setting(0.0, "dropout in attention and FFN", minimum=0, maximum=1)
-    mask_ratio: float = setting(0.6, "share of the visible (earlier) frames the random part of the sparse causal mask "
-                                "hides at training (C.1: 0.6; none at inference)", minimum=0, maximum=1)  # fmt: skip
+    mask_style: str = setting("released", "how the random part reads mask_ratio: released (the released code: each "
+                              "visible entry but the first frame's kept with probability mask_ratio) or share "
+                              "(floor(mask_ratio i) of frame i's earlier frames hidden)", enum=("released", "share"))  # fmt: skip
+    mask_ratio: float = setting(0.6, "the random part of the sparse causal mask at training (C.1: 0.6; none at "
+                                "inference), read as mask_style says", minimum=0, maximum=1)  # fmt: skip
 
     def __post_init__(self):
         if self.width % self.heads:

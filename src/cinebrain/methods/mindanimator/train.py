@@ -85,6 +85,7 @@ def build_modules(cfg: dict):
     mods = {"semantic": SemanticDecoder(fmri, sh["embed_dim"], tuple(sh["cond"]), sem["hidden"], sem["dropout"], sem["temperature"]),
             "structure": StructureDecoder(fmri, latent, st["hidden"], st["dropout"])}  # fmt: skip
     cmg = {k: mo[k] for k in ("patch", "width", "depth", "heads", "mlp_ratio", "dropout", "mask_ratio")}
+    cmg["mask_style"] = mo.get("mask_style", "released")
     mods["motion"] = ConsistencyMotionGenerator(fmri, latent, frames, fmri_guidance=True, **cmg)
     if "no_fmri_guidance" in cfg["variants"]:
         mods["motion_unguided"] = ConsistencyMotionGenerator(fmri, latent, frames, fmri_guidance=False, **cmg)
