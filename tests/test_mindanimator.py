@@ -277,6 +277,10 @@ def test_generator_makes_the_configured_frames_and_refuses_a_mismatched_pair(tin
     assert z.shape == (3, 4, 4, 6)
     out = generate(pipe, cond, z, steps=2, inversion_steps=2, guidance_scale=3.0)
     assert out.shape == (3, 32, 48, 3) and out.dtype == np.uint8
+    # the released code's smoothing: inverted latents noised to timestep 200 with the seed's noise
+    smoothed = [generate(pipe, cond, z, steps=2, inversion_steps=2, guidance_scale=3.0, smoothing_timestep=200, seed=s)
+                for s in (1, 1, 2)]  # fmt: skip
+    assert np.array_equal(smoothed[0], smoothed[1]) and not np.array_equal(smoothed[0], smoothed[2])
     # a VAE of 8 latent channels beside the 4-channel UNet
     bad = tmp_path / "bad"
     shutil.copytree(tiny_sd, bad)

@@ -11,8 +11,9 @@ cross-attention layers (the text condition) keep diffusers' ``AttnProcessor2_0``
 :func:`load_generator` loads the pipeline by path (``StableDiffusionPipeline`` with a ``DDIMScheduler``, as
 the paper samples with DDIM) and checks that its VAE, UNet and text encoder fit together;
 :func:`generate` takes the decoded text condition and the decoded frame latents, inverts the latents with
-DDIM (C.1: 50 steps of DDIM inversion; the paper's further "Gaussian smoothing" is not described enough to
-reproduce and is left out) and samples the frames with classifier-free guidance against the empty caption.
+DDIM under the empty caption (50 steps) and noises them to timestep 200, as the released reconstruction script does: C.1's "250 steps of Gaussian smoothing,
+which includes 50 steps of DDIM inversion") and samples the frames with classifier-free guidance against the
+empty caption.
 """
 
 from __future__ import annotations
@@ -122,11 +123,15 @@ def ddim_invert(pipe, latents, cond, steps: int):
     return z
 
 
-def generate(pipe, cond, latents, *, steps: int, inversion_steps: int, guidance_scale: float, uncond=None):
+def generate(pipe, cond, latents, *, steps: int, inversion_steps: int, guidance_scale: float, uncond=None,
+             smoothing_timestep: int = 0, seed: int = 0):  # fmt: skip
     """uint8 frames (F, H, W, 3) of one clip: ``cond`` (1, L, W) the decoded text condition, ``latents``
-    (F, C, h, w) the decoded frame latents (scaled as the VAE's), inverted with ``inversion_steps`` DDIM
-    steps (0: used as the start as they are), then sampled with ``steps`` DDIM steps and classifier-free
-    guidance against ``uncond`` (default: the empty caption's condition)."""
+    (F, C, h, w) the decoded frame latents (scaled as the VAE's), DDIM-inverted under the empty caption's
+    condition with ``inversion_steps`` steps (0: none), then noised to ``smoothing_timestep`` (0: not) with
+    noise drawn from ``seed`` — as the released ``Reconstruction/video_recons.py`` does (50 inversion steps,
+    then ``add_noise`` at timestep 200: appendix C.1's "250 steps of Gaussian smoothing, which includes 50
+    steps of DDIM inversion") — and sampled from there with ``steps`` DDIM steps and classifier-free guidance
+    against ``uncond`` (default: the empty caption's condition)."""
     device, dtype = pipe.unet.device, pipe.unet.dtype
     f = len(latents)
     cond = cond.to(device, dtype).expand(f, -1, -1)
@@ -135,7 +140,10 @@ def generate(pipe, cond, latents, *, steps: int, inversion_steps: int, guidance_
     uncond = uncond.to(device, dtype).expand(f, -1, -1)
     z = latents.to(device, dtype)
     if inversion_steps:
-        z = ddim_invert(pipe, z, cond, inversion_steps)
+        z = ddim_invert(pipe, z, uncond, inversion_steps)
+    if smoothing_timestep:
+        noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+        z = pipe.scheduler.add_noise(z, noise, torch.tensor([int(smoothing_timestep)]))
     sf = pipe.vae_scale_factor
     images = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, latents=z, num_inference_steps=steps,
                   guidance_scale=guidance_scale, height=z.shape[-2] * sf, width=z.shape[-1] * sf,

@@ -94,6 +94,7 @@ def reconstruct(*, model_dir, variant: str, test_dir, train_dir, latents_train, 
         cond, latents = decode_features(mods, fmri.to(dev), variant, noise)
         torch.manual_seed(rs["seed"])  # the sampler's draws (none with DDIM's eta 0), the same for every clip
         frames = generate(pipe, cond[:1], latents[0], steps=rs["steps"], inversion_steps=rs["inversion_steps"],
+                          smoothing_timestep=rs["smoothing_timestep"], seed=rs["seed"],
                           guidance_scale=rs["guidance_scale"])  # fmt: skip
         return hold_frames(frames, n_frames, size)
 

@@ -131,8 +131,10 @@ class ReconstructSettings:
     """The inflated Stable Diffusion (section 3.3, appendix C.1, D.3)."""
 
     steps: int = setting(50, "DDIM sampling steps", minimum=1)
-    inversion_steps: int = setting(50, "DDIM inversion steps that take the decoded latents to the sampler's start "
-                                   "(C.1: 50)", minimum=0)  # fmt: skip
+    inversion_steps: int = setting(50, "DDIM inversion steps of the decoded latents under the empty caption (C.1 and "
+                                   "the released code: 50)", minimum=0)  # fmt: skip
+    smoothing_timestep: int = setting(200, "timestep the inverted latents are noised to before sampling (the released "
+                                      "code's 200: C.1's 'Gaussian smoothing'; 0: none)", minimum=0, maximum=999)  # fmt: skip
     guidance_scale: float = setting(7.5, "classifier-free guidance against the empty caption's condition (SD's "
                                     "default; the paper does not give it)", minimum=0)  # fmt: skip
     seed: int = setting(42, "seed of every random draw of the reconstructions (the ablations' noise)", minimum=0)
