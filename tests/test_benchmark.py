@@ -316,6 +316,12 @@ def test_controls_are_scored_on_the_same_clips(scored):
     shuffle = derangement([f"c{i}" for i in range(4)])
     assert sorted(shuffle) == sorted(shuffle.values()) and all(k != v for k, v in shuffle.items())
     assert derangement(list(reversed(shuffle))) == shuffle  # the clips' order does not matter
+    # partners at least 3 clips apart in time (neighbours share their scene); too few clips: any other clip
+    names = [f"ep01_{i:03d}" for i in range(30)]
+    far = derangement(names, seed=0, min_gap=3)
+    assert all(abs(names.index(k) - names.index(v)) >= 3 for k, v in far.items()) and sorted(far.values()) == names
+    assert far == derangement(names, seed=0, min_gap=3)
+    assert derangement([f"c{i}" for i in range(4)], min_gap=3) == shuffle
     by = scores.set_index(["condition", "clip"])
     for clip, source in shuffle.items():
         gt = read_video(root / f"gt/{clip}.mp4")

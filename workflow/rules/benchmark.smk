@@ -109,6 +109,7 @@ rule benchmark_clips:
         ),
     params:
         seed=BENCHMARK["seed"],
+        shuffle_gap=BENCHMARK["shuffle_gap"],
     log:
         "logs/benchmark/benchmark_clips/{method}_{variant}_sub-{subject}.log",
     conda:

@@ -8,4 +8,4 @@ from cinebrain.benchmark.report import plot_conditions
 
 i = snakemake.input
 plot_conditions(i.scores, i.recon, i.ceiling[0] if i.ceiling else None, snakemake.output.figure,
-                seed=snakemake.params.seed)
+                seed=snakemake.params.seed, min_gap=snakemake.params.shuffle_gap)

@@ -84,7 +84,7 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
     plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
 
 
-def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> None:
+def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0, min_gap: int = 1) -> None:
     """Rule ``benchmark_clips``: per test clip of one run, the middle frame of the ground truth, the
     reconstruction, the shuffled-brain control (the reconstruction of the clip the fixed derangement
     assigns), the no-brain control and the caption ceiling, with the clip's mean-colour difference
@@ -95,7 +95,7 @@ def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0) -> No
     plt = pyplot()
     recon_dir = Path(recon_dir)
     table = pd.read_parquet(recon_dir / "reconstructions.parquet")
-    videos = condition_videos(recon_dir, table, seed)
+    videos = condition_videos(recon_dir, table, seed, min_gap)
     if ceiling_dir is not None:
         videos["caption ceiling"] = [Path(ceiling_dir) / f"{c}.mp4" for c in table["clip"]]
     scores = pd.read_parquet(Path(score_dir) / "metrics.parquet").set_index(["condition", "clip"])

@@ -73,6 +73,9 @@ class BenchmarkSettings:
                                           "truth similarity is at or below this (the released code's 0.6); null: "
                                           "its mean over the test clips (appendix C.2's 'average level')")  # fmt: skip
     shuffle_n: int = setting(0, "frame-order shuffles per clip for the EPE shuffle test (0: off)", minimum=0)
+    shuffle_gap: int = setting(3, "the shuffled-brain control pairs each clip with one at least this many clips away "
+                               "in time (neighbours share their scene; 3 x 4-s clips: 8 s apart; 1: any other clip)",
+                               minimum=1)  # fmt: skip
     bootstrap: int = setting(1000, "bootstrap resamples of the clips for the 95% intervals", minimum=10)
     fvd_bootstrap: int = setting(200, "bootstrap resamples for FVD's interval", minimum=0)
     seed: int = setting(0, "seed of the N-way trials, shuffles and bootstraps", minimum=0)
@@ -129,21 +132,30 @@ def _read(path, base: Path, with_rate: bool = False):
     return read_video(p if p.is_absolute() else base / p, with_rate=with_rate)
 
 
-def derangement(clips, seed: int = 0) -> dict:
+def derangement(clips, seed: int = 0, min_gap: int = 1) -> dict:
     """The shuffled-brain control's fixed derangement of the test clips: clip -> the other clip whose brain
-    input decodes it (a random permutation of the clips sorted by name, without fixed points, drawn with
-    ``seed``: the same clips get the same derangement for every method, variant and subject)."""
+    input decodes it (a random permutation of the clips sorted by name — their order in time — drawn with
+    ``seed``: the same clips get the same derangement for every method, variant and subject), each clip paired
+    with one at least ``min_gap`` places away. Neighbouring clips often show the same scene, so a partner next
+    door would be identified above chance by the judges (measured on the demo: frame 2-way 0.539 with any other
+    clip); when no permutation keeps the gap (too few clips), any other clip is taken."""
     names = sorted(clips)
-    if len(names) < 2:
+    n = len(names)
+    if n < 2:
         return {}
-    rng = np.random.default_rng(seed)
-    while True:  # about e draws on average
-        perm = rng.permutation(len(names))
-        if not (perm == np.arange(len(names))).any():
-            return {names[i]: names[j] for i, j in enumerate(perm)}
+    idx = np.arange(n)
+    for gap in ((min_gap, 1) if min_gap > 1 else (1,)):
+        rng = np.random.default_rng(seed)  # the fallback is the plain derangement of the seed
+        # rejection sampling: a random permutation keeps every |i - perm(i)| >= gap with probability about
+        # exp(-(2 gap - 1)) (0.007 for gap 3), whatever the number of clips
+        for _ in range(20000):
+            perm = rng.permutation(n)
+            if (np.abs(perm - idx) >= gap).all():
+                return {names[i]: names[j] for i, j in enumerate(perm)}
+    raise RuntimeError(f"no derangement of {n} clips found")  # pragma: no cover - n >= 2 always has one
 
 
-def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0) -> dict:
+def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0, min_gap: int = 1) -> dict:
     """The videos each condition scores against the clips of ``table`` (a reconstructions.parquet), in its
     order: ``reconstruction`` (``<clip>.mp4``); ``shuffled_brain``, the reconstruction of the clip that the
     fixed :func:`derangement` assigns — a method's reconstruction depends on its clip only through the brain
@@ -153,7 +165,7 @@ def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0) -> dict:
     recon_dir = Path(recon_dir)
     clips = list(table["clip"])
     out = {"reconstruction": [recon_dir / f"{c}.mp4" for c in clips]}
-    shuffle = derangement(clips, seed)
+    shuffle = derangement(clips, seed, min_gap)
     if shuffle and "no_brain" in table:  # a brain decoder (the ceilings have no brain input to shuffle)
         out["shuffled_brain"] = [recon_dir / f"{shuffle[c]}.mp4" for c in clips]
         out["no_brain"] = [recon_dir / Path(p).name for p in table["no_brain"]]
@@ -252,7 +264,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
                                      f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
     settings = _settings(settings)
     names = metric_names(settings)  # an unknown metric name stops here, before any work
-    conditions = condition_videos(recon_dir, table, settings.seed)
+    conditions = condition_videos(recon_dir, table, settings.seed, settings.shuffle_gap)
     for cond, paths in conditions.items():
         for clip, path in zip(table["clip"], paths, strict=True):
             if not (path if path.is_absolute() else base / path).exists():
