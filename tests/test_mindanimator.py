@@ -210,8 +210,9 @@ def test_importance_maps_round_trip_through_cifti_and_average_per_area(tmp_path)
     # the product of the linear maps, averaged over features, magnitudes rescaled to [0, 1]
     w1, w2 = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]]), np.array([[1.0, 1.0], [1.0, -1.0]])
     assert np.allclose(importance([w1, w2], (1, 3)), [0.5, 0.0, 1.0])
-    w1 = np.array([[1.0, 1.0, 3.0], [1.0, 0.0, 1.0]])  # means over features after w2: 2, 1, 6 -> (x - 1) / 5
-    assert np.allclose(importance([w1, w2], (1, 3)), [0.2, 0.0, 1.0])
+    # min-max, as the released code: w2 @ w1 = [[2, 1, 4], [2, 1, 2]], means 2, 1, 3 -> (x - 1) / 2 (not x / 3)
+    w1 = np.array([[2.0, 1.0, 3.0], [0.0, 0.0, 1.0]])
+    assert np.allclose(importance([w1, w2], (1, 3)), [0.5, 0.0, 1.0])
     parcels, labels = mmp_parcels()
     inv = {v: k for k, v in labels.items()}
     cols = np.concatenate([np.flatnonzero(parcels == inv["L_V1"])[:5], np.flatnonzero(parcels == inv["R_MT"])[:5]])
