@@ -458,3 +458,21 @@ def test_latents_of_other_clips_or_frame_counts_are_refused(trained):
         read_latents(tmp / "test.safetensors", clips, 6)
     with pytest.raises(ValueError, match="latents of other clips than the dataset's"):
         read_latents(tmp / "test.safetensors", clips[::-1], 4)
+
+
+def test_a_clip_without_a_caption_is_one_error_naming_the_dataset(trained, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from cinebrain.data import ClipDataset
+
+    tmp, _ = trained
+    ds = tmp_path / "train"
+    shutil.copytree(tmp / "ds/train", ds)
+    assert ClipDataset(ds, modalities=()).captions()[0].startswith("a ")
+    man = pd.read_parquet(ds / "manifest.parquet")
+    man.loc[3, "caption"] = " "
+    man.to_parquet(ds / "manifest.parquet")
+    with pytest.raises(ValueError, match=r"train: clips without a caption; fix: give every clip a caption"):
+        ClipDataset(ds, modalities=()).captions()

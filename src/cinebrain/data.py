@@ -311,6 +311,14 @@ class ClipDataset:
     def __len__(self) -> int:
         return len(self.manifest)
 
+    def captions(self) -> list[str]:
+        """The first caption of every clip, in order; an error names the dataset when a clip has none."""
+        captions = self.manifest["caption"].fillna("").astype(str).tolist() if "caption" in self.manifest else []
+        if len(captions) != len(self) or not all(c.strip() for c in captions):
+            raise ValueError(f"{self.root}: clips without a caption; fix: give every clip a caption (captions stage) "
+                             "and rebuild the dataset (rule data_build)")  # fmt: skip
+        return captions
+
     def resolve(self, path) -> Path:
         """A file named in the manifest (relative to the dataset's folder, or absolute)."""
         import os

@@ -162,10 +162,7 @@ def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int 
             rows["image"].append(brain.image_embedding(batch["frames"].to(device)).float().cpu())
             rows["text"].append(batch["text"].float())
             rows["action"].append(batch["action"].float())
-    captions = ds.manifest["caption"].fillna("").astype(str).tolist() if "caption" in ds.manifest else []
-    if len(captions) != len(ds) or not all(c.strip() for c in captions):
-        raise ValueError(f"{train_dir}: training clips without a caption; fix: give every clip a caption (captions "
-                         "stage) and rebuild the dataset (rule data_build)")  # fmt: skip
+    captions = ds.captions()
     models = {"embedder": _feature_model(ds, "embed"), "action": _feature_model(ds, "action"), "decoder_text": str(base)}
     pool = MemoryPool(ds.manifest["clip"].astype(str).tolist(), models=models,
                       condition=caption_conditions(base, captions, tokens, device=device),

@@ -108,12 +108,13 @@ def load_trained(model_dir, device="cpu"):
     return mods, cfg
 
 
-def caption_targets(captions: list[str], *, embedder: str, pipe, settings, device="cpu", seed: int = 0):
+def caption_targets(captions: list[str], *, embedder: str, base: str, settings, device="cpu", seed: int = 0):
     """(text (N, K, D), cond (N, K, L, W) float16, variants): every caption and its EDA variants through the
-    CLIP embedder (the features stage's) and through the Stable Diffusion pipeline's text encoder."""
+    CLIP embedder (the features stage's) and through the text encoder of the Stable Diffusion pipeline ``base``
+    (only it is loaded: training needs no UNet or VAE)."""
     from ...features import Embedder
+    from ...models.sd_text import load_text_encoder, text_conditions
     from .captions import caption_variants, read_synonyms
-    from .generator import text_conditions
 
     syn = read_synonyms(settings.synonyms) if settings.variants else {}
     variants = caption_variants(captions, syn, settings.variants, seed=seed, synonym=settings.synonym,
@@ -121,7 +122,7 @@ def caption_targets(captions: list[str], *, embedder: str, pipe, settings, devic
     flat = [c for v in variants for c in v]
     k = settings.variants + 1
     text = torch.from_numpy(np.asarray(Embedder(embedder, device).texts(flat), np.float32)).view(len(captions), k, -1)
-    cond = text_conditions(pipe, flat, device=device).half()
+    cond = text_conditions(*load_text_encoder(base, device), flat, device=device).half()
     return text, cond.view(len(captions), k, *cond.shape[1:]), variants
 
 
@@ -138,7 +139,6 @@ def train(*, train_dir, test_dir, latents_train, latents_test, embedder: str, se
     from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
     from ..contract import write_metrics
-    from .generator import load_generator
     from .importance import decoder_maps, roi_table, write_dscalar
     from .settings import Settings
 
@@ -148,15 +148,11 @@ def train(*, train_dir, test_dir, latents_train, latents_test, embedder: str, se
     roi_sets = list(s.roi_sets) if s.roi_sets else None
     tr = ClipDataset(train_dir, modalities=("fmri",), targets=("frames",), roi_sets=roi_sets)
     te = ClipDataset(test_dir, modalities=("fmri",), targets=("frames",), roi_sets=roi_sets)
-    captions = tr.manifest["caption"].fillna("").astype(str).tolist() if "caption" in tr.manifest else []
-    if len(captions) != len(tr) or not all(c.strip() for c in captions):
-        raise ValueError(f"{train_dir}: training clips without a caption; fix: give every clip a caption (captions "
-                         "stage) and rebuild the dataset (rule data_build)")  # fmt: skip
+    captions = tr.captions()
     z_tr = read_latents(latents_train, tr.manifest["clip"], s.frames)
     z_te = read_latents(latents_test, te.manifest["clip"], s.frames)
-    pipe = load_generator(s.base, s.frames, dev)
     first = tr[0]
-    text, cond, _ = caption_targets(captions, embedder=embedder, pipe=pipe, settings=s.semantic.captions, device=dev,
+    text, cond, _ = caption_targets(captions, embedder=embedder, base=s.base, settings=s.semantic.captions, device=dev,
                                     seed=s.semantic.train.seed)  # fmt: skip
     if text.shape[-1] != first["frames"].shape[-1]:
         raise ValueError(f"{embedder}: text embeddings of width {text.shape[-1]}, the dataset's frame embeddings have "

@@ -230,10 +230,7 @@ def train_decoder(*, train_dir, encoder_dir, latents_train, settings: dict, out_
     columns = ecfg.get("fmri_columns")
     ds = ClipDataset(train_dir, modalities=("fmri",), fmri_columns=columns)
     latents = read_latents(latents_train, ds.manifest["clip"], s.frames)
-    captions = ds.manifest["caption"].fillna("").astype(str).tolist() if "caption" in ds.manifest else []
-    if len(captions) != len(ds) or not all(c.strip() for c in captions):
-        raise ValueError(f"{train_dir}: training clips without a caption; fix: give every clip a caption (captions "
-                         "stage) and rebuild the dataset (rule data_build)")  # fmt: skip
+    captions = ds.captions()
     unet = load_video_unet(s.base, dm.temporal_window, dev)
     check_latent_channels(latents, unet, str(latents_train))
     tok, text_encoder = load_text_encoder(s.base, dev)
