@@ -486,13 +486,17 @@ def test_published_results_table():
     assert {"source", "dataset", "method", "metric", "value"} <= set(pub.columns)
     cs = pub[(pub["source"].str.startswith("CineBrain")) & (pub["method"] == "CineSync")].set_index("metric")["value"]
     assert cs["video_2way_mindvideo"] == 0.909 and cs["ssim_rgb"] == 0.262 and cs["fvd"] == 52.78
-    assert set(pub["dataset"]) == {"CineBrain", "cc2017"}
+    assert set(pub["dataset"]) == {"CineBrain", "cc2017", "BMD"}
     # Mind-Animator's Tab. 6 (its ablations) and NeuroCine's figures as numbers
     tab6 = pub[pub["source"] == "Mind-Animator (seed 002), Table 6"].set_index(["method", "metric"])["value"]
     assert tab6[("Mind-Animator-noMotion", "epe")] == 6.374 and tab6[("Mind-Animator-ablation-full", "ssim_rgb")] == 0.319
     assert len(tab6) == 4 * 8
     nc = pub[pub["method"] == "NeuroCine"].set_index("metric")["value"]
     assert nc["ssim_rgb"] == 0.225 and nc["video_50way_mindvideo"] == 0.217
+    # Brain Netflix's Table 1: single- and multi-subject rows on both datasets, its N-way as Mind-Video's frames
+    bf = pub[pub["source"] == "Brain Netflix (seed 004), Table 1"].set_index(["dataset", "method", "metric"])["value"]
+    assert len(bf) == 16 and bf[("BMD", "Brainflix-multi-subject", "frame_50way_mindvideo")] == 0.165
+    assert bf[("cc2017", "Brainflix", "ssim_rgb")] == 0.189 and bf[("cc2017", "Brainflix", "latent_mse")] == 0.681
 
 
 def test_epe_shuffle_p_is_the_shuffle_test_of_epe():

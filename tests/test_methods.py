@@ -6,6 +6,7 @@ import json
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 
 from cinebrain.methods import contract
@@ -85,7 +86,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     from .conftest import LAUNCH_DIR
     from .tiny_workflow import TINY
 
-    assert available() == ["cineneuron", "cinesync", "mindanimator", "neurocine", "toy"]
+    assert available() == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine", "toy"]
     toy = config_schema()["properties"]["methods"]["properties"]["toy"]
     assert toy["properties"]["width"] == {"type": "integer", "minimum": 1, "default": 8, "description": "a size"}
     cfg = json.loads(json.dumps(TINY))
@@ -93,7 +94,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     validate_config(cfg)
     assert cfg["methods"]["toy"] == {"enabled": True, "variants": ["toy", "toy_small"], "width": 8}
     methods = enabled(cfg)
-    assert list(methods) == ["cineneuron", "cinesync", "mindanimator", "neurocine", "toy"] and methods["toy"].model_variants() == ("toy", "toy_small")
+    assert list(methods) == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine", "toy"] and methods["toy"].model_variants() == ("toy", "toy_small")
     check_config(cfg, LAUNCH_DIR)
     cfg["methods"]["toy"]["width"] = 500
     with pytest.raises(ConfigError, match="methods.toy.width is too wide; fix: below 100"):
@@ -103,7 +104,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     with pytest.raises(ConfigError, match=r"key 'methods.toy.variants\[0\]'"):
         validate_config(bad)
     cfg["methods"]["toy"]["enabled"] = False
-    assert list(enabled(cfg)) == ["cineneuron", "cinesync", "mindanimator", "neurocine"]
+    assert list(enabled(cfg)) == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine"]
 
 
 def test_the_generic_stages_read_every_enabled_method_through_the_contract(toy_method, tmp_path):
@@ -111,14 +112,20 @@ def test_the_generic_stages_read_every_enabled_method_through_the_contract(toy_m
     from cinebrain.methods.report import summarise_models
 
     files = []
-    for method, variant in [("cinesync", "cinesync"), ("toy", "toy")]:
+    for method, variant in [("cinesync", "cinesync"), ("toy", "toy"), ("toy", "toy_loso")]:
         d = tmp_path / contract.model_dir(method, variant, "01")
-        contract.write_metrics(_metrics(method=method, variant=variant), d / "metrics.json")
+        extra = {"protocol": "leave_one_subject_out"} if variant == "toy_loso" else {}
+        contract.write_metrics({**_metrics(method=method, variant=variant), **extra}, d / "metrics.json")
         (d / "metrics.csv").write_text("step,loss\n1,2.0\n2,1.5\n")
         files.append(d / "metrics.json")
-    table = summarise_models(files, tmp_path / "summary.csv", tmp_path / "retrieval.png")
-    assert list(table["method"]) == ["cinesync", "toy"] and (table["chance_two_way"] == 0.5).all()
+    table = summarise_models(files, tmp_path / "summary.csv", tmp_path / "retrieval.png", tmp_path / "protocols.csv")
+    assert list(table["method"]) == ["cinesync", "toy", "toy"] and (table["chance_two_way"] == 0.5).all()
+    assert list(table["protocol"]) == ["within_subject", "within_subject", "leave_one_subject_out"]
     assert (tmp_path / "retrieval.png").stat().st_size > 0
+    # a method that trains one model per subject is "not applicable" to the pooled protocols, not missing
+    protocols = pd.read_csv(tmp_path / "protocols.csv").set_index(["method", "protocol"])["status"]
+    assert protocols["cinesync", "leave_one_subject_out"] == "not applicable: trains one model per subject"
+    assert protocols["toy", "leave_one_subject_out"] == "scored" and protocols["toy", "multi_subject"] == "not configured"
 
 
 def test_a_method_runs_for_the_subjects_its_section_lists():

@@ -81,7 +81,27 @@ def test_demo_workflow_outputs(workdir):
     summary = pd.read_csv(workdir / "results/methods/summary.csv")
     assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
         [("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2]]
-        + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1), ("neurocine", "neurocine", 1)])
+        + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1), ("neurocine", "neurocine", 1)]
+        + [("brainflix", v, s) for v in ["brainflix", "loso"] for s in [1, 2]])
+    protocols = pd.read_csv(workdir / "results/methods/protocols.csv").set_index(["method", "protocol"])["status"]
+    assert protocols["brainflix", "leave_one_subject_out"] == "scored"
+    assert protocols["cinesync", "leave_one_subject_out"] == "not applicable: trains one model per subject"
+    # Brain Netflix: stage 1 and 2 per pool (sub-XX, loso-XX), the contract per model variant, three variants'
+    # reconstructions; the leave-one-subject-out pool of sub-01 never read sub-01's files (nor was given them)
+    for sub, other in (("01", "02"), ("02", "01")):
+        for pool in (f"sub-{sub}", f"loso-{sub}"):
+            d = workdir / f"results/methods/brainflix/models/{pool}"
+            assert {"stage1.safetensors", "stage1.json", "regress.json", "regress_ridge_z.safetensors",
+                    "regress_mlp_b.safetensors"} <= {p.name for p in d.iterdir()}, pool  # fmt: skip
+        read = json.loads((workdir / f"results/methods/brainflix/models/loso-{sub}/stage1.json").read_text())["read"]
+        assert read and all(f"sub-{other}" in p and f"sub-{sub}" not in p for p in read), read
+        m = read_metrics(workdir / f"results/methods/brainflix/loso/sub-{sub}/metrics.json")
+        assert m["protocol"] == "leave_one_subject_out" and m["train_subjects"] == [other]
+        assert set(m["regression_mse"]) == {"ridge_z", "ridge_b", "mlp_z", "mlp_b"}
+        for v in ("brainflix", "caption_only", "loso"):
+            r = pd.read_parquet(workdir / f"results/methods/brainflix/{v}/sub-{sub}/recon/reconstructions.parquet")
+            assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
+            assert r["caption"].str.len().gt(0).all()
     # CineNeuron: stage 1, the memory pool, stage 2 and the reconstructions in the contract
     for sub in ("01", "02"):
         d = workdir / f"results/methods/cineneuron/cineneuron/sub-{sub}"
@@ -112,7 +132,8 @@ def test_demo_workflow_outputs(workdir):
         assert (d / f).exists(), f
     r = pd.read_parquet(d / "recon/reconstructions.parquet")
     assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
-    assert (summary["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
+    assert (summary[summary["method"] != "brainflix"]["steps"] == 3).all() and (summary["chance_two_way"] == 0.5).all()
+    assert (summary[summary["method"] == "brainflix"]["steps"] == 6).all()  # 3 MBM steps, 3 alignment steps
     for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"]:
         d = workdir / f"results/methods/cinesync/{v}/sub-01"
         assert {"config.json", "metrics.json", "metrics.csv", "model.safetensors"} <= {p.name for p in d.iterdir()}
@@ -165,7 +186,8 @@ def test_demo_workflow_outputs(workdir):
     assert set(bench[bench["method"] == "cinesync"]["condition"]) == {
         "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
-    assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "neurocine", "ceiling"}
+    assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "neurocine", "brainflix", "ceiling"}
+    assert set(bench[bench["method"] == "brainflix"]["variant"]) == {"brainflix", "caption_only", "loso"}
     assert set(bench[bench["method"] == "mindanimator"]["variant"]) == {"mindanimator", "no_motion"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])

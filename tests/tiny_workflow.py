@@ -65,6 +65,18 @@ TINY = {
         "decoder": {"video_train": {"steps": 2, "batch_size": 2, "warmup_steps": 1},
                     "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1}, "reconstruct": {"steps": 2}},
         "evaluation": {"repeats": 1}},
+    # Brain Netflix for both subjects: the single-subject model, its caption-only ablation and the leave-one-
+    # subject-out model (each subject's, trained on the other's data); tiny MBM encoder, ridge and MLP, the tiny
+    # Zeroscope-layout generator and BLIP
+    "brainflix": {
+        "variants": ["brainflix", "caption_only", "loso"], "roi_sets": None,
+        "generator": "results/models/tiny/zeroscope", "blip": "results/models/tiny/blip", "frames": 2, "size": [32, 32],
+        "mbm": {"model": {"patch": 256, "width": 16, "depth": 1, "heads": 2, "decoder_width": 8, "decoder_depth": 1,
+                          "decoder_heads": 2}, "train": {"steps": 3, "batch_size": 4, "warmup_steps": 1}},
+        "align": {"train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
+        "regression": {"backbones": ["ridge", "mlp"], "mlp": {"width": 16},
+                       "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}},
+        "reconstruct": {"steps": 2}, "evaluation": {"repeats": 1}},
     },
     # the benchmark with the tiny metric networks, 2 shuffles per clip, few bootstrap draws
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),

@@ -18,7 +18,8 @@
 
 A clip whose window would run past the end of its run is an error (``data.incomplete: error``) or is
 left out and listed (``drop``).  Building a training set fails if any clip of a test episode would enter
-it, whichever subject's inventory lists that episode as test (the leakage guard).
+it, whichever subject's inventory lists that episode as test (the leakage guard). A leave-one-subject-out
+model's training never takes the held-out subject's data (:func:`check_subject_leakage`).
 
 :class:`ClipDataset` memory-maps the arrays (one page-cache read per sample) and returns any subset of
 modalities and targets.
@@ -95,6 +96,18 @@ def check_leakage(manifest: pd.DataFrame, test: set[str], split: str, where: str
             f"sub-{bad['subject'].iloc[0]} (e.g. {bad['clip'].iloc[0]}, run {bad['run'].iloc[0]}); the test "
             "episodes are those any subject's inventory lists as test; fix: make split.test_episodes and the "
             "runs' episodes agree, or rename the episode if two films share a name"
+        )
+
+
+def check_subject_leakage(held_out: str | None, subjects, where: str = "") -> None:
+    """Raise LeakageError if the held-out subject of a leave-one-subject-out model is among the ``subjects``
+    whose data would train it (the subject counterpart of :func:`check_leakage`)."""
+    if held_out is None:
+        return
+    if str(held_out) in {str(s) for s in subjects}:
+        raise LeakageError(
+            f"{where}: sub-{held_out} is held out (leave-one-subject-out) but its data would train the model "
+            f"(training subjects: {', '.join(map(str, subjects))}); fix: leave it out of the training inputs"
         )
 
 

@@ -380,7 +380,8 @@ def score_dirs(wildcards=None):
 def model_outputs(wildcards=None):
     """Every model's metrics.json, and the summary of all methods' models with its figure."""
     out = [f"{d}/metrics.json" for d in model_dirs()]
-    return out + ["results/methods/summary.csv", "results/report/methods/retrieval.png"] if out else out
+    extra = ["results/methods/summary.csv", "results/methods/protocols.csv", "results/report/methods/retrieval.png"]
+    return out + extra if out else out
 
 
 def method_outputs(name):
@@ -418,3 +419,56 @@ def final_outputs(wildcards=None):
         *[f for name in METHODS for f in method_outputs(name)],
         *benchmark_outputs(),
     ]
+
+
+# --- Brain Netflix's pools of subjects (workflow/rules/brainflix.smk; cinebrain.methods.brainflix.settings): a pool
+# is sub-XX (one subject's data), all (every subject's of the method) or loso-XX (every subject's but XX's) ---
+
+from cinebrain.methods.brainflix.settings import MODEL_OF as BRAINFLIX_MODEL_OF
+from cinebrain.methods.brainflix.settings import pool_name as brainflix_pool_name
+from cinebrain.methods.brainflix.settings import pool_subjects as brainflix_pool_subjects_of
+
+BRAINFLIX_MODELS = "results/methods/brainflix/models/{pool}"
+BRAINFLIX_TARGETS = "results/methods/brainflix/targets/sub-{subject}_{split}"
+
+
+def brainflix_pool_subjects(wildcards):
+    """The subjects whose data trains the models of the pool wildcard (sub-XX, all, loso-XX)."""
+    return brainflix_pool_subjects_of(wildcards.pool, subjects_of("brainflix"))
+
+
+def brainflix_held_out(wildcards):
+    """The subject a loso-XX pool leaves out (None for the others)."""
+    return wildcards.pool.partition("-")[2] if wildcards.pool.startswith("loso-") else None
+
+
+def brainflix_runs(wildcards):
+    """The MBM pool's runs: every run of the pool's subjects that is not a test run (the inventory's)."""
+    inv = inventory()
+    rows = inv[inv["subject"].isin(brainflix_pool_subjects(wildcards)) & (inv["split"] != "test")]
+    return [[str(s), roi_bold(s, int(r))] for s, r in zip(rows["subject"], rows["run"])]
+
+
+def brainflix_train_dirs(wildcards):
+    """{subject: training split} of the pool's subjects."""
+    return {s: f"results/dataset/sub-{s}/train" for s in brainflix_pool_subjects(wildcards)}
+
+
+def brainflix_targets(kind, split="train"):
+    """Input function: {subject: the pool's training targets file} of kind z (latents) or b (BLIP)."""
+    name = {"z": "latents.safetensors", "b": "blip.safetensors"}[kind]
+    return lambda wildcards: {s: f"{BRAINFLIX_TARGETS}_{name}".format(subject=s, split=split)
+                              for s in brainflix_pool_subjects(wildcards)}
+
+
+def brainflix_pool(wildcards):
+    """The pool folder of a model variant's subject."""
+    return BRAINFLIX_MODELS.format(pool=brainflix_pool_name(wildcards.variant, wildcards.subject))
+
+
+def brainflix_pool_inputs(wildcards):
+    """A model variant's subject's pool: its stage-1 and stage-2 files and its subjects' training splits."""
+    pool = brainflix_pool(wildcards)
+    subs = brainflix_pool_subjects_of(Path(pool).name, subjects_of("brainflix"))
+    return {"stage1": f"{pool}/stage1.safetensors", "stage1_config": f"{pool}/stage1.json",
+            "regress": f"{pool}/regress.json", "train": [f"results/dataset/sub-{s}/train" for s in subs]}

@@ -8,6 +8,7 @@ rule methods_summary:
         metrics=lambda wildcards: [f"{d}/metrics.json" for d in model_dirs()],
     output:
         summary="results/methods/summary.csv",
+        protocols="results/methods/protocols.csv",  # per method: within-subject, multi-subject, leave-one-subject-out
         figure=report(
             "results/report/methods/retrieval.png",
             caption="../report/methods_retrieval.rst",

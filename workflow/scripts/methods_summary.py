@@ -7,4 +7,5 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from cinebrain.methods.report import summarise_models
 
-summarise_models(snakemake.input.metrics, snakemake.output.summary, snakemake.output.figure)
+summarise_models(snakemake.input.metrics, snakemake.output.summary, snakemake.output.figure,
+                 snakemake.output.protocols)

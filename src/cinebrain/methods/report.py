@@ -9,11 +9,29 @@ import pandas as pd
 
 from ..plotting import pyplot
 
+#: The training protocols a model can follow (its metrics.json ``protocol``; absent: within_subject).
+PROTOCOLS = ("within_subject", "multi_subject", "leave_one_subject_out")
 
-def summarise_models(metrics_files, summary_out, out) -> pd.DataFrame:
+
+def protocol_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per method and protocol: the variants scored under it, or "not applicable" for a method that
+    trains one model per subject (so a leave-one-subject-out comparison shows who cannot take part)."""
+    rows = []
+    for method, sub in df.groupby("method", sort=True):
+        for protocol in PROTOCOLS:
+            variants = sorted(set(sub.loc[sub["protocol"] == protocol, "variant"]))
+            status = "scored" if variants else (
+                "not applicable: trains one model per subject" if set(sub["protocol"]) == {"within_subject"}
+                else "not configured")  # fmt: skip
+            rows.append({"method": method, "protocol": protocol, "status": status, "variants": "+".join(variants),
+                         "subjects": len(set(sub.loc[sub["protocol"] == protocol, "subject"]))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def summarise_models(metrics_files, summary_out, out, protocols_out=None) -> pd.DataFrame:
     """Rule ``methods_summary``: the retrieval scores of every method's model (method x variant x subject,
     their contract's ``metrics.json``) against chance, as a table and a figure with the training curves
-    (``metrics.csv`` beside each)."""
+    (``metrics.csv`` beside each); ``protocols_out``: :func:`protocol_table`."""
     from .contract import read_metrics
 
     plt = pyplot()
@@ -22,13 +40,16 @@ def summarise_models(metrics_files, summary_out, out) -> pd.DataFrame:
         m = read_metrics(f)
         row = {"method": m["method"], "variant": m["variant"], "subject": m["subject"], "train_clips": m["train_clips"],
                "test_clips": m["test_clips"], "n_candidates": m["n_candidates"], "steps": m.get("steps"),
-               "fmri_columns": m.get("fmri_columns"), "roi_sets": "+".join(m.get("roi_sets") or ["all"])}  # fmt: skip
+               "fmri_columns": m.get("fmri_columns"), "roi_sets": "+".join(m.get("roi_sets") or ["all"]),
+               "protocol": m.get("protocol", "within_subject")}  # fmt: skip
         row.update({k: v for k, v in m["scores"].items()})
         row.update({f"chance_{k}": v for k, v in m["chance"].items()})
         row["curve"] = str(Path(f).with_name("metrics.csv"))
         rows.append(row)
     df = pd.DataFrame(rows).sort_values(["method", "variant", "subject"], ignore_index=True)
     df.drop(columns="curve").to_csv(summary_out, index=False)
+    if protocols_out is not None:
+        protocol_table(df).to_csv(protocols_out, index=False)
     keys = [k for k in ("brain_to_video_top1", "brain_to_video_top5", "video_to_brain_top1", "video_to_brain_top5",
                         "two_way") if k in df]  # fmt: skip
     variants = list(dict.fromkeys(df["variant"]))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
 TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino",
-               "xclip", "wan", "stable_diffusion")
+               "xclip", "wan", "stable_diffusion", "zeroscope", "blip")
 
 
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
@@ -378,6 +378,87 @@ def save_tiny_stable_diffusion(folder, seed: int = 0, text_dim: int = 32) -> Pat
     return folder
 
 
+def save_tiny_zeroscope(folder, seed: int = 0, text_dim: int = 32) -> Path:
+    """A text-to-video pipeline folder laid out as cerspense/zeroscope_v2_576w is (``model_index.json`` naming
+    ``TextToVideoSDPipeline``; ``vae/``, ``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``), Brain
+    Netflix's generator, loaded as diffusers' ``VideoToVideoSDPipeline`` from the same folder:
+
+    - ``unet``: ``UNet3DConditionModel`` (ModelScope's: spatial convolutions and attention, temporal convolutions
+      and attention per block) with two levels of 32 and 64 channels, text width ``text_dim`` (Zeroscope: 1024);
+    - ``vae``, ``text_encoder``, ``tokenizer``: Stable Diffusion's (an ``AutoencoderKL`` with 8x compression and
+      4 channels, its scaling factor measured; a CLIPTextModel; ``write_tiny_models`` puts the tiny CLIP's text
+      tower in place);
+    - ``scheduler``: DDIMScheduler with SD's scaled-linear betas (Zeroscope ships DDIM).
+    """
+    import tempfile
+
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, TextToVideoSDPipeline, UNet3DConditionModel
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory() as tmp:  # SD's VAE, text encoder and tokenizer, built once
+        save_tiny_stable_diffusion(tmp, seed=seed, text_dim=text_dim)
+        sd = StableDiffusionPipeline.from_pretrained(tmp, safety_checker=None)
+    torch.manual_seed(seed)
+    unet = UNet3DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+                                up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=text_dim,
+                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
+    TextToVideoSDPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=unet,
+                          scheduler=scheduler).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
+#: The tiny BLIP's whole words (the synthetic world's captions), beside single letters and digits.
+_BLIP_WORDS = ("a", "an", "the", "on", "in", "of", "and", "with", "is", "moving", "background", "shape", "red", "green",
+               "blue", "yellow", "purple", "orange", "white", "black", "grey", "dark", "light", "navy", "circle",
+               "square", "triangle", "star", "cross", "left", "right", "up", "down", "scene", "film", "clip")  # fmt: skip
+
+
+def save_tiny_blip(folder, image_size: int = 32, seed: int = 0) -> Path:
+    """A BLIP captioner (``BlipForConditionalGeneration`` + ``BlipProcessor``, as Salesforce/blip-image-captioning-base
+    is): a ViT of width 32 over 8-pixel patches, a BERT text decoder cross-attending to it, and BERT's WordPiece
+    tokenizer with BLIP's specials (``[DEC]`` begins a caption, ``[SEP]`` ends it) over the synthetic world's words,
+    letters and digits (``##`` pieces too), so any lower-case text encodes to tokens other than ``[UNK]``."""
+    import string
+
+    import torch
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = list(string.ascii_lowercase + string.digits + ".,'-")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *(w for w in _BLIP_WORDS if w not in chars), "[DEC]"]  # fmt: skip
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True, bos_token="[DEC]", model_max_length=40)
+    ids = tok.convert_tokens_to_ids
+    cfg = BlipConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64, encoder_hidden_size=32,
+                         bos_token_id=ids("[DEC]"), sep_token_id=ids("[SEP]"), pad_token_id=ids("[PAD]"),
+                         eos_token_id=ids("[SEP]")),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=8, initializer_range=0.02),
+    )  # fmt: skip
+    # BLIP's vision config initialises with std 1e-10 (its weights are always loaded): a random one would embed
+    # every image the same
+    torch.manual_seed(seed)
+    BlipForConditionalGeneration(cfg).save_pretrained(folder)
+    proc = BlipProcessor(image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
+                         tokenizer=tok)  # fmt: skip
+    proc.save_pretrained(folder)
+    return folder
+
+
 def _t5_byte_tokenizer():
     """A T5-style fast tokenizer (``<pad>`` 0, ``</s>`` 1 appended, ``<unk>`` 2) over the 256 byte symbols, no
     merges: every byte a token, so every caption encodes to its length plus one."""
@@ -539,6 +620,16 @@ def pretrain_tiny_clip(folder, steps: int = 400, seconds: float = 900.0, fps: fl
     return info
 
 
+def _set_max_length(folder: Path, n: int) -> None:
+    """Give a saved tokenizer CLIP's ``model_max_length`` (the tiny CLIP's has none: a pipeline's prompt
+    encoding pads and truncates to it)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.model_max_length = n
+    tok.save_pretrained(folder)
+
+
 def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, progress: bool = False) -> dict:
     """Rule ``models_tiny``: every tiny model in ``out/<name>``; returns {name: folder}.
 
@@ -552,7 +643,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
                "qwen2_5_vl": save_tiny_qwen2_5_vl, "llava_video": save_tiny_llava_video,
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
                "dino": save_tiny_dino, "xclip": save_tiny_xclip, "wan": save_tiny_wan,
-               "stable_diffusion": save_tiny_stable_diffusion}  # fmt: skip
+               "stable_diffusion": save_tiny_stable_diffusion, "zeroscope": save_tiny_zeroscope,
+               "blip": save_tiny_blip}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:
@@ -563,6 +655,9 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
         attach_text_encoder(out / "cogvideox", out / "clip")
     if "stable_diffusion" in done and "clip" in done:  # the caption space Mind-Animator's semantic decoder targets
         attach_text_encoder(out / "stable_diffusion", out / "clip")
+    if "zeroscope" in done and "clip" in done:  # Brain Netflix's decoded captions condition it
+        attach_text_encoder(out / "zeroscope", out / "clip")
+        _set_max_length(out / "zeroscope" / "tokenizer", 77)
     (out / "README.md").write_text(
         "Tiny randomly initialised models written by cinebrain (rule models_tiny) for the demo and tests.\n"
         "They have the real classes and file layout; their outputs carry no meaning, except the CLIP's when\n"
