@@ -90,6 +90,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cineneuron.py
 	$(BIN)/python benchmarks/bench_mindanimator.py
 	$(BIN)/python benchmarks/bench_neurocine.py
+	$(BIN)/python benchmarks/bench_brainflix.py
 	$(BIN)/python benchmarks/bench_benchmark.py
 
 bench-gpu: $(STAMP)
@@ -98,6 +99,7 @@ bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_cineneuron.py --paper
 	$(BIN)/python benchmarks/bench_mindanimator.py --paper
 	$(BIN)/python benchmarks/bench_neurocine.py --paper
+	$(BIN)/python benchmarks/bench_brainflix.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

@@ -98,7 +98,7 @@ def test_demo_workflow_outputs(workdir):
         m = read_metrics(workdir / f"results/methods/brainflix/loso/sub-{sub}/metrics.json")
         assert m["protocol"] == "leave_one_subject_out" and m["train_subjects"] == [other]
         assert set(m["regression_mse"]) == {"ridge_z", "ridge_b", "mlp_z", "mlp_b"}
-        for v in ("brainflix", "caption_only", "loso"):
+        for v in ("brainflix", "loso"):
             r = pd.read_parquet(workdir / f"results/methods/brainflix/{v}/sub-{sub}/recon/reconstructions.parquet")
             assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
             assert r["caption"].str.len().gt(0).all()
@@ -187,7 +187,7 @@ def test_demo_workflow_outputs(workdir):
         "reconstruction", "shuffled_brain", "no_brain", "reconstruction - shuffled_brain", "reconstruction - no_brain"}
     assert (workdir / "results/benchmark/summary.md").read_text().startswith("| method | variant | subject | condition |")
     assert set(bench["method"]) == {"cinesync", "cineneuron", "mindanimator", "neurocine", "brainflix", "ceiling"}
-    assert set(bench[bench["method"] == "brainflix"]["variant"]) == {"brainflix", "caption_only", "loso"}
+    assert set(bench[bench["method"] == "brainflix"]["variant"]) == {"brainflix", "loso"}
     assert set(bench[bench["method"] == "mindanimator"]["variant"]) == {"mindanimator", "no_motion"}
     assert set(bench[bench["method"] == "cineneuron"]["condition"]) == set(bench[bench["method"] == "cinesync"]["condition"])
     assert {"dynamic_degree", "motion_smoothness"} <= set(bench["metric"])

@@ -46,10 +46,9 @@ def load_generator(path: str, device="cpu"):
 def check_latent(pipe, z) -> None:
     """Error unless ``z`` (F, C, h, w) is a latent the pipeline's U-Net takes."""
     c = pipe.unet.config.in_channels
-    if z.ndim != 4 or z.shape[1] != c or z.shape[2] % 2 or z.shape[3] % 2:
-        raise ValueError(f"a regressed latent of shape {tuple(z.shape)}; the generator's U-Net takes (frames, {c}, h, w) "
-                         "with even h and w; fix: regress the latents of methods.brainflix.generator's VAE (rule "
-                         "brainflix_targets) with a size that is a multiple of 16")  # fmt: skip
+    if z.ndim != 4 or z.shape[1] != c:
+        raise ValueError(f"a regressed latent of shape {tuple(z.shape)}; the generator's U-Net takes (frames, {c}, h, w); "
+                         "fix: regress the latents of methods.brainflix.generator's VAE (rule brainflix_targets)")  # fmt: skip
 
 
 def text_to_video(pipe):
