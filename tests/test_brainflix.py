@@ -90,6 +90,11 @@ def test_pools_and_the_subject_leakage_guard():
     assert pool_subjects("all", ["01", "02"]) == ["01", "02"] and pool_subjects("sub-02", ["01", "02"]) == ["02"]
     with pytest.raises(ValueError, match="needs at least 2 subjects"):
         pool_subjects("loso-01", ["01"])
+    from cinebrain.methods.brainflix.settings import Settings
+    from cinebrain.settings import build
+
+    assert build(Settings, {"subjects": ["01"], "variants": ["brainflix"]}).check({}) == []
+    assert "fix: list at least 2, or drop loso" in build(Settings, {"subjects": ["01"]}).check({})[0]
     from cinebrain.data import check_subject_leakage
 
     check_subject_leakage("01", ["02"])
@@ -226,6 +231,18 @@ def test_training_refuses_the_held_out_subject_and_other_roi_columns(loso, tmp_p
     with pytest.raises(ValueError, match=r"roi_columns.json: sub-C's fMRI columns differ from sub-B's"):
         train_stage1(runs=[], train_dirs={"B": str(subs["B"] / "train"), "C": str(other)}, settings=SETTINGS,
                      out_dir=tmp_path / "y", device="cpu", progress=False)  # fmt: skip
+    # a held-out subject whose columns are not the pool's is refused before any output
+    from cinebrain.methods.brainflix.train import predict
+
+    test = tmp_path / "Ctest"
+    shutil.copytree(subs["A"] / "test", test)
+    (test / "roi_columns.json").write_text(json.dumps(cols))
+    with pytest.raises(ValueError, match=r"sub-A \(test\)'s fMRI columns differ from sub-B's"):
+        predict(stage1_dir=tmp / "models/loso-A", stage2_dir=tmp / "models/loso-A", test_dir=test,
+                train_dirs={"B": str(subs["B"] / "train")}, latents_test=subs["A"] / "test_z.safetensors",
+                blip_test=subs["A"] / "test_b.safetensors", subject="A", variant="loso", settings=SETTINGS,
+                out_dir=tmp_path / "z", device="cpu")  # fmt: skip
+    assert not (tmp_path / "z").exists()
 
 
 def test_stage1_resumes_to_the_weights_of_an_uninterrupted_run(loso, tmp_path):

@@ -214,10 +214,15 @@ class Settings:
         return []
 
     def check(self, config: dict) -> list[str]:
-        """Cross-key problems: the ROI sets must be extracted."""
+        """Cross-key problems: the ROI sets must be extracted; leave-one-subject-out needs two listed subjects (the
+        dataset's subjects are checked when the workflow knows them)."""
         from .. import roi_set_problems
 
-        return roi_set_problems("brainflix", self.roi_sets, config)
+        problems = roi_set_problems("brainflix", self.roi_sets, config)
+        if "loso" in self.variants and self.subjects is not None and len(self.subjects) < 2:
+            problems.append(f"methods.brainflix.variants has loso but methods.brainflix.subjects lists one subject "
+                            f"({', '.join(self.subjects)}); fix: list at least 2, or drop loso")  # fmt: skip
+        return problems
 
 
 def pool_name(variant: str, subject: str) -> str:

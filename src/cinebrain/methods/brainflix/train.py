@@ -317,6 +317,7 @@ def predict(*, stage1_dir, stage2_dir, test_dir, train_dirs: dict, latents_test,
         raise ValueError(f"{stage1_dir}: trained on sub-{', sub-'.join(subjects)}, not on sub-{subject}; fix: the "
                          f"{variant} variant's pool must hold the subject it scores")  # fmt: skip
     index = subjects.index(subject) if subject in subjects else -1
+    pool_columns({**train_dirs, f"{subject} (test)": test_dir}, None)  # the scored subject's columns are the pool's
     test = ClipDataset(test_dir, modalities=("fmri",), targets=("frames",), fmri_columns=cfg["fmri_columns"])
     f = embeddings(model, clip_vectors(test), index, dev)
     # the no-brain control: the mean stage-1 embedding of the pool's training clips
