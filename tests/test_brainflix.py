@@ -213,6 +213,33 @@ def test_a_subject_never_seen_in_training_is_decoded_above_the_controls(loso):
         "ridge_z", "ridge_b", "mlp_z", "mlp_b"}  # fmt: skip
 
 
+def test_a_pooled_model_with_per_subject_layers_serves_each_subject(loso, tmp_path):
+    """The multi-subject pool: both subjects' runs and clips train one model (here with the affine subject layer),
+    which scores each subject with its own layer."""
+    from cinebrain.methods.brainflix.train import predict, train_regression, train_stage1
+
+    _, subs, _, _ = loso
+    settings = {**SETTINGS, "mbm": {**SETTINGS["mbm"], "model": {**SETTINGS["mbm"]["model"], "subject_layer": "affine"}},
+                "regression": {**SETTINGS["regression"], "backbones": ["ridge"]}}  # fmt: skip
+    dirs = {s: str(subs[s] / "train") for s in ("A", "B")}
+    out = tmp_path / "models/all"
+    train_stage1(runs=[[s, str(subs[s] / "run.npy")] for s in ("A", "B")], train_dirs=dirs, settings=settings,
+                 out_dir=out, device="cpu", progress=False)  # fmt: skip
+    cfg = json.loads((out / "stage1.json").read_text())
+    assert cfg["shapes"]["subjects"] == ["A", "B"] and cfg["pool"]["runs"] == 2 and cfg["held_out"] is None
+    train_regression(stage1_dir=out, train_dirs=dirs, latents={s: subs[s] / "train_z.safetensors" for s in dirs},
+                     blips={s: subs[s] / "train_b.safetensors" for s in dirs}, settings=settings, out_dir=out,
+                     device="cpu", progress=False)  # fmt: skip
+    regress = json.loads((out / "regress.json").read_text())
+    assert regress["clips"] == 96 and regress["backbones"] == ["ridge"]
+    for s in ("A", "B"):
+        m = predict(stage1_dir=out, stage2_dir=out, test_dir=subs[s] / "test", train_dirs=dirs,
+                    latents_test=subs[s] / "test_z.safetensors", blip_test=subs[s] / "test_b.safetensors", subject=s,
+                    variant="pooled", settings=settings, out_dir=tmp_path / f"contract-{s}", device="cpu")  # fmt: skip
+        assert m["protocol"] == "multi_subject" and m["train_subjects"] == ["A", "B"] and m["train_clips"] == 96
+        assert set(m["regression_mse"]) == {"ridge_z", "ridge_b"}
+
+
 def test_training_refuses_the_held_out_subject_and_other_roi_columns(loso, tmp_path):
     from cinebrain.methods.brainflix.train import train_stage1
 

@@ -82,6 +82,8 @@ rule brainflix_regress:
         blip=lambda wildcards: list(brainflix_targets("b")(wildcards).values()),
     output:
         config=f"{BRAINFLIX_MODELS}/regress.json",
+        regressors=[f"{BRAINFLIX_MODELS}/regress_{b}_{t}.safetensors" for b in BRAINFLIX["regression"]["backbones"]
+                    for t in ("z", "b")],
     params:
         train_dirs=brainflix_train_dirs,
         latents=brainflix_targets("z"),

@@ -471,4 +471,7 @@ def brainflix_pool_inputs(wildcards):
     pool = brainflix_pool(wildcards)
     subs = brainflix_pool_subjects_of(Path(pool).name, subjects_of("brainflix"))
     return {"stage1": f"{pool}/stage1.safetensors", "stage1_config": f"{pool}/stage1.json",
-            "regress": f"{pool}/regress.json", "train": [f"results/dataset/sub-{s}/train" for s in subs]}
+            "curves": [f"{pool}/mbm.csv", f"{pool}/align.csv"], "regress": f"{pool}/regress.json",
+            "regressors": [f"{pool}/regress_{b}_{t}.safetensors" for b in BRAINFLIX["regression"]["backbones"]
+                           for t in ("z", "b")],
+            "train": [f"results/dataset/sub-{s}/train" for s in subs]}
