@@ -211,6 +211,14 @@ def test_a_subject_never_seen_in_training_is_decoded_above_the_controls(loso):
     regress = json.loads((out / "regress.json").read_text())
     assert regress["ridge_cv"] == "3 folds grouped by episode" and set(regress["train_mse"]) == {
         "ridge_z", "ridge_b", "mlp_z", "mlp_b"}  # fmt: skip
+    assert m["regression_mse_no_brain"]["ridge_z"] == pytest.approx(no_brain, rel=1e-4)
+    # the report figure reads the contract
+    from cinebrain.methods.brainflix.report import plot_regression
+
+    table = plot_regression([tmp / "contract/metrics.json"], tmp / "regression.png")
+    assert (tmp / "regression.png").stat().st_size > 0 and len(table) == 4
+    z = table[(table["backbone"] == "ridge") & (table["target"] == "z")].iloc[0]
+    assert z["mse"] < z["no_brain"] and z["protocol"] == "leave_one_subject_out"
 
 
 def test_a_pooled_model_with_per_subject_layers_serves_each_subject(loso, tmp_path):

@@ -102,6 +102,7 @@ def test_demo_workflow_outputs(workdir):
             r = pd.read_parquet(workdir / f"results/methods/brainflix/{v}/sub-{sub}/recon/reconstructions.parquet")
             assert len(r) == 2 and read_video_shape(workdir / r["video"].iloc[0]) == (33, 32, 48, 3)
             assert r["caption"].str.len().gt(0).all()
+    assert (workdir / "results/report/brainflix/regression.png").stat().st_size > 0
     # CineNeuron: stage 1, the memory pool, stage 2 and the reconstructions in the contract
     for sub in ("01", "02"):
         d = workdir / f"results/methods/cineneuron/cineneuron/sub-{sub}"

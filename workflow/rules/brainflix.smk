@@ -158,3 +158,23 @@ rule brainflix_reconstruct:
         "../../envs/torch.yaml"
     script:
         "../scripts/brainflix_reconstruct.py"
+
+
+rule brainflix_report:
+    input:
+        metrics=lambda wildcards: [f"results/methods/brainflix/{v}/sub-{s}/metrics.json"
+                                   for v in METHODS["brainflix"].model_variants() for s in subjects_of("brainflix")],
+    output:
+        figure=report(
+            "results/report/brainflix/regression.png",
+            caption="../report/brainflix_regression.rst",
+            category="6. Methods",
+            subcategory="brainflix",
+            labels={"figure": "regression error"},
+        ),
+    log:
+        "logs/brainflix/brainflix_report.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/brainflix_report.py"

@@ -343,11 +343,31 @@ def save_tiny_stable_diffusion(folder, seed: int = 0, text_dim: int = 32) -> Pat
       (``write_tiny_models`` puts the tiny CLIP's text tower in their place);
     - ``scheduler``: PNDMScheduler with SD v1-5's betas (scaled-linear 0.00085-0.012, epsilon prediction).
     """
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     folder = Path(folder)
+    tok, text_encoder, vae, files = _tiny_sd_parts(folder, seed, text_dim)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_dim,
+                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)  # fmt: skip
+    for f in files:
+        f.unlink(missing_ok=True)
+    return folder
+
+
+def _tiny_sd_parts(folder: Path, seed: int, text_dim: int):
+    """Stable Diffusion's tokenizer (a byte-level CLIP BPE, its files written into ``folder``), text encoder and VAE
+    (8x compression, 4 channels, its scaling factor measured), drawn from ``seed``; returns them and the files."""
+    import torch
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
     folder.mkdir(parents=True, exist_ok=True)
     vocab, merges = _byte_bpe(folder, end_of_word=True)
     tok = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
@@ -364,18 +384,7 @@ def save_tiny_stable_diffusion(folder, seed: int = 0, text_dim: int = 32) -> Pat
     with torch.no_grad():
         images = torch.nn.functional.interpolate(torch.rand(16, 3, 8, 8) * 2 - 1, size=(64, 64), mode="bilinear")
         vae.register_to_config(scaling_factor=float(1.0 / vae.encode(images).latent_dist.mean.std()))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_dim,
-                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
-    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
-                            safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(folder)  # fmt: skip
-    for f in (vocab, merges):
-        f.unlink(missing_ok=True)
-    return folder
+    return tok, text_encoder, vae, (vocab, merges)
 
 
 def save_tiny_zeroscope(folder, seed: int = 0, text_dim: int = 32) -> Path:
@@ -390,15 +399,11 @@ def save_tiny_zeroscope(folder, seed: int = 0, text_dim: int = 32) -> Path:
       tower in place);
     - ``scheduler``: DDIMScheduler with SD's scaled-linear betas (Zeroscope ships DDIM).
     """
-    import tempfile
-
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, TextToVideoSDPipeline, UNet3DConditionModel
+    from diffusers import DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
 
     folder = Path(folder)
-    with tempfile.TemporaryDirectory() as tmp:  # SD's VAE, text encoder and tokenizer, built once
-        save_tiny_stable_diffusion(tmp, seed=seed, text_dim=text_dim)
-        sd = StableDiffusionPipeline.from_pretrained(tmp, safety_checker=None)
+    tok, text_encoder, vae, files = _tiny_sd_parts(folder, seed, text_dim)
     torch.manual_seed(seed)
     unet = UNet3DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
                                 block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
@@ -406,8 +411,10 @@ def save_tiny_zeroscope(folder, seed: int = 0, text_dim: int = 32) -> Path:
                                 attention_head_dim=8, norm_num_groups=8)  # fmt: skip
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
-    TextToVideoSDPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=unet,
+    TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
                           scheduler=scheduler).save_pretrained(folder)  # fmt: skip
+    for f in files:
+        f.unlink(missing_ok=True)
     return folder
 
 

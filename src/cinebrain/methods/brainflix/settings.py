@@ -211,7 +211,8 @@ class Settings:
         return {v: PROTOCOLS[v] for v in self.model_variants()}
 
     def extra_outputs(self, subjects) -> list[str]:
-        return []
+        """The regression report figure beyond the contract's outputs."""
+        return ["results/report/brainflix/regression.png"] if subjects else []
 
     def check(self, config: dict) -> list[str]:
         """Cross-key problems: the ROI sets must be extracted; leave-one-subject-out needs two listed subjects (the

@@ -331,21 +331,24 @@ def predict(*, stage1_dir, stage2_dir, test_dir, train_dirs: dict, latents_test,
     clips = test.manifest["clip"]
     z_true, b_true = _targets(test_dir, latents_test, blip_test, s.frames)
     truth = {"z": z_true, "b": b_true}
-    mse, pred = {}, {}
+    mse, mse_no_brain, pred = {}, {}, {}
     for backbone in info["backbones"]:
         for t in TARGETS:
             fn = load_regressor(stage2_dir, backbone, t)
-            p = fn(f.numpy())
-            mse[f"{backbone}_{t}"] = float(np.mean((p - truth[t].flatten(1).numpy()) ** 2))
+            p, y = fn(f.numpy()), truth[t].flatten(1).numpy()
+            no_brain = fn(f_train.mean(0, keepdim=True).numpy())
+            mse[f"{backbone}_{t}"] = float(np.mean((p - y) ** 2))
+            mse_no_brain[f"{backbone}_{t}"] = float(np.mean((no_brain - y) ** 2))
             if backbone == info["backbones"][0]:
                 pred[t] = torch.from_numpy(p).view(len(p), *truth[t].shape[1:])
-                pred[f"no_brain_{t}"] = torch.from_numpy(fn(f_train.mean(0, keepdim=True).numpy())).view(1, *truth[t].shape[1:])
+                pred[f"no_brain_{t}"] = torch.from_numpy(no_brain).view(1, *truth[t].shape[1:])
     train_clips = sum(len(ClipDataset(d, modalities=())) for d in train_dirs.values())
     steps = sum(int(pd.read_csv(Path(stage1_dir) / f"{n}.csv")["step"].max()) for n in ("mbm", "align"))
     metrics = {"method": "brainflix", "variant": variant, "subject": subject, "train_clips": train_clips,
                "test_clips": len(test), "steps": steps, "protocol": PROTOCOLS[variant], "train_subjects": subjects,
-               "regression_backbone": info["backbones"][0], "regression_mse": mse,
-               "regression_mse_note": "mean squared error per element on the test clips' z and b (5.2)", **scores}  # fmt: skip
+               "regression_backbone": info["backbones"][0], "regression_mse": mse, "regression_mse_no_brain": mse_no_brain,
+               "regression_mse_note": "mean squared error per element on the test clips' z and b (5.2); no_brain: of "
+                                      "the prediction from the pool's mean training embedding", **scores}  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.float().contiguous() for k, v in pred.items()}, str(out_dir / PREDICTIONS),
               metadata={"clips": json.dumps(clips.astype(str).tolist()), "backbone": info["backbones"][0]})  # fmt: skip
