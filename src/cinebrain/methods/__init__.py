@@ -64,6 +64,13 @@ def method_subjects(name: str, settings, candidates: list[str]) -> list[str]:
     return [s for s in candidates if s in wanted]
 
 
+def check_variants(name: str, variants, allowed) -> None:
+    """Raise ValueError naming ``methods.<name>.variants`` when it lists a variant the method does not have."""
+    unknown = [v for v in variants if v not in allowed]
+    if unknown:
+        raise ValueError(f"methods.{name}.variants: {', '.join(unknown)} not among {', '.join(allowed)}")
+
+
 def roi_set_problems(name: str, roi_sets, config: dict) -> list[str]:
     """The config-check error when ``methods.<name>.roi_sets`` names sets that ``fmri.roi_sets`` does not extract."""
     extracted = list(config.get("fmri", {}).get("roi_sets", []))

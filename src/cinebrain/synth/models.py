@@ -347,18 +347,29 @@ def save_tiny_stable_diffusion(folder, seed: int = 0, text_dim: int = 32) -> Pat
 
     folder = Path(folder)
     tok, text_encoder, vae, files = _tiny_sd_parts(folder, seed, text_dim)
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_dim,
-                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
+    unet = UNet2DConditionModel(**_tiny_unet_config("2D", text_dim))
+    scheduler = PNDMScheduler(skip_prk_steps=True, **_SD_BETAS)
     StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
                             safety_checker=None, feature_extractor=None,
                             requires_safety_checker=False).save_pretrained(folder)  # fmt: skip
     for f in files:
         f.unlink(missing_ok=True)
     return folder
+
+
+#: Stable Diffusion v1-5's noise schedule (scaled-linear betas 0.00085-0.012 over 1,000 steps), which the tiny SD's
+#: and the tiny Zeroscope's schedulers share.
+_SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "set_alpha_to_one": False,
+             "steps_offset": 1, "num_train_timesteps": 1000}
+
+
+def _tiny_unet_config(kind: str, text_dim: int) -> dict:
+    """The tiny SD UNet's (``kind`` "2D") and the tiny Zeroscope UNet's ("3D") shared layout: SD's block types
+    (cross-attention down/up blocks), two levels of 32 and 64 channels, text width ``text_dim``."""
+    return {"sample_size": 8, "in_channels": 4, "out_channels": 4, "layers_per_block": 1, "block_out_channels": (32, 64),
+            "down_block_types": (f"CrossAttnDownBlock{kind}", f"DownBlock{kind}"),
+            "up_block_types": (f"UpBlock{kind}", f"CrossAttnUpBlock{kind}"), "cross_attention_dim": text_dim,
+            "attention_head_dim": 8, "norm_num_groups": 8}  # fmt: skip
 
 
 def _tiny_sd_parts(folder: Path, seed: int, text_dim: int):
@@ -405,12 +416,8 @@ def save_tiny_zeroscope(folder, seed: int = 0, text_dim: int = 32) -> Path:
     folder = Path(folder)
     tok, text_encoder, vae, files = _tiny_sd_parts(folder, seed, text_dim)
     torch.manual_seed(seed)
-    unet = UNet3DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-                                up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=text_dim,
-                                attention_head_dim=8, norm_num_groups=8)  # fmt: skip
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000)  # fmt: skip
+    unet = UNet3DConditionModel(**_tiny_unet_config("3D", text_dim))
+    scheduler = DDIMScheduler(clip_sample=False, **_SD_BETAS)
     TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
                           scheduler=scheduler).save_pretrained(folder)  # fmt: skip
     for f in files:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ...settings import section, setting
 from ...train.loop import TrainSettings
-from .. import subjects_setting
+from .. import check_variants, subjects_setting
 from ..cinesync.settings import Evaluation
 
 #: The variants with reconstructions: the single-subject model (the paper's "Brainflix"), section 5.2's
@@ -191,9 +191,7 @@ class Settings:
     evaluation: Evaluation = section(Evaluation)
 
     def __post_init__(self):
-        unknown = [v for v in self.variants if v not in VARIANTS]
-        if unknown:
-            raise ValueError(f"methods.brainflix.variants: {', '.join(unknown)} not among {', '.join(VARIANTS)}")
+        check_variants("brainflix", self.variants, VARIANTS)
 
     # --- what the generic stages read (cinebrain.methods) ---
 

@@ -215,12 +215,11 @@ def embeddings(model, fmri, subject: int, device="cpu", batch_size: int = 64) ->
     return torch.cat(out)
 
 
-def _targets(train_dir, latents, blip, frames: int):
-    from ...data import ClipDataset
+def _targets(clips, latents, blip, frames: int):
+    """(z, b) of ``clips`` from their targets files (rule brainflix_targets)."""
     from ...models.frame_latents import read_latents
     from .blip import read_blip
 
-    clips = ClipDataset(train_dir, modalities=()).manifest["clip"]
     return read_latents(latents, clips, frames), read_blip(blip, clips)
 
 
@@ -246,7 +245,7 @@ def train_regression(*, stage1_dir, train_dirs: dict, latents: dict, blips: dict
     for sub, d in train_dirs.items():
         ds = ClipDataset(d, modalities=("fmri",), fmri_columns=cfg["fmri_columns"])
         f.append(embeddings(model, clip_vectors(ds), subjects.index(str(sub)), dev))
-        zi, bi = _targets(d, latents[sub], blips[sub], s.frames)
+        zi, bi = _targets(ds.manifest["clip"], latents[sub], blips[sub], s.frames)
         z.append(zi.flatten(1))
         b.append(bi.flatten(1))
         groups += ds.manifest["episode"].astype(str).tolist()
@@ -321,15 +320,15 @@ def predict(*, stage1_dir, stage2_dir, test_dir, train_dirs: dict, latents_test,
     test = ClipDataset(test_dir, modalities=("fmri",), targets=("frames",), fmri_columns=cfg["fmri_columns"])
     f = embeddings(model, clip_vectors(test), index, dev)
     # the no-brain control: the mean stage-1 embedding of the pool's training clips
-    f_train = torch.cat([embeddings(model, clip_vectors(ClipDataset(d, modalities=("fmri",), fmri_columns=cfg["fmri_columns"])),
-                                    subjects.index(str(k)), dev) for k, d in train_dirs.items()])  # fmt: skip
+    train = {k: ClipDataset(d, modalities=("fmri",), fmri_columns=cfg["fmri_columns"]) for k, d in train_dirs.items()}
+    f_train = torch.cat([embeddings(model, clip_vectors(ds), subjects.index(str(k)), dev) for k, ds in train.items()])
     with torch.no_grad():
         proj = model.to_caption(f.to(dev)).cpu().numpy()
     video = np.stack([test[i]["frames"].float().mean(0).numpy() for i in range(len(test))])
     scores = retrieval_scores(proj, video, n_candidates=s.evaluation.n_candidates, repeats=s.evaluation.repeats,
                               seed=s.evaluation.seed)  # fmt: skip
     clips = test.manifest["clip"]
-    z_true, b_true = _targets(test_dir, latents_test, blip_test, s.frames)
+    z_true, b_true = _targets(clips, latents_test, blip_test, s.frames)
     truth = {"z": z_true, "b": b_true}
     mse, mse_no_brain, pred = {}, {}, {}
     for backbone in info["backbones"]:
@@ -342,8 +341,9 @@ def predict(*, stage1_dir, stage2_dir, test_dir, train_dirs: dict, latents_test,
             if backbone == info["backbones"][0]:
                 pred[t] = torch.from_numpy(p).view(len(p), *truth[t].shape[1:])
                 pred[f"no_brain_{t}"] = torch.from_numpy(no_brain).view(1, *truth[t].shape[1:])
-    train_clips = sum(len(ClipDataset(d, modalities=())) for d in train_dirs.values())
-    steps = sum(int(pd.read_csv(Path(stage1_dir) / f"{n}.csv")["step"].max()) for n in ("mbm", "align"))
+    train_clips = sum(len(ds) for ds in train.values())
+    curves = [pd.read_csv(Path(stage1_dir) / f"{n}.csv").assign(stage=n) for n in ("mbm", "align")]
+    steps = sum(int(c["step"].max()) for c in curves)
     metrics = {"method": "brainflix", "variant": variant, "subject": subject, "train_clips": train_clips,
                "test_clips": len(test), "steps": steps, "protocol": PROTOCOLS[variant], "train_subjects": subjects,
                "regression_backbone": info["backbones"][0], "regression_mse": mse, "regression_mse_no_brain": mse_no_brain,
@@ -352,7 +352,6 @@ def predict(*, stage1_dir, stage2_dir, test_dir, train_dirs: dict, latents_test,
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.float().contiguous() for k, v in pred.items()}, str(out_dir / PREDICTIONS),
               metadata={"clips": json.dumps(clips.astype(str).tolist()), "backbone": info["backbones"][0]})  # fmt: skip
-    curves = [pd.read_csv(Path(stage1_dir) / f"{n}.csv").assign(stage=n) for n in ("mbm", "align")]
     pd.concat(curves, ignore_index=True).to_csv(out_dir / "metrics.csv", index=False)
     (out_dir / "config.json").write_text(json.dumps({"method": "brainflix", "variant": variant, "subject": subject,
                                                      "protocol": PROTOCOLS[variant], "stage1": str(stage1_dir),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ...models.augment import FmriAugmentSettings
 from ...settings import section, setting
 from ...train.loop import TrainSettings
-from .. import subjects_setting
+from .. import check_variants, subjects_setting
 from ..cinesync.settings import Evaluation
 
 #: The variants: the full model and the paper's ablations (Tab. 6: without the semantic, structure or
@@ -170,9 +170,7 @@ class Settings:
     evaluation: Evaluation = section(Evaluation)
 
     def __post_init__(self):
-        unknown = [v for v in self.variants if v not in VARIANTS]
-        if unknown:
-            raise ValueError(f"methods.mindanimator.variants: {', '.join(unknown)} not among {', '.join(VARIANTS)}")
+        check_variants("mindanimator", self.variants, VARIANTS)
 
     # --- what the generic stages read (cinebrain.methods) ---
 
