@@ -24,12 +24,15 @@ help:
 	@echo "make rulegraph render docs/rulegraph.svg"
 	@echo "make world     retrain the demo's shipped synthetic world (resources/world; about 27 min on 2 cores)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# One resolution of everything pyproject.toml pins, torch + torchvision + torchaudio of one release among
 	# them (PyPI's standard builds; an exact pin fails rather than falling back to another build).
 	$(BIN)/pip install --quiet --progress-bar off -e '.[test]'
+	# f5-tts and vocos without their dependencies (f5-tts names gradio, wandb, bitsandbytes, datasets, which
+	# the decoder never imports); what their model code needs is pinned in pyproject.toml.
+	$(BIN)/pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m cinebrain.stack
 	touch $(STAMP)
 

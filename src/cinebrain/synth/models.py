@@ -26,7 +26,7 @@ from pathlib import Path
 
 #: The tiny models ``write_tiny_models`` writes, by folder name.
 TINY_MODELS = ("clip", "siglip", "whisper", "qwen2_5_vl", "llava_video", "cogvideox", "videomae", "vit", "dino",
-               "xclip", "wan", "stable_diffusion", "zeroscope", "blip")
+               "xclip", "wan", "stable_diffusion", "zeroscope", "blip", "f5tts", "vocos", "encodec")
 
 
 def _chat_template(image: str, video: str, system: str | None = None) -> str:
@@ -525,6 +525,66 @@ def save_tiny_wan(folder, seed: int = 0, text_dim: int = 32, layers: int = 4, he
     return Path(folder)
 
 
+#: F5-TTS's character vocabulary of the tiny model: what the synthetic captions are written with.
+_F5_CHARS = " abcdefghijklmnopqrstuvwxyz,.'"
+
+
+def save_tiny_f5tts(folder, seed: int = 0, dim: int = 64, depth: int = 4, heads: int = 2) -> Path:
+    """An F5-TTS model folder as SWivid/F5-TTS's ``F5TTS_Base/`` is laid out (``model_0.safetensors`` of EMA
+    weights + ``vocab.txt``), with its config beside it (``model.yaml``, the package's F5TTS_Base.yaml
+    layout: DiT with ConvNeXt text blocks, Vocos mel at 24 kHz, 100 bands, hop 256) at a tiny width."""
+    import torch
+
+    from ..models import f5tts
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = list(_F5_CHARS)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    cfg = {"model": {"name": "F5TTS_tiny", "tokenizer": "custom", "tokenizer_path": "vocab.txt", "backbone": "DiT",
+                     "text_num_embeds": len(vocab),
+                     "arch": {"dim": dim, "depth": depth, "heads": heads, "dim_head": dim // heads, "ff_mult": 2,
+                              "text_dim": 32, "text_mask_padding": True, "text_embedding_average_upsampling": True, "conv_layers": 2, "pe_attn_head": None,
+                              "attn_backend": "torch", "attn_mask_enabled": False, "checkpoint_activations": False},
+                     "mel_spec": {"target_sample_rate": 24000, "n_mel_channels": 100, "hop_length": 256,
+                                  "win_length": 1024, "n_fft": 1024, "mel_spec_type": "vocos"}}}  # fmt: skip
+    torch.manual_seed(seed)
+    cfm = f5tts.build_cfm(cfg)
+    cfm.config = cfg
+    return f5tts.save_f5tts(cfm, folder)
+
+
+def save_tiny_vocos(folder, seed: int = 0) -> Path:
+    """A mel Vocos (charactr/vocos-mel-24khz's config.yaml + pytorch_model.bin layout and mel) at a tiny width."""
+    import torch
+    from vocos import Vocos
+
+    from ..models.vocoder import save_vocos, vocos_config
+
+    cfg = vocos_config(dim=64, intermediate_dim=128, num_layers=2)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(json.dumps(cfg))  # JSON is YAML; rewritten by save_vocos
+    torch.manual_seed(seed)
+    return save_vocos(Vocos.from_hparams(str(folder / "config.yaml")), cfg, folder)
+
+
+def save_tiny_encodec(folder, seed: int = 0) -> Path:
+    """An EnCodec model + feature extractor (transformers; facebook/encodec_24khz's layout) at a tiny width:
+    the audio benchmark's FAD embedder."""
+    import torch
+    from transformers import EncodecConfig, EncodecFeatureExtractor, EncodecModel
+
+    cfg = EncodecConfig(target_bandwidths=[1.5, 3.0], sampling_rate=24000, audio_channels=1, hidden_size=32,
+                        num_filters=4, num_residual_layers=1, upsampling_ratios=[8, 5, 4, 2], codebook_size=64,
+                        codebook_dim=32, num_lstm_layers=1)  # fmt: skip
+    torch.manual_seed(seed)
+    model = EncodecModel(cfg)
+    model.save_pretrained(folder)
+    EncodecFeatureExtractor(feature_size=1, sampling_rate=24000).save_pretrained(folder)
+    return Path(folder)
+
+
 def _labels(labels) -> dict:
     names = [f"class_{i}" for i in range(labels)] if isinstance(labels, int) else list(labels)
     return dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
@@ -658,7 +718,8 @@ def write_tiny_models(out, models=TINY_MODELS, clip_pretrain_steps: int = 0, pro
                "cogvideox": save_tiny_cogvideox, "videomae": save_tiny_videomae, "vit": save_tiny_vit,
                "dino": save_tiny_dino, "xclip": save_tiny_xclip, "wan": save_tiny_wan,
                "stable_diffusion": save_tiny_stable_diffusion, "zeroscope": save_tiny_zeroscope,
-               "blip": save_tiny_blip}  # fmt: skip
+               "blip": save_tiny_blip, "f5tts": save_tiny_f5tts, "vocos": save_tiny_vocos,
+               "encodec": save_tiny_encodec}  # fmt: skip
     out = Path(out)
     done = {}
     for name in models:

@@ -166,10 +166,11 @@ class Brain(nn.Module):
     def state_to_save(self) -> dict:
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if self._saved(k)}
 
-    def load_saved(self, path) -> None:
+    def load_saved(self, path, state: dict | None = None) -> None:
+        """Load what :meth:`state_to_save` wrote to ``path`` (or ``state``, read from it by the caller)."""
         from safetensors.torch import load_file
 
-        missing, unexpected = self.load_state_dict(load_file(str(path)), strict=False)
+        missing, unexpected = self.load_state_dict(load_file(str(path)) if state is None else state, strict=False)
         if unexpected or any(self._saved(k) for k in missing):
             raise DecoderError(f"{path}: does not match the encoder and adapter that decoder.json describes (missing "
                                f"{missing[:3]}, unexpected {unexpected[:3]}); fix: retrain the decoder (rule cinesync_decoder)")  # fmt: skip

@@ -1,0 +1,252 @@
+"""The audio half: Cine-Benchmark's audio metrics on known answers (cinebrain.benchmark.audio), F5-TTS and
+Vocos loaded by their own packages (cinebrain.models.f5tts, .vocoder), and CineSync's audio decoder
+(cinebrain.methods.cinesync.audio): LoRA training, round trip, reconstruction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cinebrain.benchmark import audio as A
+from cinebrain.stimuli import write_wav
+
+RATE = 24000
+
+
+def _tone(freq=440.0, seconds=4.0, amp=0.2, noise=0.05, seed=0):
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(seed)
+    return (amp * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(len(t))).astype(np.float32)
+
+
+# --- metrics: known answers ---------------------------------------------------------------------
+
+
+def test_identical_audio_scores_perfectly(tmp_path):
+    x = _tone()
+    write_wav(tmp_path / "a.wav", x, RATE)
+    write_wav(tmp_path / "b.wav", x, RATE)
+    s = A.score_clip(x, x, RATE, reference_wav=tmp_path / "a.wav", estimate_wav=tmp_path / "b.wav",
+                     transcript="Hello, world.", hypothesis="hello world")  # fmt: skip
+    assert s == {"wer": 0.0, "cer": 0.0, "lsd": 0.0, "mcd": 0.0, "mel_ssim": 1.0, "mel_rmse": 0.0}
+
+
+def test_level_shift_gives_the_hand_computed_lsd():
+    """Every bin of 2x the signal has 4x the power: the log-spectral distance is 10 log10(4) dB exactly."""
+    x = _tone()
+    assert A.lsd(x, 2 * x) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    assert A.lsd(x, 0.5 * x) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    y = _tone(660.0, seed=1)
+    assert A.lsd(x, y) == pytest.approx(A.lsd(y, x)) and A.lsd(x, y) > 1.0  # symmetric, and a pitch change costs
+
+
+def test_word_and_character_error_rates():
+    assert A.error_rates("the cat sat on the mat", "the dog sat on the mat") == pytest.approx((1 / 6, 3 / 22))
+    assert A.error_rates("the cat", "the cat sat") == pytest.approx((1 / 2, 4 / 7))  # 1 inserted word, 4 chars
+    wer, cer = A.error_rates("", "anything")  # no reference words: undefined
+    assert np.isnan(wer) and np.isnan(cer)
+
+
+def test_mcd_grows_with_a_spectral_change(tmp_path):
+    x, y = _tone(440.0), _tone(660.0, seed=1)
+    write_wav(tmp_path / "x.wav", x, RATE)
+    write_wav(tmp_path / "y.wav", y, RATE)
+    write_wav(tmp_path / "x2.wav", _tone(440.0, seed=2), RATE)
+    same_pitch = A.mcd(tmp_path / "x.wav", tmp_path / "x2.wav", RATE)
+    assert 0 < same_pitch < A.mcd(tmp_path / "x.wav", tmp_path / "y.wav", RATE)
+
+
+def test_mel_similarity_falls_with_a_pitch_change():
+    x = _tone(440.0)
+    ssim_same, rmse_same = A.mel_similarity(x, _tone(440.0, seed=1))
+    ssim_other, rmse_other = A.mel_similarity(x, _tone(660.0, seed=1))
+    assert ssim_same > ssim_other and rmse_same < rmse_other
+    assert A.dominant_frequency(x, RATE) == pytest.approx(440.0, abs=RATE / A.LSD_FFT)
+
+
+def test_fad_is_zero_for_the_same_set_and_grows_with_a_shift(tmp_path):
+    from cinebrain.synth.models import save_tiny_encodec
+
+    enc = A.load_encodec(save_tiny_encodec(tmp_path / "encodec"))
+    ref = [A.encodec_embeddings(enc, _tone(300 + 40 * i, seconds=1.0, seed=i), RATE) for i in range(6)]
+    assert ref[0].shape == (75, 32)  # 75 frames per second of 24-kHz audio, the tiny model's width
+    assert A.fad(ref, ref) == pytest.approx(0.0, abs=1e-6)
+    same = [A.encodec_embeddings(enc, _tone(300 + 40 * i, seconds=1.0, seed=10 + i), RATE) for i in range(6)]
+    noise = [A.encodec_embeddings(enc, np.random.default_rng(i).normal(0, 0.2, RATE).astype(np.float32), RATE)
+             for i in range(6)]  # fmt: skip
+    assert 0 < A.fad(ref, same) < A.fad(ref, noise) / 10  # the same tones in other noise are much closer than noise
+
+
+def test_whisper_transcribes_a_clip_with_a_tiny_model(tmp_path):
+    from cinebrain.synth.models import save_tiny_whisper
+
+    whisper = A.load_whisper(save_tiny_whisper(tmp_path / "whisper"))
+    text = A.transcribe(whisper, _tone(seconds=1.0), RATE, max_new_tokens=5)
+    assert isinstance(text, str)
+    assert A.transcribe(whisper, _tone(seconds=1.0), RATE, max_new_tokens=5) == text  # greedy: deterministic
+
+
+# --- packages -----------------------------------------------------------------------------------
+
+
+def test_decoder_packages_import_without_their_heavy_dependencies():
+    """The environment the Makefile made (f5-tts and vocos installed with --no-deps): F5-TTS's model classes
+    and Vocos import in a fresh interpreter, and gradio, wandb, bitsandbytes and datasets are neither
+    installed nor imported."""
+    from importlib import metadata
+    from pathlib import Path
+
+    code = ("import sys; from cinebrain.models.f5tts import f5_classes; CFM, DiT, MelSpec = f5_classes(); "
+            "import vocos; print(sorted(m for m in ('wandb', 'gradio', 'datasets', 'bitsandbytes') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for heavy in ("wandb", "gradio", "bitsandbytes", "datasets"):
+        with pytest.raises(metadata.PackageNotFoundError):
+            metadata.version(heavy)
+    repo = Path(__file__).resolve().parents[1]
+    pins = [ln for ln in (repo / "requirements-nodeps.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    for pin in pins:
+        name, version = pin.split("==")
+        assert metadata.version(name) == version
+        assert pin in (repo / "envs/torch.post-deploy.sh").read_text()  # the conda environment installs the same
+
+
+def test_vocos_mel_round_trip_keeps_the_length(tmp_path):
+    from cinebrain.models.vocoder import load_vocos, mel, mel_settings, vocode
+    from cinebrain.synth.models import save_tiny_vocos
+
+    vocos = load_vocos(save_tiny_vocos(tmp_path / "vocos"))
+    assert mel_settings(vocos) == {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100}
+    x = torch.from_numpy(np.stack([_tone(), _tone(330.0)]))
+    m = mel(vocos, x)
+    assert m.shape == (2, 100, 376)  # 96,000 / 256 + 1 frames, centred
+    assert vocode(vocos, m, 96000).shape == (2, 96000)
+    with pytest.raises(FileNotFoundError, match="pytorch_model.bin"):
+        (tmp_path / "vocos/pytorch_model.bin").unlink()
+        load_vocos(tmp_path / "vocos")
+
+
+def test_f5tts_folder_round_trip_and_bad_checkpoint(tmp_path):
+    from cinebrain.models import f5tts
+    from cinebrain.synth.models import save_tiny_f5tts
+
+    folder = save_tiny_f5tts(tmp_path / "f5")
+    a = f5tts.load_f5tts(folder)
+    b = f5tts.load_f5tts(folder)
+    x, t = torch.randn(1, 50, 100), torch.tensor([0.3])
+    text = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        assert torch.equal(a.transformer(x=x, cond=x * 0, text=text, time=t),
+                           b.transformer(x=x, cond=x * 0, text=text, time=t))  # fmt: skip
+    assert f5tts.read_config("F5TTS_Base")["model"]["arch"]["dim"] == 1024  # the package's config, by name
+    cfg = json.loads(json.dumps(a.config))
+    cfg["model"]["arch"]["depth"] = 1
+    import yaml
+
+    (folder / "model.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match="does not fit the config's model.*fix"):
+        f5tts.load_f5tts(folder)
+
+
+# --- the decoder --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def audio_setup(tmp_path_factory):
+    """A tiny F5-TTS and Vocos, a trained-looking encoder (fused 10 tokens x 12), and splits whose clips
+    carry 24-kHz tones (pitch by clip) with fMRI that encodes the pitch."""
+    from safetensors.torch import save_file
+
+    from cinebrain.methods.cinesync.encoder import CineSyncConfig, CineSyncEncoder
+    from cinebrain.synth.models import save_tiny_f5tts, save_tiny_vocos
+
+    from .test_cinesync_encoder import TINY, _split
+
+    root = tmp_path_factory.mktemp("audio")
+    torch.manual_seed(0)
+    cfg = CineSyncConfig(variant="cinesync", **TINY)
+    (root / "encoder").mkdir()
+    save_file(CineSyncEncoder(cfg).state_dict(), str(root / "encoder/model.safetensors"))
+    (root / "encoder/config.json").write_text(json.dumps({"model": cfg.to_dict()}, default=list))
+    for split, n, seed in (("train", 8, 0), ("test", 3, 1)):
+        _split(root / split, n, seed)
+        man = pd.read_parquet(root / split / "manifest.parquet")
+        paths = []
+        for i in range(n):
+            write_wav(root / split / f"c{i}.wav", _tone(262.0 * (1 + i % 2), seconds=1.0, seed=i), RATE)
+            paths.append(f"c{i}.wav")
+        man["audio_24000"] = paths
+        man.to_parquet(root / split / "manifest.parquet")
+    return {"root": root, "f5": str(save_tiny_f5tts(root / "f5")), "vocos": str(save_tiny_vocos(root / "vocos")),
+            "encoder": root / "encoder", "train": root / "train", "test": root / "test"}  # fmt: skip
+
+
+MODEL = {"lora_rank": 4, "lora_alpha": 2}
+
+
+def _train_audio(s, out, steps=4):
+    from cinebrain.methods.cinesync.audio import train_audio_decoder
+
+    return train_audio_decoder(variant="cinesync", train_dir=s["train"], encoder_dir=s["encoder"],
+                               model={"base": s["f5"], "vocoder": s["vocos"], **MODEL},
+                               train={"steps": steps, "batch_size": 4, "warmup_steps": 1, "lr": 1e-3,
+                                      "betas": (0.9, 0.95), "checkpoint_every": 2},
+                               out_dir=out, device="cpu", progress=False)  # fmt: skip
+
+
+def test_only_lora_the_brain_path_and_its_embedding_train(audio_setup):
+    from cinebrain.methods.cinesync.audio import build_audio_decoder
+
+    net, info = build_audio_decoder({"base": audio_setup["f5"], **MODEL}, audio_setup["encoder"])
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    dit = {n for n in trainable if n.startswith("cfm.transformer.")}
+    assert dit and all("lora_" in n or ".text_embed." in n for n in dit)
+    assert any(n.startswith("brain.encoder.") for n in trainable)
+    assert info["trainable_parameters"] == sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def test_training_lowers_the_loss_and_round_trips(audio_setup, tmp_path):
+    from cinebrain.data import ClipDataset
+    from cinebrain.methods.cinesync.audio import load_audio_decoder, reconstruct_audio
+    from cinebrain.models.vocoder import load_vocos
+
+    meta = _train_audio(audio_setup, tmp_path / "dec", steps=30)
+    curve = pd.read_csv(tmp_path / "dec/metrics.csv")
+    assert len(curve) == 30 and curve["loss"].tail(5).mean() < curve["loss"].head(5).mean()
+    assert meta["mel_frames"] == 94 and meta["train_clips"] == 8  # 1-s clips: 24,000 / 256 + 1
+    assert sorted(p.name for p in (tmp_path / "dec").iterdir()) == ["brain.safetensors", "decoder.json", "metrics.csv",
+                                                                   "pytorch_lora_weights.safetensors", "tensorboard"]  # fmt: skip
+    net, saved = load_audio_decoder(tmp_path / "dec")
+    assert saved["base_signature"] == meta["base_signature"]
+    test = ClipDataset(audio_setup["test"], modalities=("fmri", "eeg"))
+    batch = torch.utils.data.default_collate([test[i] for i in range(3)])
+    vocos = load_vocos(audio_setup["vocos"])
+    a = reconstruct_audio(net, vocos, [batch], 24000, steps=4, seed=3)
+    b = reconstruct_audio(net, vocos, [{k: v[:1] for k, v in batch.items()}, {k: v[1:] for k, v in batch.items()}],
+                          24000, steps=4, seed=3)  # fmt: skip
+    assert a.shape == (3, 24000) and np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, atol=1e-5)  # a clip's output does not depend on its batch
+
+
+def test_decoder_errors_name_the_file_and_the_fix(audio_setup, tmp_path):
+    from cinebrain.methods.cinesync.audio import load_audio_decoder
+    from cinebrain.methods.cinesync.decoder import DecoderError
+
+    with pytest.raises(DecoderError, match=r"decoder.json: no audio decoder here; fix: train it first"):
+        load_audio_decoder(tmp_path / "none")
+    import shutil
+
+    bad = tmp_path / "noaudio"
+    shutil.copytree(audio_setup["train"], bad)
+    man = pd.read_parquet(bad / "manifest.parquet").drop(columns=["audio_24000"])
+    man.to_parquet(bad / "manifest.parquet")
+    s = dict(audio_setup, train=bad)
+    with pytest.raises(DecoderError, match=r"manifest.parquet: no clip audio at 24000 Hz.*fix: add 24000 to stimuli.audio_rates"):
+        _train_audio(s, tmp_path / "dec", steps=1)
+    assert not (tmp_path / "dec/decoder.json").exists()
