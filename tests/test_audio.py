@@ -1,6 +1,6 @@
 """The audio half: Cine-Benchmark's audio metrics on known answers (cinebrain.benchmark.audio), F5-TTS and
 Vocos loaded by their own packages (cinebrain.models.f5tts, .vocoder), and CineSync's audio decoder
-(cinebrain.methods.cinesync.audio): LoRA training, round trip, reconstruction."""
+(cinebrain.methods.cinesync_audio): LoRA training, round trip, reconstruction."""
 
 from __future__ import annotations
 
@@ -182,16 +182,17 @@ def audio_setup(tmp_path_factory):
             write_wav(root / split / f"c{i}.wav", _tone(262.0 * (1 + i % 2), seconds=1.0, seed=i), RATE)
             paths.append(f"c{i}.wav")
         man["audio_24000"] = paths
+        man["episode"], man["has_cut"] = f"ep{seed}", False
         man.to_parquet(root / split / "manifest.parquet")
     return {"root": root, "f5": str(save_tiny_f5tts(root / "f5")), "vocos": str(save_tiny_vocos(root / "vocos")),
             "encoder": root / "encoder", "train": root / "train", "test": root / "test"}  # fmt: skip
 
 
-MODEL = {"lora_rank": 4, "lora_alpha": 2}
+MODEL = {"lora_rank": 4, "lora_alpha": 2, "config": None}
 
 
 def _train_audio(s, out, steps=4):
-    from cinebrain.methods.cinesync.audio import train_audio_decoder
+    from cinebrain.methods.cinesync_audio.decoder import train_audio_decoder
 
     return train_audio_decoder(variant="cinesync", train_dir=s["train"], encoder_dir=s["encoder"],
                                model={"base": s["f5"], "vocoder": s["vocos"], **MODEL},
@@ -201,7 +202,7 @@ def _train_audio(s, out, steps=4):
 
 
 def test_only_lora_the_brain_path_and_its_embedding_train(audio_setup):
-    from cinebrain.methods.cinesync.audio import build_audio_decoder
+    from cinebrain.methods.cinesync_audio.decoder import build_audio_decoder
 
     net, info = build_audio_decoder({"base": audio_setup["f5"], **MODEL}, audio_setup["encoder"])
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
@@ -211,12 +212,20 @@ def test_only_lora_the_brain_path_and_its_embedding_train(audio_setup):
     assert info["trainable_parameters"] == sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-def test_training_lowers_the_loss_and_round_trips(audio_setup, tmp_path):
+@pytest.fixture(scope="module")
+def audio_trained(audio_setup):
+    out = audio_setup["root"] / "dec"
+    return out, _train_audio(audio_setup, out, steps=30)
+
+
+def test_training_lowers_the_loss_and_round_trips(audio_setup, audio_trained):
     from cinebrain.data import ClipDataset
-    from cinebrain.methods.cinesync.audio import load_audio_decoder, reconstruct_audio
+    from cinebrain.methods.cinesync_audio.decoder import load_audio_decoder
+    from cinebrain.methods.cinesync_audio.reconstruct import reconstruct_audio
     from cinebrain.models.vocoder import load_vocos
 
-    meta = _train_audio(audio_setup, tmp_path / "dec", steps=30)
+    tmp_path = audio_trained[0].parent
+    meta = audio_trained[1]
     curve = pd.read_csv(tmp_path / "dec/metrics.csv")
     assert len(curve) == 30 and curve["loss"].tail(5).mean() < curve["loss"].head(5).mean()
     assert meta["mel_frames"] == 94 and meta["train_clips"] == 8  # 1-s clips: 24,000 / 256 + 1
@@ -235,8 +244,8 @@ def test_training_lowers_the_loss_and_round_trips(audio_setup, tmp_path):
 
 
 def test_decoder_errors_name_the_file_and_the_fix(audio_setup, tmp_path):
-    from cinebrain.methods.cinesync.audio import load_audio_decoder
     from cinebrain.methods.cinesync.decoder import DecoderError
+    from cinebrain.methods.cinesync_audio.decoder import load_audio_decoder
 
     with pytest.raises(DecoderError, match=r"decoder.json: no audio decoder here; fix: train it first"):
         load_audio_decoder(tmp_path / "none")
@@ -250,3 +259,24 @@ def test_decoder_errors_name_the_file_and_the_fix(audio_setup, tmp_path):
     with pytest.raises(DecoderError, match=r"manifest.parquet: no clip audio at 24000 Hz.*fix: add 24000 to stimuli.audio_rates"):
         _train_audio(s, tmp_path / "dec", steps=1)
     assert not (tmp_path / "dec/decoder.json").exists()
+
+
+def test_reconstruction_writes_the_contract_and_the_report_files(audio_setup, audio_trained, tmp_path):
+    from cinebrain.methods.cinesync_audio.reconstruct import reconstruct
+    from cinebrain.stimuli import read_wav
+
+    out = tmp_path / "recon"
+    info = reconstruct(decoder_dir=audio_trained[0], test_dir=audio_setup["test"], train_dir=audio_setup["train"],
+                       out_dir=out, settings={"steps": 4, "batch_size": 2, "figure_clips": 2, "playable_clips": 2},
+                       figure=tmp_path / "mel.png", clips_page=tmp_path / "clips.html", device="cpu", progress=False)  # fmt: skip
+    assert info == {"clips": 3, "rate": 24000, "samples": 24000}
+    table = pd.read_parquet(out / "reconstructions.parquet")
+    assert list(table.columns) == ["clip", "episode", "has_cut", "audio", "ground_truth", "no_brain"]
+    assert sorted(p.name for p in out.iterdir()) == ["c0.wav", "c1.wav", "c2.wav", "no_brain.wav",
+                                                     "reconstructions.parquet"]  # fmt: skip
+    for path in table["audio"]:
+        audio, rate = read_wav(path)
+        assert rate == 24000 and len(audio) == 24000  # the clip's length at the vocoder's rate
+    assert (tmp_path / "mel.png").stat().st_size > 10_000
+    page = (tmp_path / "clips.html").read_text()
+    assert page.count("<audio controls src='data:audio/wav;base64,") == 5  # 2 clips x 2, and the control

@@ -275,6 +275,10 @@ class ClipDataset:
         all columns by default.
     fmri_columns : array of int or None
         The columns of the fMRI window to return by index (instead of ``roi_sets``).
+    text_sources : list of str or None
+        Return only the caption embeddings of these caption sources (``captions.sources`` names, e.g. the
+        Whisper transcripts for CineSync's audio encoder); all sources by default. A clip without a caption
+        of these sources is an error naming the dataset and the sources.
     latents : str
         Which latents the ``latents`` target reads: the features kind ``latents`` (features.vae, CogVideoX's)
         or ``wan_latents`` (features.wan_vae).
@@ -283,7 +287,7 @@ class ClipDataset:
     """
 
     def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, roi_sets=None,
-                 fmri_columns=None, latents: str = "latents"):  # fmt: skip
+                 fmri_columns=None, latents: str = "latents", text_sources=None):  # fmt: skip
         self.root = Path(root)
         for m in modalities:
             if m not in MODALITIES:
@@ -307,6 +311,7 @@ class ClipDataset:
         self.cat_columns = [c for c in self.manifest if c.startswith("cat_")]
         self._files: dict = {}
         self._text_rows: dict = {}
+        self.text_sources = None if text_sources is None else [str(x) for x in text_sources]
         self.latents_kind = latents
         for t, col in (("frames", "embed_file"), ("text", "embed_file"), ("latents", f"{latents}_file"),
                        ("action", "action_file")):  # fmt: skip
@@ -358,8 +363,19 @@ class ClipDataset:
     def _text(self, path, clip_index: int):
         if path not in self._text_rows:
             clip_of = self._handle(path).get_tensor("text_clip").numpy()
-            self._text_rows[path] = {k: np.flatnonzero(clip_of == k) for k in np.unique(clip_of)}
+            keep = np.ones(len(clip_of), bool)
+            if self.text_sources is not None:
+                sources = json.loads((self._handle(path).metadata() or {}).get("text_source", "[]"))
+                if len(sources) != len(clip_of):
+                    raise DatasetError(f"{self.resolve(path)}: its caption embeddings do not name their sources; fix: "
+                                       "rerun rule features_embed for this episode and rule data_build")  # fmt: skip
+                keep = np.isin(np.asarray(sources, dtype=object), self.text_sources)
+            self._text_rows[path] = {k: np.flatnonzero((clip_of == k) & keep) for k in np.unique(clip_of)}
         rows = self._text_rows[path].get(clip_index, np.zeros(0, int))
+        if not len(rows) and self.text_sources is not None:
+            raise DatasetError(f"{self.resolve(path)}: clip {clip_index} has no caption of the source(s) "
+                               f"{self.text_sources}; fix: add them to captions.sources (e.g. a whisper source for "
+                               "transcripts) and rebuild the features and the dataset, or name a source it has")  # fmt: skip
         sl = self._handle(path).get_slice("text")
         if self.text_index is not None:
             k = np.random.randint(len(rows)) if self.text_index == "random" else self.text_index % len(rows)

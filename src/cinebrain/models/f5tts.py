@@ -34,9 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: LoRA targets: the attention layers of every DiT block (section 4.3: "LoRA ... attention layers").
-ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
-
 
 def f5_classes():
     """``(CFM, DiT, MelSpec)`` of the installed f5-tts, without importing its trainer (see the module doc)."""
@@ -221,8 +218,9 @@ def sample(cfm, brain, n_frames: int, *, steps: int = 32, cfg_strength: float = 
            sway_sampling_coef: float | None = -1.0, seed: int | None = None):  # fmt: skip
     """Mels ``(B, n_frames, n_mels)`` generated from brain tokens ``(B, T, C)`` by integrating the learned
     flow from noise (Euler steps at F5-TTS's EPSS times when ``steps`` is one of its tables, else uniform;
-    its sway sampling; CFG against the dropped condition), with no audio prompt. ``seed`` draws each
-    clip's noise from its own generator, so a clip's output does not depend on the batch it is in."""
+    its sway sampling; CFG against the dropped condition), with no audio prompt. Every clip starts from
+    the same noise (drawn from ``seed``), so outputs differ by their condition only and do not depend on
+    the batching (the methods' contract: the shuffled-brain control is another clip's reconstruction)."""
     from f5_tts.model.utils import get_epss_timesteps
     from torchdiffeq import odeint
 
@@ -232,11 +230,8 @@ def sample(cfm, brain, n_frames: int, *, steps: int = 32, cfg_strength: float = 
     brain = brain.to(device=device, dtype=dtype)
     b = brain.shape[0]
     cond = torch.zeros(b, n_frames, cfm.num_channels, device=device, dtype=dtype)
-    noise = []
-    for i in range(b):
-        gen = torch.Generator().manual_seed(int(seed) + i) if seed is not None else None
-        noise.append(torch.randn(n_frames, cfm.num_channels, generator=gen))
-    y0 = torch.stack(noise).to(device=device, dtype=dtype)
+    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    y0 = torch.randn(n_frames, cfm.num_channels, generator=gen).expand(b, -1, -1).to(device=device, dtype=dtype)
     t = get_epss_timesteps(steps, device=device, dtype=dtype)
     if sway_sampling_coef is not None:
         t = t + sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)

@@ -133,13 +133,17 @@ class CineSyncEncoder(nn.Module):
         """Contrastive loss of every modality's class embedding against video and text (+ EEG-fMRI)."""
         F = nn.functional
         out = self(batch, fused=False)
-        video = self.video_embedding(batch["frames"])
-        text = F.normalize(batch["text"].float(), dim=-1)
+        targets = {}
+        if "video" in self.cfg.targets:
+            targets["video"] = self.video_embedding(batch["frames"])
+        if "text" in self.cfg.targets:
+            targets["text"] = F.normalize(batch["text"].float(), dim=-1)
         logs, total = {}, 0.0
         for m in self.cfg.modalities:
-            lv, lt = self.pair_loss(out[f"z_{m}"], video), self.pair_loss(out[f"z_{m}"], text)
-            logs[f"{m}_video"], logs[f"{m}_text"] = lv.detach(), lt.detach()
-            total = total + lv + lt
+            for name, target in targets.items():
+                pair = self.pair_loss(out[f"z_{m}"], target)
+                logs[f"{m}_{name}"] = pair.detach()
+                total = total + pair
         if self.cfg.align_modalities and len(self.cfg.modalities) == 2:
             la = self.pair_loss(out["z_fmri"], out["z_eeg"])
             logs["fmri_eeg"] = la.detach()

@@ -46,8 +46,14 @@ class CineSyncConfig(EncoderModel):
     fmri_shape: tuple = (5, 18946)
     eeg_shape: tuple = (64, 4000)
     embed_dim: int = 768
+    #: What the class embeddings are contrasted with: the clip's frames and captions (video decoding), or
+    #: only the text — the transcript, in CineSync's audio configuration (section 4.3).
+    targets: tuple = ("video", "text")
 
     def __post_init__(self):
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if not self.targets or set(self.targets) - {"video", "text"}:
+            raise ValueError(f"encoder targets {self.targets}: a non-empty selection of video, text")
         if self.variant not in VARIANTS:
             raise ValueError(f"encoder variant '{self.variant}' does not exist; fix: one of {sorted(VARIANTS)}")
         if self.loss not in LOSSES:

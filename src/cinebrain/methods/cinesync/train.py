@@ -21,28 +21,36 @@ import numpy as np
 
 
 def embed(model, dataset, batch_size: int = 64, device="cpu") -> dict:
-    """Brain and video embeddings of every clip of a ClipDataset (eval mode, no gradients)."""
+    """Brain, video and (first) caption embeddings of every clip of a ClipDataset (eval mode, no gradients)."""
     import torch
 
     model.eval()
-    out = {"z": [], "video": []}
+    out = {"z": [], "video": [], "text": []}
     with torch.no_grad():
         for b in range(0, len(dataset), batch_size):
             batch = torch.utils.data.default_collate([dataset[i] for i in range(b, min(b + batch_size, len(dataset)))])
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             out["z"].append(model(batch, fused=False)["z"].float().cpu().numpy())
             out["video"].append(model.video_embedding(batch["frames"]).float().cpu().numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+            if "text" in batch:
+                out["text"].append(torch.nn.functional.normalize(batch["text"].float(), dim=-1).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
 def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict, evaluation: dict, out_dir,
-                  device: str = "auto", progress: bool = True, roi_sets=None, fmri_augment=None) -> dict:  # fmt: skip
+                  device: str = "auto", progress: bool = True, roi_sets=None, fmri_augment=None,
+                  targets=("video", "text"), text_sources=None, method: str = "cinesync", name: str | None = None) -> dict:  # fmt: skip
     """Train one variant on one subject, evaluate it on the test split; returns the metrics.
 
     ``model`` / ``train`` / ``evaluation``: the sections ``methods.cinesync.encoder.*`` (keys left out take
     :mod:`.settings`' defaults).  ``roi_sets``: take only the fMRI columns of these ROI sets (CineSync:
     visual; CineSync*: visual + auditory_release); None: every extracted column. ``fmri_augment``: the section's
-    training-time fMRI augmentations (:mod:`cinebrain.models.augment`)."""
+    training-time fMRI augmentations (:mod:`cinebrain.models.augment`). ``targets``: what the class
+    embeddings are contrasted with (``("text",)``: only the captions of ``text_sources``, CineSync's audio
+    configuration with the transcripts; retrieval is then scored against the first such caption's
+    embedding, and metrics.json says ``retrieval_target: text``). ``method`` / ``name``: the method and
+    variant metrics.json names (default: cinesync and ``variant``, the encoder variant, which fixes the
+    modalities)."""
     import torch
     from safetensors.torch import save_file
 
@@ -61,8 +69,11 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     dev = torch_device(device, state)
     mods = CineSyncConfig(variant=variant).modalities
     roi_sets = list(roi_sets) if roi_sets else None
-    train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random", roi_sets=roi_sets)
-    test_ds = ClipDataset(test_dir, modalities=mods, targets=("frames", "text"), text_index=0, roi_sets=roi_sets)
+    targets = tuple(targets)
+    train_ds = ClipDataset(train_dir, modalities=mods, targets=("frames", "text"), text_index="random", roi_sets=roi_sets,
+                           text_sources=text_sources)  # fmt: skip
+    test_ds = ClipDataset(test_dir, modalities=mods, targets=("frames", "text"), text_index=0, roi_sets=roi_sets,
+                          text_sources=text_sources)  # fmt: skip
     # the ROI selection is recorded for every variant (an EEG-only model reads no fMRI, but its config says
     # which columns the dataset's fMRI windows would give)
     columns = train_ds.roi_columns(roi_sets) if roi_sets else None
@@ -70,7 +81,7 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     frames = train_ds[0]["frames"]
     fmri_shape = (info["fmri"]["Shape"][1], len(columns) if columns is not None else info["fmri"]["Shape"][2])
     cfg = CineSyncConfig(variant=variant, fmri_shape=fmri_shape, eeg_shape=tuple(info["eeg"]["Shape"][1:]),
-                         embed_dim=int(frames.shape[-1]), **as_dict(build(EncoderModel, model)))  # fmt: skip
+                         embed_dim=int(frames.shape[-1]), targets=targets, **as_dict(build(EncoderModel, model)))  # fmt: skip
     settings = build(EncoderTrain, train)
     evaluation = build(Evaluation, evaluation)
     torch.manual_seed(settings.seed)
@@ -81,9 +92,11 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     if not state.is_main:
         return {}
     emb = embed(net, test_ds, device=dev)
-    scores = retrieval_scores(emb["z"], emb["video"], n_candidates=evaluation.n_candidates,
+    target = "video" if "video" in targets else "text"
+    scores = retrieval_scores(emb["z"], emb[target], n_candidates=evaluation.n_candidates,
                               repeats=evaluation.repeats, seed=evaluation.seed)  # fmt: skip
-    metrics = {"method": "cinesync", "variant": variant, "subject": info.get("Subject"), "train_clips": len(train_ds),
+    metrics = {"method": method, "variant": name or variant, "subject": info.get("Subject"), "retrieval_target": target,
+               "text_sources": list(text_sources) if text_sources else None, "train_clips": len(train_ds),
                "test_clips": len(test_ds), "steps": settings.steps, "roi_sets": list(roi_sets) if roi_sets else None,
                "fmri_columns": int(fmri_shape[1]), **scores}  # fmt: skip
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))

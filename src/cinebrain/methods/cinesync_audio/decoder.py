@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ...models import f5tts
-from .decoder import BRAIN_FILE, CONFIG_FILE, LORA_FILE, Brain, DecoderError, encoder_config
+from ..cinesync.decoder import BRAIN_FILE, CONFIG_FILE, LORA_FILE, Brain, DecoderError, encoder_config
 
 AUDIO_COLUMN = "audio_{rate}"
 
@@ -67,8 +67,9 @@ def loss_fn(model, batch):
     return model(batch)
 
 
-def add_attention_lora(cfm, *, rank: int, alpha: float, targets=f5tts.ATTENTION_TARGETS, dropout: float = 0.0):
-    """peft LoRA layers on the attention projections of every DiT block (the base frozen, LoRA in fp32)."""
+def add_attention_lora(cfm, *, rank: int, alpha: float, targets, dropout: float = 0.0):
+    """peft LoRA layers on ``targets`` of every DiT block (the attention projections, :data:`.settings.
+    ATTENTION_TARGETS`; the base frozen, LoRA in fp32)."""
     from peft import LoraConfig, inject_adapter_in_model
 
     dit = cfm.transformer
@@ -82,24 +83,26 @@ def add_attention_lora(cfm, *, rank: int, alpha: float, targets=f5tts.ATTENTION_
     return dit
 
 
-def build_audio_decoder(model: dict, encoder_dir, *, device="cpu", train_encoder: bool = True):
-    """The trainable model from the decoder settings ``model`` (base, config, lora_rank, lora_alpha,
-    lora_targets, lora_dropout) and a trained encoder folder (config.json + model.safetensors).
-    Returns (model, info)."""
+def build_audio_decoder(model, encoder_dir, *, device="cpu"):
+    """The trainable model from the decoder settings ``model`` (``methods.cinesync_audio.decoder.model``,
+    a mapping or :class:`.settings.DecoderModel`) and a trained encoder folder (config.json +
+    model.safetensors). Returns (model, info)."""
     from safetensors.torch import load_file
 
-    from .encoder import CineSyncEncoder
+    from ...settings import build
+    from ..cinesync.encoder import CineSyncEncoder
+    from .settings import DecoderModel
 
+    model = model if isinstance(model, DecoderModel) else build(DecoderModel, model, "methods.cinesync_audio.decoder.model")
     encoder_dir = Path(encoder_dir)
     enc_cfg = encoder_config(encoder_dir / "config.json")
     encoder = CineSyncEncoder(enc_cfg)
     encoder.load_state_dict(load_file(str(encoder_dir / "model.safetensors")))
-    encoder.requires_grad_(train_encoder)
+    encoder.requires_grad_(model.train_encoder)
     brain = Brain(encoder, nn.Identity())
-    cfm = f5tts.load_f5tts(model["base"], model.get("config"), device="cpu")
-    add_attention_lora(cfm, rank=model["lora_rank"], alpha=model["lora_alpha"],
-                       targets=model.get("lora_targets", f5tts.ATTENTION_TARGETS),
-                       dropout=model.get("lora_dropout", 0.0))  # fmt: skip
+    cfm = f5tts.load_f5tts(model.base, model.config, device="cpu")
+    add_attention_lora(cfm, rank=model.lora_rank, alpha=model.lora_alpha, targets=model.lora_targets,
+                       dropout=model.lora_dropout)  # fmt: skip
     f5tts.condition_on_brain(cfm, enc_cfg.cond_dim)  # trainable (built after the base was frozen)
     net = AudioLatentDecoder(brain, cfm).to(device)
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -182,19 +185,21 @@ def train_audio_decoder(*, variant: str, train_dir, encoder_dir, model: dict, tr
     from ...data import ClipDataset
     from ...models.vocoder import load_vocos
     from ...settings import as_dict, build
-    from ...train import Trainer, TrainSettings, split_fingerprint
+    from ...train import Trainer, split_fingerprint
     from ...train.distributed import setup, torch_device
+    from .settings import DecoderModel, DecoderTrain
 
+    model = build(DecoderModel, model, "methods.cinesync_audio.decoder.model")
     state = setup()
     out_dir, dev = Path(out_dir), torch_device(device, state)
     enc_cfg = encoder_config(Path(encoder_dir) / "config.json")
     roi_sets = list(roi_sets) if roi_sets and "fmri" in enc_cfg.modalities else None
     clips = ClipDataset(train_dir, modalities=enc_cfg.modalities, roi_sets=roi_sets)
-    settings = build(TrainSettings, train)
+    settings = build(DecoderTrain, train, "methods.cinesync_audio.decoder.train")
     torch.manual_seed(settings.seed)
-    vocos = load_vocos(model["vocoder"])
-    net, info = build_audio_decoder(model, encoder_dir, device=dev, train_encoder=model.get("train_encoder", True))
-    check_vocoder(net.cfm, vocos, f"{model['base']} vs {model['vocoder']}")
+    vocos = load_vocos(model.vocoder)
+    net, info = build_audio_decoder(model, encoder_dir, device=dev)
+    check_vocoder(net.cfm, vocos, f"{model.base} vs {model.vocoder}")
     ds = MelClips(clips, clip_mels(clips, vocos))
     enc_file = Path(encoder_dir) / "model.safetensors"
     fingerprint = hashlib.sha256(f"{split_fingerprint(train_dir)} {enc_file.stat().st_size} {enc_file.stat().st_mtime_ns} "
@@ -210,8 +215,8 @@ def train_audio_decoder(*, variant: str, train_dir, encoder_dir, model: dict, tr
     import pandas as pd
 
     curve = pd.read_csv(trainer.metrics_path)
-    meta = {"variant": variant, "subject": clips.info.get("Subject"), "kind": "audio", "base": str(model["base"]),
-            "decoder": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.items()},
+    meta = {"variant": variant, "subject": clips.info.get("Subject"), "kind": "audio", "base": str(model.base),
+            "decoder": as_dict(model),
             "train": as_dict(settings), "train_clips": len(ds), "mel_frames": int(ds.mels.shape[1]),
             "modalities": list(enc_cfg.modalities), "roi_sets": roi_sets,
             "fmri_columns": None if clips.fmri_columns is None else [int(c) for c in clips.fmri_columns],
@@ -227,22 +232,23 @@ def load_audio_decoder(decoder_dir, *, device="cpu", base: str | None = None):
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from .encoder import CineSyncEncoder
+    from ...settings import build
+    from ..cinesync.encoder import CineSyncEncoder
+    from .settings import DecoderModel
 
     decoder_dir = Path(decoder_dir)
     cfg_path = decoder_dir / CONFIG_FILE
     if not cfg_path.exists():
         raise DecoderError(f"{cfg_path}: no audio decoder here; fix: train it first (rule cinesync_audio_decoder)")
     meta = json.loads(cfg_path.read_text())
-    model = dict(meta["decoder"], base=base or meta["base"])
-    cfm = f5tts.load_f5tts(model["base"], model.get("config"), device="cpu")
+    model = build(DecoderModel, dict(meta["decoder"], base=base or meta["base"]), str(cfg_path))
+    cfm = f5tts.load_f5tts(model.base, model.config, device="cpu")
     sig = f5_signature(cfm.config)
     if sig != meta["base_signature"]:
         raise DecoderError(f"{decoder_dir / LORA_FILE}: trained for F5-TTS {meta['base']} (signature "
-                           f"{meta['base_signature']}), not for {model['base']} ({sig}); fix: the base it was trained "
+                           f"{meta['base_signature']}), not for {model.base} ({sig}); fix: the base it was trained "
                            "on, or retrain the decoder")  # fmt: skip
-    add_attention_lora(cfm, rank=model["lora_rank"], alpha=model["lora_alpha"],
-                       targets=model.get("lora_targets", f5tts.ATTENTION_TARGETS))  # fmt: skip
+    add_attention_lora(cfm, rank=model.lora_rank, alpha=model.lora_alpha, targets=model.lora_targets)
     set_peft_model_state_dict(cfm.transformer, load_file(str(decoder_dir / LORA_FILE)))
     enc = encoder_config(cfg_path, key="encoder")
     f5tts.condition_on_brain(cfm, enc.cond_dim)
@@ -253,23 +259,3 @@ def load_audio_decoder(decoder_dir, *, device="cpu", base: str | None = None):
     cfm.transformer.text_embed.load_state_dict({k.removeprefix("text_embed."): v for k, v in saved.items()
                                                 if k.startswith("text_embed.")})  # fmt: skip
     return net.to(device).eval(), meta
-
-
-def reconstruct_audio(net, vocos, batches, n_samples: int, *, steps: int = 32, cfg_strength: float = 2.0,
-                      sway_sampling_coef: float | None = -1.0, seed: int = 42, start: int = 0):  # fmt: skip
-    """Waveforms (N, n_samples) of brain batches: mels sampled from the brain condition (clip ``start + i``
-    draws its noise from ``seed + start + i``), vocoded and cut to ``n_samples``. ``batches`` yields
-    dicts of brain windows (as the ClipDataset gives them, collated)."""
-    from ...models.vocoder import mel_settings, vocode
-
-    hop = mel_settings(vocos)["hop_length"]
-    frames = f5tts.mel_frames(n_samples, hop)
-    out, i = [], start
-    for batch in batches:
-        with torch.no_grad():
-            cond = net.condition(batch)
-        mels = f5tts.sample(net.cfm, cond, frames, steps=steps, cfg_strength=cfg_strength,
-                            sway_sampling_coef=sway_sampling_coef, seed=seed + i)  # fmt: skip
-        out.append(vocode(vocos, mels.transpose(1, 2).float(), n_samples).cpu().numpy())
-        i += len(cond)
-    return np.concatenate(out)
