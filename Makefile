@@ -11,7 +11,7 @@ SMK := $(BIN)/snakemake
 # Debian packages the workflow uses: graphviz renders the rule graph (snakemake --rulegraph | dot).
 APT_PACKAGES := graphviz
 
-.PHONY: help demo test test-fast bench bench-gpu lint profiles rulegraph world sysdeps clean
+.PHONY: help demo test test-fast bench bench-gpu lint profiles rulegraph world world-audio sysdeps clean
 
 help:
 	@echo "make demo      install into .venv and run the whole workflow on the synthetic dataset"
@@ -23,6 +23,7 @@ help:
 	@echo "make profiles  install the Snakemake profiles into ~/.config/snakemake (snakemake --profile slurm)"
 	@echo "make rulegraph render docs/rulegraph.svg"
 	@echo "make world     retrain the demo's shipped synthetic world (resources/world; about 27 min on 2 cores)"
+	@echo "make world-audio retrain its audio models (resources/world/audio; about 4 min on 2 cores)"
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cinebrain needs Python 3.11"'
@@ -53,7 +54,15 @@ sysdeps:
 world: $(STAMP)
 	rm -rf resources/world.new
 	$(BIN)/cinebrain world resources/world.new --config config/config.yaml
+	# the audio models (make world-audio) have their own key: kept
+	if [ -d resources/world/audio ]; then mv resources/world/audio resources/world/world_audio.json resources/world.new/; fi
 	rm -rf resources/world && mv resources/world.new resources/world
+
+# The synthetic world's audio models (tiny Vocos and F5-TTS on the synthetic soundtrack; about 4 min on 2
+# cores), shipped beside the video world with their own key (resources/world/world_audio.json).
+world-audio: $(STAMP)
+	rm -rf resources/world/audio resources/world/world_audio.json
+	$(BIN)/cinebrain world resources/world --audio --config config/config.yaml
 
 demo: $(STAMP) sysdeps
 	@set -e; start=$$(date +%s); \

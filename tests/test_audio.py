@@ -34,7 +34,7 @@ def test_identical_audio_scores_perfectly(tmp_path):
     write_wav(tmp_path / "b.wav", x, RATE)
     s = A.score_clip(x, x, RATE, reference_wav=tmp_path / "a.wav", estimate_wav=tmp_path / "b.wav",
                      transcript="Hello, world.", hypothesis="hello world")  # fmt: skip
-    assert s == {"wer": 0.0, "cer": 0.0, "lsd": 0.0, "mcd": 0.0, "mel_ssim": 1.0, "mel_rmse": 0.0}
+    assert s == {"wer": 0.0, "cer": 0.0, "lsd": 0.0, "mcd": 0.0, "mel_ssim": 1.0, "mel_rmse": 0.0, "peak_semitones": 0.0}
 
 
 def test_level_shift_gives_the_hand_computed_lsd():
@@ -68,6 +68,7 @@ def test_mel_similarity_falls_with_a_pitch_change():
     ssim_other, rmse_other = A.mel_similarity(x, _tone(660.0, seed=1))
     assert ssim_same > ssim_other and rmse_same < rmse_other
     assert A.dominant_frequency(x, RATE) == pytest.approx(440.0, abs=RATE / A.LSD_FFT)
+    assert A.peak_semitones(x, _tone(880.0, seed=1), RATE) == pytest.approx(12.0, abs=0.5)  # an octave
 
 
 def test_fad_is_zero_for_the_same_set_and_grows_with_a_shift(tmp_path):
@@ -280,3 +281,43 @@ def test_reconstruction_writes_the_contract_and_the_report_files(audio_setup, au
     assert (tmp_path / "mel.png").stat().st_size > 10_000
     page = (tmp_path / "clips.html").read_text()
     assert page.count("<audio controls src='data:audio/wav;base64,") == 5  # 2 clips x 2, and the control
+
+
+def test_audio_benchmark_scores_the_ground_truth_perfectly_and_its_controls_not(audio_setup, tmp_path):
+    """A 'reconstruction' that is the ground truth: LSD 0, MCD 0, mel SSIM 1, FAD 0, WER/CER 0 where the
+    reference transcript has words; the shuffled-brain control (another clip) scores worse; the summary
+    has every metric with its interval, and the paired differences."""
+    import shutil
+
+    from cinebrain.benchmark.audio import AUDIO_METRICS, score_audio, summarise_audio
+    from cinebrain.synth.models import save_tiny_encodec, save_tiny_whisper
+
+    test = audio_setup["test"]
+    man = pd.read_parquet(test / "manifest.parquet")
+    recon = tmp_path / "benchmark_in"
+    recon.mkdir()
+    rows = []
+    for clip, path in zip(man["clip"], man["audio_24000"], strict=True):
+        shutil.copy(test / path, recon / f"{clip}.wav")
+        rows.append({"clip": clip, "episode": "ep1", "has_cut": False, "audio": str(recon / f"{clip}.wav"),
+                     "ground_truth": str(test / path), "no_brain": str(recon / "no_brain.wav")})  # fmt: skip
+    write_wav(recon / "no_brain.wav", _tone(300.0, seconds=1.0, seed=9), RATE)
+    pd.DataFrame(rows).to_parquet(recon / "reconstructions.parquet")
+    audio = {"whisper": str(save_tiny_whisper(tmp_path / "whisper")), "fad_model": str(save_tiny_encodec(tmp_path / "enc")),
+             "max_new_tokens": 4, "fad_bootstrap": 20}  # fmt: skip
+    settings = {"shuffle_gap": 1, "bootstrap": 50}
+    df = score_audio(recon, test, settings=settings, audio=audio, out_dir=tmp_path / "scores" / "m" / "v" / "sub-01")
+    assert sorted(set(df["condition"])) == ["no_brain", "reconstruction", "shuffled_brain"] and len(df) == 9
+    rec = df[df["condition"] == "reconstruction"]
+    assert (rec["lsd"] == 0).all() and (rec["mcd"] == 0).all() and (rec["mel_ssim"] == 1).all()
+    assert (rec["mel_rmse"] == 0).all() and (rec["transcript"] == rec["reference_text"]).all()
+    spoken = rec[rec["reference_text"].str.strip() != ""]
+    assert (spoken["wer"] == 0).all() and rec.loc[rec["reference_text"].str.strip() == "", "wer"].isna().all()
+    shuffled = df[df["condition"] == "shuffled_brain"]
+    assert (shuffled["lsd"].to_numpy() > 0).all() and (shuffled["mel_ssim"].to_numpy() < 1).all()
+    sets = json.loads((tmp_path / "scores/m/v/sub-01/set.json").read_text())
+    assert sets["reconstruction"]["fad"] == pytest.approx(0, abs=1e-9) and sets["no_brain"]["fad"] > 0
+    summary = summarise_audio([tmp_path / "scores/m/v/sub-01"], settings, tmp_path / "s.csv", tmp_path / "s.md")
+    assert set(summary["metric"]) == {*AUDIO_METRICS, "fad"}
+    assert {"reconstruction - shuffled_brain", "reconstruction - no_brain"} <= set(summary["condition"])
+    assert "EnCodec encoder frames" in (tmp_path / "s.md").read_text()

@@ -35,6 +35,20 @@ TINY = {
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
                     "reconstruct": {"steps": 2, "batch_size": 2}},
     },
+    # CineSync's audio configuration: the fused variant and the EEG-only one, tiny encoder, the tiny
+    # random F5-TTS and Vocos of models_tiny (the demo's are pre-trained on the synthetic soundtrack)
+    "cinesync_audio": {
+        # the tiny workflow extracts the visual ROI set only; its captions (the truth) name the tone
+        "variants": ["cinesync", "cinesync_eeg"], "roi_sets": ["visual"], "star_roi_sets": ["visual"],
+        "text_sources": ["truth"],
+        "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
+        "decoder": {"variants": ["cinesync", "cinesync_eeg"],
+                    "model": {"base": "results/models/tiny/f5tts", "vocoder": "results/models/tiny/vocos",
+                              "lora_rank": 4, "lora_alpha": 4},
+                    "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
+                    "reconstruct": {"steps": 2, "batch_size": 2, "figure_clips": 2, "playable_clips": 1}},
+    },
     # CineNeuron with a tiny Brain Model and the tiny Wan (the demo leaves it off: README)
     "cineneuron": {
         "roi_sets": None,
@@ -82,6 +96,8 @@ TINY = {
     "benchmark": {"networks": {k: f"results/models/tiny/{v}" for k, v in [("video_classifier", "videomae"),
                   ("image_classifier", "vit"), ("clip", "clip"), ("dino", "dino"), ("fvd", "videomae")]},
                   "trials": 20, "shuffle_n": 2, "bootstrap": 100, "fvd_bootstrap": 10,
+                  "audio": {"whisper": "results/models/tiny/whisper", "fad_model": "results/models/tiny/encodec",
+                            "max_new_tokens": 4, "fad_bootstrap": 10},
                   "ceiling": {"generator": "results/models/tiny/cogvideox", "sampling": {"steps": 2, "batch_size": 2}}},
 }  # fmt: skip
 

@@ -73,6 +73,15 @@ def cmd_world(args) -> int:
         return 1
     from .train.distributed import torch_device
 
+    if args.audio:
+        from .synth.pretrain_audio import build_audio_world
+
+        manifest = build_audio_world(args.out, config["models"]["tiny"], progress=not args.quiet)
+        print(f"trained the synthetic world's audio models into {args.out}/audio in {manifest['seconds']:.0f} s "
+              f"(key {manifest['key'][:12]})")  # fmt: skip
+        for name, report in manifest["reports"].items():
+            print(f"  {name}: {report.get('held_out')}")
+        return 0
     manifest = build_world(args.out, config["models"]["tiny"], progress=not args.quiet, device=torch_device(args.device))
     print(f"trained the synthetic world into {args.out} in {manifest['seconds']:.0f} s (key {manifest['key'][:12]})")
     for name, report in manifest["reports"].items():
@@ -128,6 +137,8 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, nargs="?", default=Path("resources/world"))
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--audio", action="store_true", help="train the audio world instead (the tiny Vocos and F5-TTS; "
+                   "make world-audio: resources/world/audio and world_audio.json)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="where the VAE, transformer and judges train: cpu (the default; "
                    "the manifest records the machine), cuda, or auto (cuda when there is a GPU)")  # fmt: skip
     p.set_defaults(func=cmd_world)

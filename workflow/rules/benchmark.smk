@@ -116,3 +116,56 @@ rule benchmark_clips:
         "../../envs/core.yaml"
     script:
         "../scripts/benchmark_clips.py"
+
+
+# Cine-Benchmark's audio half (cinebrain.benchmark.audio): every audio reconstruction (a method's
+# audio_variants(): results/methods/<method>/<variant>/sub-XX/recon/<clip>.wav) scored against its clip's audio.
+
+
+rule benchmark_audio_score:
+    input:
+        recon=audio_score_input,
+        test="results/dataset/sub-{subject}/test",
+        networks=audio_benchmark_networks,
+    output:
+        scores=directory("results/audio_benchmark/{method}/{variant}/sub-{subject}"),
+    params:
+        settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device", "audio")},
+        audio=BENCHMARK["audio"],
+        device=BENCHMARK["device"],
+    log:
+        "logs/benchmark/benchmark_audio_score/{method}_{variant}_sub-{subject}.log",
+    benchmark:
+        "logs/benchmarks/benchmark_audio_score/{method}_{variant}_sub-{subject}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/benchmark_audio_score.py"
+
+
+rule benchmark_audio_summary:
+    input:
+        scores=audio_score_dirs,
+        published=PUBLISHED_RESULTS,
+    output:
+        summary=report(
+            "results/audio_benchmark/summary.csv",
+            caption="../report/benchmark_audio.rst",
+            category="7. Benchmark",
+            labels={"figure": "audio table"},
+        ),
+        table="results/audio_benchmark/summary.md",
+        figure=report(
+            "results/report/benchmark/audio.png",
+            caption="../report/benchmark_audio.rst",
+            category="7. Benchmark",
+            labels={"figure": "Cine-Benchmark, audio"},
+        ),
+    params:
+        settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device", "audio")},
+    log:
+        "logs/benchmark/benchmark_audio_summary.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/benchmark_audio_summary.py"

@@ -36,24 +36,26 @@ TINY_MODELS = config["models"]["tiny"]
 from cinebrain.synth.models import TINY_MODELS as ALL_TINY_MODELS
 from cinebrain.synth.pretrain import PIPELINE_PARTS as WORLD_PIPELINE_PARTS
 from cinebrain.synth.pretrain import world_settings
+from cinebrain.synth.pretrain_audio import audio_world_settings
 BENCHMARK = config["benchmark"]
 
 
-def world_cache_input() -> dict:
-    """The shipped world's manifest as a named input ({} when models.tiny.world_cache is null or holds no
-    manifest: the models_world_* rules then train): a relative path that does not exist in the working
-    directory is the checkout's (resources/world when Snakemake runs with --directory elsewhere)."""
+def world_cache_input(manifest: str = "world.json", make: str = "make world") -> dict:
+    """The shipped world's manifest (``manifest``: world.json, or world_audio.json of its audio models) as a
+    named input ({} when models.tiny.world_cache is null or holds no manifest: the models_world_* rules then
+    train): a relative path that does not exist in the working directory is the checkout's (resources/world
+    when Snakemake runs with --directory elsewhere)."""
     cache = TINY_MODELS["world_cache"]
     if not cache:
         return {}
     if not os.path.isabs(cache) and not os.path.exists(cache):
         cache = str(Path(workflow.basedir) / cache)
-    manifest = Path(cache) / "world.json"
-    if not manifest.is_file():
-        print(f"{manifest}: no shipped world; the models_world_* rules train it (slow); fix: run `make world`, "
+    path = Path(cache) / manifest
+    if not path.is_file():
+        print(f"{path}: no shipped world; the models_world_* rules train it (slow); fix: run `{make}`, "
               "or set models.tiny.world_cache: null to silence this", file=sys.stderr)  # fmt: skip
         return {}
-    return {"shipped": str(manifest)}
+    return {"shipped": str(path)}
 
 #: {method: its typed settings} of every enabled method (cinebrain.methods); the Snakefile includes
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
@@ -405,6 +407,37 @@ def benchmark_outputs(wildcards=None):
     return out + extra + figures if out else out
 
 
+def audio_runs(wildcards=None):
+    """(method, variant, subject) of every audio reconstruction the audio benchmark scores (the methods'
+    audio_variants(): CineSync's audio configuration)."""
+    return [(m, v, s) for m, st in METHODS.items() for v in getattr(st, "audio_variants", tuple)()
+            for s in subjects_of(m)]
+
+
+def audio_score_input(wildcards):
+    from cinebrain.methods.contract import recon_dir
+
+    return recon_dir(wildcards.method, wildcards.variant, wildcards.subject)
+
+
+def audio_score_dirs(wildcards=None):
+    return [f"results/audio_benchmark/{m}/{v}/sub-{s}" for m, v, s in audio_runs()]
+
+
+def audio_benchmark_networks(wildcards=None):
+    """The audio benchmark's Whisper and EnCodec as inputs when they are folders (the demo's tiny ones)."""
+    audio = BENCHMARK["audio"]
+    return sorted({str(p) for p in map(model_input, (audio["whisper"], audio["fad_model"])) if p})
+
+
+def audio_benchmark_outputs(wildcards=None):
+    """Every audio reconstruction's scores, the audio summary and its figure (nothing without audio runs)."""
+    out = audio_score_dirs()
+    extra = ["results/audio_benchmark/summary.csv", "results/audio_benchmark/summary.md",
+             "results/report/benchmark/audio.png"]
+    return out + extra if out else out
+
+
 def final_outputs(wildcards=None):
     """What `snakemake` builds by default (an input function: the runs come from the inventory)."""
     return [
@@ -418,6 +451,7 @@ def final_outputs(wildcards=None):
         *model_outputs(),
         *[f for name in METHODS for f in method_outputs(name)],
         *benchmark_outputs(),
+        *audio_benchmark_outputs(),
     ]
 
 

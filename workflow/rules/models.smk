@@ -5,12 +5,16 @@
 # from them (cinebrain.synth.pretrain) into models.tiny.world_out, each on its own so that the transformer
 # and the judges train while the encoders do — or copy the shipped world (models.tiny.world_cache, written by
 # `make world`) while its key matches the code and the settings: the demo's stand-in for downloaded weights.
+# models_world_audio does the same for the audio decoder's tiny Vocos and F5-TTS (cinebrain.synth.pretrain_audio;
+# shipped in resources/world/audio with their own key, `make world-audio`).
 
 if TINY_MODELS["enabled"]:
     WORLD = TINY_MODELS["world_out"]
     # the shipped world (models.tiny.world_cache): its manifest is an input of the rules that may copy it
     WORLD_CACHE = world_cache_input()
     WORLD_SETTINGS = world_settings(TINY_MODELS)
+    AUDIO_WORLD_CACHE = world_cache_input("world_audio.json", "make world-audio")
+    AUDIO_WORLD_SETTINGS = audio_world_settings(TINY_MODELS)
 
     rule models_tiny:
         output:
@@ -84,3 +88,20 @@ if TINY_MODELS["enabled"]:
             "../../envs/torch.yaml"
         script:
             "../scripts/models_world_judges.py"
+
+    rule models_world_audio:
+        input:
+            **AUDIO_WORLD_CACHE,
+        output:
+            f5tts=directory(f"{WORLD}/f5tts"),
+            vocos=directory(f"{WORLD}/vocos"),
+        params:
+            world=AUDIO_WORLD_SETTINGS,
+        log:
+            "logs/models/models_world_audio.log",
+        benchmark:
+            "logs/benchmarks/models_world/audio.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/models_world_audio.py"

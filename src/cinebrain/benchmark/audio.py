@@ -25,18 +25,39 @@ perceptual
     ``mel_ssim``, ``mel_rmse``: SSIM (scikit-image, 7 x 7 window) and RMSE between log-mel spectrograms
     (Vocos's 100-band mel at 24 kHz, the decoder's own representation), both min-max normalised by the
     ground truth's range and clipped to [0, 1].
+    ``peak_semitones`` (not in the paper): the distance in semitones between the dominant frequencies of
+    the two clips' mean power spectra (bins of 11.7 Hz) — the check the synthetic soundtrack allows.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
-#: The per-clip audio metrics and whether larger is better.
-AUDIO_METRICS = {"wer": False, "cer": False, "lsd": False, "mcd": False, "mel_ssim": True, "mel_rmse": False}
-#: Set-level metrics (one value per set of clips).
-SET_METRICS = {"fad": False}
+from ..settings import setting
+
+#: The per-clip audio metrics, in table order (all lower-is-better but mel_ssim): the paper's six, and
+#: ``peak_semitones`` (ours), the distance in semitones between the dominant frequencies of reconstruction
+#: and ground truth — what the synthetic soundtrack (a tone per shape) can be checked on.
+AUDIO_METRICS = ("wer", "cer", "lsd", "mcd", "mel_ssim", "mel_rmse", "peak_semitones")
 LSD_FFT, LSD_HOP, LSD_EPS = 2048, 512, 1e-10
 MCD_FFT = 1024
+
+
+@dataclass(frozen=True)
+class AudioBenchmarkSettings:
+    """The audio half of Cine-Benchmark (rules benchmark_audio_*): its models and conventions."""
+
+    whisper: str = setting("openai/whisper-large-v3", "Whisper for the transcripts of ground truth and reconstruction "
+                           "(the paper's: Whisper-large-v3)")  # fmt: skip
+    language: str | None = setting("en", "the transcripts' language (null: detected per clip)")
+    max_new_tokens: int = setting(128, "longest transcript in tokens", minimum=1)
+    fad_model: str = setting("facebook/encodec_24khz", "EnCodec (transformers) whose encoder frames FAD compares")
+    rate: int = setting(24000, "rate both signals are compared at (Hz; the reconstructions' and Vocos's)", minimum=8000)
+    fad_bootstrap: int = setting(200, "bootstrap resamples of the clips for FAD's interval", minimum=0)
 
 
 def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -193,4 +214,119 @@ def score_clip(reference: np.ndarray, estimate: np.ndarray, rate: int, *, refere
     wer, cer = error_rates(transcript or "", hypothesis or "") if transcript is not None else (np.nan, np.nan)
     ssim, rmse = mel_similarity(reference, estimate, rate)
     return {"wer": wer, "cer": cer, "lsd": lsd(reference, estimate), "mcd": mcd(reference_wav, estimate_wav, rate),
-            "mel_ssim": ssim, "mel_rmse": rmse}  # fmt: skip
+            "mel_ssim": ssim, "mel_rmse": rmse, "peak_semitones": peak_semitones(reference, estimate, rate)}  # fmt: skip
+
+
+def peak_semitones(reference: np.ndarray, estimate: np.ndarray, rate: int) -> float:
+    """|12 log2(f_est / f_ref)| of the dominant frequencies (:func:`dominant_frequency`; a DC peak counts
+    as the first bin)."""
+    f_ref = max(dominant_frequency(reference, rate), rate / LSD_FFT)
+    f_est = max(dominant_frequency(estimate, rate), rate / LSD_FFT)
+    return float(abs(12 * np.log2(f_est / f_ref)))
+
+
+# --- the benchmark rules ---------------------------------------------------------------------------
+
+
+def _fad_with_ci(gt: list, est: list, n_boot: int, seed: int) -> dict:
+    """FAD of two lists of per-clip frame embeddings, with a bootstrap interval over the clips (in pairs)."""
+    value = fad(gt, est) if len(gt) >= 2 else float("nan")
+    draws = np.random.default_rng(seed).integers(0, len(gt), (n_boot, len(gt)))
+    boots = [fad([gt[i] for i in d], [est[i] for i in d]) for d in draws if len(np.unique(d)) >= 2]
+    ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None
+    return {"fad": value, "fad_ci": ci}
+
+
+def score_audio(recon_dir, test_dir, *, settings, audio: dict | None = None, out_dir, device: str = "cpu",
+                base_dir=None, progress: bool = False):  # fmt: skip
+    """Rule ``benchmark_audio_score``: ``out_dir/metrics.parquet`` (one row per test clip and condition — the
+    reconstruction and its shuffled-brain and no-brain controls, as the video benchmark pairs them, see
+    :func:`cinebrain.benchmark.score.condition_videos` — with the transcripts), ``out_dir/set.json`` (FAD
+    per condition). ``settings``: the ``benchmark`` section (its seed, shuffle gap and bootstrap);
+    ``audio``: ``benchmark.audio`` (:class:`AudioBenchmarkSettings`)."""
+    import tempfile
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..atomic import atomic_dir
+    from ..settings import build
+    from ..stimuli import read_wav, write_wav
+    from .pixel import MetricInputError
+    from .score import _settings, condition_videos
+
+    bench = _settings(settings)
+    st = build(AudioBenchmarkSettings, audio or {}, "benchmark.audio")
+    recon_dir, out_dir = Path(recon_dir), Path(out_dir)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    table = pd.read_parquet(recon_dir / "reconstructions.parquet")
+    test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
+    table = table[table["clip"].isin(set(test["clip"]))].reset_index(drop=True)
+    missing = sorted(set(test["clip"]) - set(table["clip"]))
+    if missing:
+        raise MetricInputError(f"{recon_dir}: no audio reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}); "
+                               "fix: rerun the method's reconstruction rule (e.g. cinesync_audio_reconstruct)")  # fmt: skip
+    conditions = condition_videos(recon_dir, table, bench.seed, bench.shuffle_gap, suffix=".wav")
+
+    def load(path):
+        p = Path(path)
+        p = p if p.is_absolute() else base / p
+        if not p.exists():
+            raise MetricInputError(f"{p}: missing; fix: rerun the method's reconstruction rule (e.g. cinesync_audio_reconstruct)")
+        x, sr = read_wav(p)
+        return resample(x, sr, st.rate)
+
+    whisper = load_whisper(st.whisper, device)
+    encodec = load_encodec(st.fad_model, device)
+    cache: dict = {}  # per file: (audio, transcript, embeddings); a control reuses the reconstructions'
+
+    def analyse(path, length=None):
+        key = str(path)
+        if key not in cache:
+            x = load(path)
+            cache[key] = (x, transcribe(whisper, x, st.rate, st.language, st.max_new_tokens),
+                          encodec_embeddings(encodec, x, st.rate))  # fmt: skip
+        x, text, emb = cache[key]
+        return (x if length is None else match_length(np.zeros(length), x)), text, emb
+
+    rows, gt_emb, cond_emb = [], [], {c: [] for c in conditions}
+    with tempfile.TemporaryDirectory() as tmp:  # MCD reads files: both signals at `rate`, the estimate cut to length
+        for i, r in enumerate(tqdm(list(table.itertuples()), desc="scoring audio", disable=not progress)):
+            gt, ref_text, emb = analyse(r.ground_truth)
+            gt_emb.append(emb)
+            write_wav(Path(tmp) / "gt.wav", gt, st.rate)
+            for cond, paths in conditions.items():
+                est, hyp_text, emb = analyse(paths[i], len(gt))
+                cond_emb[cond].append(emb)
+                write_wav(Path(tmp) / "est.wav", est, st.rate)
+                row = {"clip": r.clip, "episode": r.episode, "has_cut": bool(r.has_cut), "condition": cond,
+                       "reference_text": ref_text, "transcript": hyp_text}  # fmt: skip
+                row.update(score_clip(gt, est, st.rate, reference_wav=Path(tmp) / "gt.wav",
+                                      estimate_wav=Path(tmp) / "est.wav", transcript=ref_text, hypothesis=hyp_text))  # fmt: skip
+                rows.append(row)
+    df = pd.DataFrame(rows)[["clip", "episode", "has_cut", "condition", *AUDIO_METRICS, "reference_text", "transcript"]]
+    set_level = {"clips": len(table), "fad_model": st.fad_model, "whisper": st.whisper,
+                 **{c: _fad_with_ci(gt_emb, e, st.fad_bootstrap, bench.seed) for c, e in cond_emb.items()}}  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        df.to_parquet(tmp / "metrics.parquet")
+        (tmp / "set.json").write_text(json.dumps(set_level, indent=1))
+    return df
+
+
+AUDIO_NOTE = ("mean [95% bootstrap CI over clips] (clips excluded where the metric is undefined for them: WER and CER "
+              "of a clip whose reference transcript is empty); \"reconstruction - <control>\": the mean paired "
+              "difference by clip (lower is better for every metric but mel_ssim); shuffled_brain: each clip decoded "
+              "from another test clip's brain input (the video benchmark's derangement); no_brain: decoded from the "
+              "mean training brain feature; subject pooled: every subject's clips together. WER/CER: Whisper's "
+              "transcript of the reconstruction against its transcript of the ground truth; FAD: EnCodec encoder "
+              "frames; LSD in dB; MCD: DTW-aligned (mel-cepstral-distance); mel SSIM/RMSE on log-mels normalised "
+              "by the ground truth's range; peak_semitones (not in the paper): distance of the dominant frequencies "
+              "(cinebrain.benchmark.audio).")
+
+
+def summarise_audio(score_dirs, settings, out_csv, out_md=None):
+    """Rule ``benchmark_audio_summary``: as the video summary (:func:`cinebrain.benchmark.score.summarise`)
+    over the audio metrics, FAD from each ``set.json``."""
+    from .score import summarise
+
+    return summarise(score_dirs, settings, out_csv, out_md, names=AUDIO_METRICS, note=AUDIO_NOTE)

@@ -26,6 +26,24 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
     reconstruction folders they scored) pair up in order."""
     from ..stimuli import read_video
 
+    per_clip = plot_metric_panels(summary, score_dirs, published, out)
+    runs = list(per_clip)
+    shown = []
+    for run, recon in zip(runs, map(Path, recon_dirs), strict=True):
+        df = per_clip[run]
+        df = df.sort_values("ssim_rgb", ignore_index=True) if "ssim_rgb" in df else df
+        table = pd.read_parquet(recon / "reconstructions.parquet").set_index("clip")
+        for label, i in (("best", len(df) - 1), ("median", len(df) // 2), ("worst", 0)):
+            clip = df["clip"].iloc[i]
+            score = f" ssim {df['ssim_rgb'].iloc[i]:.2f}" if "ssim_rgb" in df else ""
+            shown.append((f"{run[1]} {run[2]} {label}: {clip}{score}", read_video(table.loc[clip, "ground_truth"]),
+                          read_video(recon / f"{clip}.mp4")))  # fmt: skip
+    plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
+
+
+def plot_metric_panels(summary: pd.DataFrame, score_dirs, published, out, title: str = "Cine-Benchmark") -> dict:
+    """One panel per metric of the summary (see :func:`plot_benchmark`); returns each run's per-clip
+    reconstruction scores by (method, variant, sub-XX). The audio benchmark's figure too."""
     plt = pyplot()
     pub = pd.read_csv(published)
     pub = pub[pub["dataset"] == "CineBrain"]
@@ -66,22 +84,12 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
         ax.tick_params(axis="y", labelsize=7)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    fig.suptitle("Cine-Benchmark: clips (dots; orange: with a scene cut), mean and 95% CI (black), controls' means "
+    fig.suptitle(f"{title}: clips (dots; orange: with a scene cut), mean and 95% CI (black), controls' means "
                  "(purple: v shuffled brain, ^ no brain), chance (grey), CineBrain paper (red x)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    shown = []
-    for run, recon in zip(runs, map(Path, recon_dirs), strict=True):
-        df = per_clip[run]
-        df = df.sort_values("ssim_rgb", ignore_index=True) if "ssim_rgb" in df else df
-        table = pd.read_parquet(recon / "reconstructions.parquet").set_index("clip")
-        for label, i in (("best", len(df) - 1), ("median", len(df) // 2), ("worst", 0)):
-            clip = df["clip"].iloc[i]
-            score = f" ssim {df['ssim_rgb'].iloc[i]:.2f}" if "ssim_rgb" in df else ""
-            shown.append((f"{run[1]} {run[2]} {label}: {clip}{score}", read_video(table.loc[clip, "ground_truth"]),
-                          read_video(recon / f"{clip}.mp4")))  # fmt: skip
-    plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
+    return per_clip
 
 
 def plot_conditions(score_dir, recon_dir, ceiling_dir, out, seed: int = 0, min_gap: int = 1) -> None:

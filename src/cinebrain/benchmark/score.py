@@ -30,6 +30,7 @@ import pandas as pd
 from ..atomic import atomic_dir
 from ..settings import build, section, setting
 from . import motion, pixel, semantic
+from .audio import AudioBenchmarkSettings
 from .ceiling import CeilingSettings
 from .motion import MotionSettings
 
@@ -37,7 +38,8 @@ PIXEL_METRICS = {"ssim_rgb": pixel.ssim_rgb, "ssim_gray": pixel.ssim_gray, "psnr
                  "hue_cosine": pixel.hue_cosine, "hue_pearson": pixel.hue_pearson,
                  "colour_delta_e": pixel.colour_delta_e}  # fmt: skip
 MOTION_METRICS = ("dynamic_degree", "motion_smoothness")
-LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "ctc_shuffle_p", "epe_as_released", "fvd"}
+LOWER_IS_BETTER = {"colour_delta_e", "epe", "epe_shuffle_p", "ctc_shuffle_p", "epe_as_released", "fvd",
+                   "wer", "cer", "lsd", "mcd", "mel_rmse", "peak_semitones", "fad"}  # the audio benchmark's (audio.py)
 CONVENTIONS = ("mindvideo", "strict")
 
 
@@ -85,6 +87,7 @@ class BenchmarkSettings:
                                            items={"enum": list(pixel.AS_RELEASED)}, uniqueItems=True)  # fmt: skip
     motion: MotionSettings = section(MotionSettings)
     ceiling: CeilingSettings = section(CeilingSettings)
+    audio: AudioBenchmarkSettings = section(AudioBenchmarkSettings)
 
 
 def _settings(settings) -> BenchmarkSettings:
@@ -155,19 +158,20 @@ def derangement(clips, seed: int = 0, min_gap: int = 1) -> dict:
     raise RuntimeError(f"no derangement of {n} clips found")  # pragma: no cover - n >= 2 always has one
 
 
-def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0, min_gap: int = 1) -> dict:
+def condition_videos(recon_dir, table: pd.DataFrame, seed: int = 0, min_gap: int = 1, suffix: str = ".mp4") -> dict:
     """The videos each condition scores against the clips of ``table`` (a reconstructions.parquet), in its
     order: ``reconstruction`` (``<clip>.mp4``); ``shuffled_brain``, the reconstruction of the clip that the
     fixed :func:`derangement` assigns — a method's reconstruction depends on its clip only through the brain
     input (the contract; CineSync starts every clip from the same seeded noise), so this *is* the clip
     decoded from another clip's brain input; ``no_brain``, the video the table's ``no_brain`` column
-    names (in the folder: the method's decode of the mean training brain feature), when it has one."""
+    names (in the folder: the method's decode of the mean training brain feature), when it has one.
+    ``suffix``: the reconstructions' file type (``.wav`` for the audio benchmark)."""
     recon_dir = Path(recon_dir)
     clips = list(table["clip"])
-    out = {"reconstruction": [recon_dir / f"{c}.mp4" for c in clips]}
+    out = {"reconstruction": [recon_dir / f"{c}{suffix}" for c in clips]}
     shuffle = derangement(clips, seed, min_gap)
     if shuffle and "no_brain" in table:  # a brain decoder (the ceilings have no brain input to shuffle)
-        out["shuffled_brain"] = [recon_dir / f"{shuffle[c]}.mp4" for c in clips]
+        out["shuffled_brain"] = [recon_dir / f"{shuffle[c]}{suffix}" for c in clips]
         out["no_brain"] = [recon_dir / Path(p).name for p in table["no_brain"]]
     return out
 
@@ -376,10 +380,12 @@ def _cos(a, b) -> float:
 CONTROLS = ("shuffled_brain", "no_brain")
 
 
-def _summary_rows(df: pd.DataFrame, settings, **key) -> list[dict]:
-    """Per condition, clip group and metric: mean, 95% bootstrap interval over clips, chance, n, excluded;
-    and per control, the paired difference reconstruction - control (by clip, where both are defined)."""
+def _summary_rows(df: pd.DataFrame, settings, names=None, **key) -> list[dict]:
+    """Per condition, clip group and metric (``names``, default :func:`metric_names`): mean, 95% bootstrap
+    interval over clips, chance, n, excluded; and per control, the paired difference reconstruction -
+    control (by clip, where both are defined)."""
     rows = []
+    names = metric_names(settings) if names is None else list(names)
     by_cond = {c: g.set_index(["subject", "clip"]) for c, g in df.groupby("condition", sort=False)}
     rec = by_cond.get("reconstruction")
     sets = dict(by_cond)
@@ -388,7 +394,7 @@ def _summary_rows(df: pd.DataFrame, settings, **key) -> list[dict]:
             sets[f"reconstruction - {ctrl}"] = None
     for cond, g in sets.items():
         for group in ("all", "with_cut", "without_cut"):
-            for m in metric_names(settings):
+            for m in names:
                 if g is None:  # a paired difference
                     ctrl = by_cond[cond.split(" - ")[1]]
                     sel = rec if group == "all" else rec[rec["has_cut"] == (group == "with_cut")]
@@ -406,38 +412,41 @@ def _summary_rows(df: pd.DataFrame, settings, **key) -> list[dict]:
     return rows
 
 
-def summarise(score_dirs, settings, out_csv, out_md=None) -> pd.DataFrame:
+def summarise(score_dirs, settings, out_csv, out_md=None, names=None, note: str | None = None) -> pd.DataFrame:
     """Rule ``benchmark_summary``: per method, variant, subject, condition, clip group (all / with a scene cut /
     without) and metric, the mean, 95% bootstrap CI and chance; the paired differences of the reconstruction
     to each control (``condition`` "reconstruction - shuffled_brain", "reconstruction - no_brain"; their
     ``chance`` column is 0 for the N-way metrics: a control is at chance); and the same pooled over
     subjects (``subject`` "pooled", clips paired within each subject). ``score_dirs`` are
-    ``results/benchmark/<method>/<variant>/sub-XX``."""
+    ``results/benchmark/<method>/<variant>/sub-XX``. ``names``: the per-clip metrics (default: the video
+    benchmark's); the set-level metric of each ``set.json`` (FVD, or the audio benchmark's FAD) is added,
+    and ``note`` replaces the Markdown table's footnote."""
     settings = _settings(settings)
     rows, runs = [], {}
     for d in map(Path, score_dirs):
         method, variant, subject = d.parent.parent.name, d.parent.name, d.name.removeprefix("sub-")
         df = pd.read_parquet(d / "metrics.parquet").assign(subject=subject)
         runs.setdefault((method, variant), []).append(df)
-        rows += _summary_rows(df, settings, method=method, variant=variant, subject=subject)
+        rows += _summary_rows(df, settings, names, method=method, variant=variant, subject=subject)
         for cond, s in json.loads((d / "set.json").read_text()).items():
             if isinstance(s, dict):
-                lo, hi = s["fvd_ci"] or (float("nan"), float("nan"))
+                metric = "fvd" if "fvd" in s else "fad"
+                lo, hi = s[f"{metric}_ci"] or (float("nan"), float("nan"))
                 rows.append({"method": method, "variant": variant, "subject": subject, "condition": cond, "clips": "all",
-                             "metric": "fvd", "n": int((df["condition"] == cond).sum()), "excluded": 0, "mean": s["fvd"],
-                             "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
+                             "metric": metric, "n": int((df["condition"] == cond).sum()), "excluded": 0,
+                             "mean": s[metric], "ci_low": lo, "ci_high": hi, "chance": float("nan")})  # fmt: skip
     for (method, variant), dfs in runs.items():
         if len(dfs) > 1:
-            rows += _summary_rows(pd.concat(dfs, ignore_index=True), settings, method=method, variant=variant,
+            rows += _summary_rows(pd.concat(dfs, ignore_index=True), settings, names, method=method, variant=variant,
                                   subject="pooled")  # fmt: skip
     out = pd.DataFrame(rows)
     out.to_csv(out_csv, index=False)
     if out_md is not None:
-        Path(out_md).write_text(markdown_table(out))
+        Path(out_md).write_text(markdown_table(out, note))
     return out
 
 
-def markdown_table(summary: pd.DataFrame) -> str:
+def markdown_table(summary: pd.DataFrame, note: str | None = None) -> str:
     """The all-clips rows as one Markdown table: a row per method, variant, subject and condition (the
     reconstruction, its controls and its paired differences to them), "mean [lo, hi] (chance)"."""
     s = summary[summary["clips"] == "all"]
@@ -460,6 +469,8 @@ def markdown_table(summary: pd.DataFrame) -> str:
             sign = "+" if " - " in cond else ""
             cells.append(f"{r['mean']:{sign}.3f} [{r['ci_low']:{sign}.3f}, {r['ci_high']:{sign}.3f}]{c}{x}")
         lines.append(f"| {meth} | {v} | {sub} | {cond} | " + " | ".join(cells) + " |")
+    if note is not None:
+        return head + "\n".join(lines) + "\n\n" + note + "\n"
     return head + "\n".join(lines) + (
         "\n\nmean [95% bootstrap CI over clips] (chance level) (clips excluded where the metric is undefined for them); "
         "\"reconstruction - <control>\": the mean paired difference by clip (lower is better for epe, epe_shuffle_p, "

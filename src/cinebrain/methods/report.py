@@ -41,7 +41,9 @@ def summarise_models(metrics_files, summary_out, out, protocols_out=None) -> pd.
         row = {"method": m["method"], "variant": m["variant"], "subject": m["subject"], "train_clips": m["train_clips"],
                "test_clips": m["test_clips"], "n_candidates": m["n_candidates"], "steps": m.get("steps"),
                "fmri_columns": m.get("fmri_columns"), "roi_sets": "+".join(m.get("roi_sets") or ["all"]),
-               "protocol": m.get("protocol", "within_subject")}  # fmt: skip
+               "protocol": m.get("protocol", "within_subject"),
+               # what "video" is in the score names: the clip's frames, or the transcript (audio encoders)
+               "retrieval_target": m.get("retrieval_target", "video")}  # fmt: skip
         row.update({k: v for k, v in m["scores"].items()})
         row.update({f"chance_{k}": v for k, v in m["chance"].items()})
         row["curve"] = str(Path(f).with_name("metrics.csv"))
@@ -52,11 +54,13 @@ def summarise_models(metrics_files, summary_out, out, protocols_out=None) -> pd.
         protocol_table(df).to_csv(protocols_out, index=False)
     keys = [k for k in ("brain_to_video_top1", "brain_to_video_top5", "video_to_brain_top1", "video_to_brain_top5",
                         "two_way") if k in df]  # fmt: skip
-    variants = list(dict.fromkeys(df["variant"]))
+    # a bar per method and variant (CineSync's video and audio encoders share variant names)
+    label = np.where(df["method"] == df["variant"], df["variant"], df["method"] + " " + df["variant"])
+    variants = list(dict.fromkeys(label))
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
     w = 0.8 / len(variants)
     for j, v in enumerate(variants):
-        sub = df[df["variant"] == v]
+        sub = df[label == v]
         x = np.arange(len(keys)) + (j - (len(variants) - 1) / 2) * w
         ax.bar(x, [sub[k].mean() for k in keys], w, label=v)
         for k_i, k in enumerate(keys):

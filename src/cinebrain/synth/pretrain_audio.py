@@ -200,12 +200,57 @@ def _sample_text(cfm, text_ids, frames: int, steps: int, seed: int):
     return out
 
 
-def world_audio(f5_out, vocos_out, *, f5_steps: int, vocos_steps: int, clips: int = 256, seed: int = 4321,
-                progress: bool = False) -> dict:  # fmt: skip
-    """Rule ``models_world_audio``: the tiny Vocos and F5-TTS written and trained on ``clips`` rendered
-    clips (the last eighth held out) in ``vocos_out`` and ``f5_out``; 0 steps: left random."""
-    from .models import save_tiny_f5tts, save_tiny_vocos
+# --- the shipped audio world (resources/world/world_audio.json), as the video world is shipped ---
 
+#: The settings (``models.tiny``) that decide what the audio world's models become.
+AUDIO_WORLD_SETTINGS = ("audio_world_clips", "vocoder_pretrain_steps", "f5tts_pretrain_steps")
+AUDIO_WORLD_MANIFEST = "world_audio.json"
+
+
+def audio_world_settings(tiny: dict) -> dict:
+    """The audio-world-deciding part of ``models.tiny`` (a dict or :class:`cinebrain.synth.settings.TinyModels`)."""
+    get = tiny.get if isinstance(tiny, dict) else lambda k: getattr(tiny, k)
+    return {k: int(get(k)) for k in AUDIO_WORLD_SETTINGS}
+
+
+def audio_world_key(settings: dict) -> str:
+    """SHA-256 of what decides the audio world's weights: the source of this module, of the soundtrack's
+    renderer (:mod:`cinebrain.synth.stimuli`), of the tiny F5-TTS and Vocos writers, of the F5-TTS and Vocos
+    helpers (:mod:`cinebrain.models.f5tts`, :mod:`cinebrain.models.vocoder`), of the metrics the reports use,
+    the installed f5-tts and vocos versions, and the ``settings``."""
+    import hashlib
+    import inspect
+    from importlib import metadata
+
+    from ..benchmark import audio as audio_metrics
+    from ..models import f5tts, vocoder
+    from . import models, stimuli
+
+    h = hashlib.sha256()
+    for path in (__file__, stimuli.__file__, f5tts.__file__, vocoder.__file__):
+        h.update(Path(path).read_bytes())
+    for fn in (models.save_tiny_f5tts, models.save_tiny_vocos, audio_metrics.lsd, audio_metrics.dominant_frequency,
+               audio_metrics.power_spectrogram):  # fmt: skip
+        h.update(inspect.getsource(fn).encode())
+    h.update(f"{models._F5_CHARS} f5-tts {metadata.version('f5-tts')} vocos {metadata.version('vocos')}".encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def world_audio(f5_out, vocos_out, *, f5_steps: int, vocos_steps: int, clips: int = 256, seed: int = 4321,
+                progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
+    """Rule ``models_world_audio``: the tiny Vocos and F5-TTS written and trained on ``clips`` rendered
+    clips (the last eighth held out) in ``vocos_out`` and ``f5_out``; 0 steps: left random; ``shipped``
+    (:func:`cinebrain.synth.pretrain.shipped_world` with :func:`audio_world_key`): copied from its
+    ``audio/`` folder."""
+    from .models import save_tiny_f5tts, save_tiny_vocos
+    from .pretrain import _copy
+
+    if shipped is not None:
+        _copy(Path(shipped) / "audio" / "vocos", vocos_out)
+        _copy(Path(shipped) / "audio" / "f5tts", f5_out)
+        return {name: json.loads((Path(folder) / "pretraining.json").read_text())
+                for name, folder in (("vocoder", vocos_out), ("f5tts", f5_out))}  # fmt: skip
     vocos, f5 = save_tiny_vocos(vocos_out), save_tiny_f5tts(f5_out)
     waves, shapes = render_tones(clips, seed)
     k = max(2, clips // 8)
@@ -215,4 +260,27 @@ def world_audio(f5_out, vocos_out, *, f5_steps: int, vocos_steps: int, clips: in
         report["vocoder"] = pretrain_vocos(vocos, train[0], test[0], steps=vocos_steps, progress=progress)
     if f5_steps:
         report["f5tts"] = pretrain_f5tts(f5, vocos, train, test, steps=f5_steps, progress=progress)
+    for name, folder in (("vocoder", vocos), ("f5tts", f5)):
+        (Path(folder) / "pretraining.json").write_text(json.dumps(report[name] | {"clips": clips, "seed": seed}, indent=1))
     return report
+
+
+def build_audio_world(out, tiny: dict, progress: bool = False) -> dict:
+    """``cinebrain world --audio`` (``make world-audio``): train the audio world with the ``models.tiny``
+    settings ``tiny`` into ``out/audio/`` (``vocos/``, ``f5tts/``) and write its manifest
+    (:data:`AUDIO_WORLD_MANIFEST`: the :func:`audio_world_key`, the settings, the reports)."""
+    import platform
+    import time
+
+    import torch
+
+    out, settings = Path(out), audio_world_settings(tiny)
+    t0 = time.perf_counter()
+    reports = world_audio(out / "audio" / "f5tts", out / "audio" / "vocos", f5_steps=settings["f5tts_pretrain_steps"],
+                          vocos_steps=settings["vocoder_pretrain_steps"], clips=settings["audio_world_clips"],
+                          progress=progress)  # fmt: skip
+    manifest = {"key": audio_world_key(settings), "settings": settings, "reports": reports,
+                "seconds": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}  # fmt: skip
+    (out / AUDIO_WORLD_MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest

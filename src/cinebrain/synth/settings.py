@@ -70,6 +70,12 @@ class TinyModels:
                                               "(0: random)", minimum=0)  # fmt: skip
     judge_pretrain_steps: int = setting(0, "training steps of the benchmark's tiny ViT and VideoMAE classifiers on the "
                                         "synthetic categories (0: random)", minimum=0)  # fmt: skip
+    audio_world_clips: int = setting(256, "synthetic soundtrack clips rendered to pre-train the tiny Vocos and F5-TTS "
+                                     "(the last eighth held out for their reports)", minimum=16)  # fmt: skip
+    vocoder_pretrain_steps: int = setting(0, "training steps of the tiny Vocos on the synthetic soundtrack (0: random)",
+                                          minimum=0)  # fmt: skip
+    f5tts_pretrain_steps: int = setting(0, "text-to-audio training steps of the tiny F5-TTS on the synthetic soundtrack "
+                                        "(0: random)", minimum=0)  # fmt: skip
     world_cache: str | None = setting(None, "the shipped world (written by `cinebrain world`, make world): copied by the "
                                       "models_world_* rules while its key matches the code and the settings above, "
                                       "else they train (null: always train; a relative path missing from the "

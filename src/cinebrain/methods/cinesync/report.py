@@ -9,8 +9,9 @@ import pandas as pd
 from ...plotting import pyplot
 
 
-def plot_decoders(decoder_files, summary_out, out) -> pd.DataFrame:
-    """Training curves of every decoder (variant x subject) and a summary table."""
+def plot_decoders(decoder_files, summary_out, out, *, ylabel: str = "v-prediction loss", title: str | None = None) -> pd.DataFrame:
+    """Training curves of every decoder (variant x subject) and a summary table (CineSync's video decoders,
+    and its audio ones: ``ylabel`` flow-matching loss, ``title`` theirs)."""
     import json
 
     plt = pyplot()
@@ -19,7 +20,8 @@ def plot_decoders(decoder_files, summary_out, out) -> pd.DataFrame:
         m = json.loads(Path(f).read_text())
         rows.append({"variant": m["variant"], "subject": m["subject"], "base": m["base"], "train_clips": m["train_clips"],
                      "steps": m["train"].get("steps"), "lora_rank": m["decoder"]["lora_rank"],
-                     "train_parts": "+".join(m["decoder"]["train_parts"]), "adapter": m["adapter"],
+                     "train_parts": "+".join(m["decoder"].get("train_parts", ("lora", "encoder", "text_embed"))),
+                     "adapter": m.get("adapter", "BrainTextEmbedding"),
                      "trainable_parameters": m["trainable_parameters"], "final_loss": m["final_loss"],
                      "curve": str(Path(f).with_name("metrics.csv"))})  # fmt: skip
     df = pd.DataFrame(rows).sort_values(["variant", "subject"], ignore_index=True)
@@ -33,10 +35,10 @@ def plot_decoders(decoder_files, summary_out, out) -> pd.DataFrame:
                 label=f"{r['variant']} sub-{r['subject']}")  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("v-prediction loss")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
-    ax.set_title(f"Neuro Latent Decoder (LoRA rank {df['lora_rank'].iloc[0]}, training {df['train_parts'].iloc[0]})",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(title or f"Neuro Latent Decoder (LoRA rank {df['lora_rank'].iloc[0]}, training "
+                 f"{df['train_parts'].iloc[0]})", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

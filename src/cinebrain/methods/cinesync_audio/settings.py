@@ -149,12 +149,23 @@ class Settings:
     def variant_roi_sets(self, variant: str) -> list[str]:
         return list(self.star_roi_sets if VARIANTS[variant][1] else self.roi_sets)
 
+    def decoder_configs(self, subjects) -> list[str]:
+        """Every decoder's decoder.json (what rule cinesync_audio_report reads)."""
+        from ..contract import model_dir
+
+        return [f"{model_dir('cinesync_audio', v, s)}/decoder/decoder.json" for v in self.audio_variants()
+                for s in subjects]  # fmt: skip
+
     def extra_outputs(self, subjects) -> list[str]:
-        """What ``rule all`` builds beyond the contract's outputs: the decoders' summary and figures."""
-        if not self.decoder.variants:
+        """What ``rule all`` builds beyond the contract's outputs: the decoders, their report figures and
+        summary (the reconstructions are the audio benchmark's inputs)."""
+        configs = self.decoder_configs(subjects)
+        if not configs:
             return []
-        figures = [f"results/report/cinesync_audio/{v}_sub-{s}_mel.png" for v in self.decoder.variants for s in subjects]
-        return [*figures, "results/methods/cinesync_audio/decoders.csv"]
+        figures = [f"results/report/cinesync_audio/{v}_sub-{s}_{kind}" for v in self.audio_variants() for s in subjects
+                   for kind in ("mel.png", "clips.html")]  # fmt: skip
+        return [*configs, *figures, "results/methods/cinesync_audio/decoders.csv",
+                "results/report/cinesync_audio/training.png"]  # fmt: skip
 
     def check(self, config: dict) -> list[str]:
         """Cross-key problems of this section with the rest of the configuration (messages with the fix)."""
