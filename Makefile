@@ -76,6 +76,8 @@ demo: $(STAMP) sysdeps
 	$(BIN)/python -c 'import pandas as pd; s = pd.read_csv("results/benchmark/summary.csv", dtype={"subject": str}); s = s[(s.clips == "all") & (s.condition == "reconstruction") & (s.subject != "pooled")]; s["value"] = [f"{m:.3f} [{a:.3f}, {b:.3f}]" + ("" if c != c else f" ({c:.3f})") for m, a, b, c in zip(s["mean"], s.ci_low, s.ci_high, s.chance)]; print(s.pivot(index="metric", columns=["method", "variant", "subject"], values="value").to_string())'; \
 	echo; echo "Each decoder against its controls (pooled over subjects; paired differences by clip; beats_*: the 95% interval excludes 0):"; \
 	$(BIN)/cinebrain controls results/benchmark/summary.csv; \
+	echo; echo "CineSync for audio (F5-TTS + LoRA, Vocos) against its controls (results/audio_benchmark/summary.md; pooled; peak_semitones: distance of the dominant frequencies; the demo's Whisper and EnCodec are tiny random models):"; \
+	$(BIN)/cinebrain controls results/audio_benchmark/summary.csv --metrics peak_semitones mcd lsd mel_ssim mel_rmse; \
 	echo; echo "demo outputs: results/report.html (open it in a browser), results/bids/inventory.parquet,"; \
 	echo "              results/synth/ (the synthetic dataset: $$(du -sh results/synth | cut -f1)), logs/"; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s (after installation)"
@@ -103,6 +105,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mindanimator.py
 	$(BIN)/python benchmarks/bench_neurocine.py
 	$(BIN)/python benchmarks/bench_brainflix.py
+	$(BIN)/python benchmarks/bench_audio.py
 	$(BIN)/python benchmarks/bench_benchmark.py
 
 bench-gpu: $(STAMP)
@@ -112,6 +115,7 @@ bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_mindanimator.py --paper
 	$(BIN)/python benchmarks/bench_neurocine.py --paper
 	$(BIN)/python benchmarks/bench_brainflix.py --paper
+	$(BIN)/python benchmarks/bench_audio.py --paper
 
 lint: $(STAMP)
 	$(SMK) --lint

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -321,3 +322,48 @@ def test_audio_benchmark_scores_the_ground_truth_perfectly_and_its_controls_not(
     assert set(summary["metric"]) == {*AUDIO_METRICS, "fad"}
     assert {"reconstruction - shuffled_brain", "reconstruction - no_brain"} <= set(summary["condition"])
     assert "EnCodec encoder frames" in (tmp_path / "s.md").read_text()
+
+
+# --- the synthetic world's audio models -----------------------------------------------------------
+
+
+def test_world_audio_trains_a_vocoder_and_a_text_to_tone_model_briefly(tmp_path):
+    """A few steps of each (the shipped ones: 800 and 600 steps); the reports say what they reached on
+    held-out clips; the vocoder keeps the mel layout F5-TTS generates."""
+    from cinebrain.models import f5tts
+    from cinebrain.models.vocoder import load_vocos
+    from cinebrain.synth.pretrain_audio import render_tones, world_audio
+
+    waves, shapes = render_tones(4, seed=1, seconds=1.0)
+    assert waves.shape == (4, 24000) and set(shapes) <= {"circle", "square", "triangle", "star", "cross"}
+    report = world_audio(tmp_path / "f5", tmp_path / "vocos", f5_steps=2, vocos_steps=2, clips=16)
+    assert report["vocoder"]["steps"] == 2 and report["f5tts"]["steps"] == 2
+    assert 0 <= report["f5tts"]["held_out"]["pitch_accuracy"] <= 1 and report["f5tts"]["held_out"]["chance"] == 0.2
+    assert json.loads((tmp_path / "f5/pretraining.json").read_text())["clips"] == 16
+    assert f5tts.checkpoint_file(tmp_path / "f5").name == "model_2.safetensors"
+    cfm = f5tts.load_f5tts(tmp_path / "f5")
+    from cinebrain.methods.cinesync_audio.decoder import check_vocoder
+
+    check_vocoder(cfm, load_vocos(tmp_path / "vocos"), "test")  # same mel: no error
+
+
+def test_shipped_audio_world_matches_the_code_and_the_demo_settings(tmp_path, capsys):
+    """resources/world/audio was trained by the current code with config/config.yaml's models.tiny settings
+    (else the demo trains it: run `make world-audio` and commit it); a changed setting makes it stale."""
+    import yaml
+
+    from cinebrain.synth import pretrain_audio as pa
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = yaml.safe_load((root / "config/config.yaml").read_text())["models"]["tiny"]
+    manifest = root / tiny["world_cache"] / pa.AUDIO_WORLD_MANIFEST
+    settings = pa.audio_world_settings(tiny)
+    assert pa.shipped_audio_world(manifest, settings) == manifest.parent, f"{manifest} is stale: run `make world-audio`"
+    assert json.loads(manifest.read_text())["reports"]["f5tts"]["held_out"]["pitch_accuracy"] >= 0.9
+    for part in ("f5tts", "vocos"):
+        assert (manifest.parent / "audio" / part / "pretraining.json").is_file()
+    assert pa.shipped_audio_world(manifest, settings | {"f5tts_pretrain_steps": 1}) is None
+    assert "stale" in capsys.readouterr().err
+    out = pa.world_audio(tmp_path / "f5", tmp_path / "vocos", f5_steps=5, vocos_steps=5, shipped=manifest.parent)
+    assert out["f5tts"]["steps"] == settings["f5tts_pretrain_steps"]  # copied, not trained
+    assert (tmp_path / "f5/vocab.txt").read_text() == (manifest.parent / "audio/f5tts/vocab.txt").read_text()

@@ -497,6 +497,13 @@ def test_published_results_table():
     bf = pub[pub["source"] == "Brain Netflix (seed 004), Table 1"].set_index(["dataset", "method", "metric"])["value"]
     assert len(bf) == 16 and bf[("BMD", "Brainflix-multi-subject", "frame_50way_mindvideo")] == 0.165
     assert bf[("cc2017", "Brainflix", "ssim_rgb")] == 0.189 and bf[("cc2017", "Brainflix", "latent_mse")] == 0.681
+    # CineBrain's Tab. B.1 (audio): four rows of seven metrics, CineSync* set beside the cinesync_star variant
+    b1 = pub[pub["source"].str.contains("Tab. B.1", regex=False)].set_index(["method", "metric"])["value"]
+    assert len(b1) == 4 * 7 and b1[("CineSync*", "wer")] == 1.383 and b1[("CineSync-EEG", "fad")] == 4.221
+    assert b1[("CineSync", "mel_ssim")] == 0.814 and b1[("CineSync-fMRI", "mcd")] == 0.704
+    from cinebrain.benchmark.report import _paper_rows
+
+    assert set(_paper_rows(pub[pub["metric"] == "wer"], "cinesync_star")["method"]) == {"CineSync*"}
 
 
 def test_epe_shuffle_p_is_the_shuffle_test_of_epe():

@@ -82,7 +82,8 @@ def test_demo_workflow_outputs(workdir):
     assert sorted(zip(summary["method"], summary["variant"], summary["subject"].astype(int), strict=True)) == sorted(
         [("cinesync", v, s) for v in ["cinesync", "cinesync_fmri", "cinesync_eeg"] for s in [1, 2]]
         + [("cineneuron", "cineneuron", s) for s in [1, 2]] + [("mindanimator", "mindanimator", 1), ("neurocine", "neurocine", 1)]
-        + [("brainflix", v, s) for v in ["brainflix", "loso"] for s in [1, 2]])
+        + [("brainflix", v, s) for v in ["brainflix", "loso"] for s in [1, 2]]
+        + [("cinesync_audio", v, s) for v in ["cinesync", "cinesync_eeg"] for s in [1, 2]])
     protocols = pd.read_csv(workdir / "results/methods/protocols.csv").set_index(["method", "protocol"])["status"]
     assert protocols["brainflix", "leave_one_subject_out"] == "scored"
     assert protocols["cinesync", "leave_one_subject_out"] == "not applicable: trains one model per subject"
@@ -201,6 +202,34 @@ def test_demo_workflow_outputs(workdir):
         assert "scoring" in (workdir / f"logs/benchmark/benchmark_score/ceiling_{v}_sub-01.log").read_text()
     for f in ["benchmark.png", "clips.png"]:
         assert (workdir / f"results/report/benchmark/{f}").stat().st_size > 0
+    # CineSync for audio: transcript-aligned encoders in the contract, F5-TTS decoders, a 24-kHz waveform of every
+    # test clip at its length (the dataset's audio paths resolve from the dataset's folder), the audio benchmark
+    from cinebrain.stimuli import read_wav
+
+    audio_rows = summary[summary["method"] == "cinesync_audio"]
+    assert (audio_rows["retrieval_target"] == "text").all() and (summary[summary["method"] == "cinesync"]["retrieval_target"] == "video").all()
+    dec = pd.read_csv(workdir / "results/methods/cinesync_audio/decoders.csv")
+    assert sorted(dec["variant"]) == ["cinesync", "cinesync", "cinesync_eeg", "cinesync_eeg"]
+    for sub in ("01", "02"):
+        test = pd.read_parquet(workdir / f"results/dataset/sub-{sub}/test/manifest.parquet")
+        gt, rate = read_wav(workdir / f"results/dataset/sub-{sub}/test" / test["audio_24000"].iloc[0])
+        for v in ("cinesync", "cinesync_eeg"):
+            d = workdir / f"results/methods/cinesync_audio/{v}/sub-{sub}"
+            assert read_metrics(d / "metrics.json")["retrieval_target"] == "text"
+            r = pd.read_parquet(d / "recon/reconstructions.parquet")
+            assert list(r["clip"]) == list(test["clip"]) and (d / "recon/no_brain.wav").exists()
+            audio, sr = read_wav(workdir / r["audio"].iloc[0])
+            assert sr == rate == 24000 and len(audio) == len(gt)
+            assert (workdir / f"results/report/cinesync_audio/{v}_sub-{sub}_mel.png").stat().st_size > 0
+            assert "<audio controls" in (workdir / f"results/report/cinesync_audio/{v}_sub-{sub}_clips.html").read_text()
+            scores = pd.read_parquet(workdir / f"results/audio_benchmark/cinesync_audio/{v}/sub-{sub}/metrics.parquet")
+            assert set(scores["condition"]) == {"reconstruction", "shuffled_brain", "no_brain"} and len(scores) == 3 * len(test)
+            assert scores["lsd"].ge(0).all() and scores["mel_ssim"].between(-1, 1).all()
+    audio_bench = pd.read_csv(workdir / "results/audio_benchmark/summary.csv")
+    assert {"wer", "cer", "fad", "lsd", "mcd", "mel_ssim", "mel_rmse", "peak_semitones"} == set(audio_bench["metric"])
+    assert "reconstruction - shuffled_brain" in set(audio_bench["condition"])
+    assert (workdir / "results/report/benchmark/audio.png").stat().st_size > 0
+    assert (workdir / "results/report/cinesync_audio/training.png").stat().st_size > 0
     # nothing to redo
     res = smk(workdir, "-n", "--cores", "1")
     assert "Nothing to be done" in res.stdout + res.stderr

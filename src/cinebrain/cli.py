@@ -54,7 +54,8 @@ def cmd_controls(args) -> int:
 
     from .benchmark.score import controls_table
 
-    table = controls_table(pd.read_csv(args.summary))
+    summary = pd.read_csv(args.summary)
+    table = controls_table(summary, metrics=tuple(args.metrics)) if args.metrics else controls_table(summary)
     print(table.to_string(index=False) if len(table) else f"{args.summary}: no reconstruction with controls")
     return 0
 
@@ -130,6 +131,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("controls", help="print each decoder's reconstruction against its controls and ceilings "
                        "(from the benchmark's summary.csv)")  # fmt: skip
     p.add_argument("summary", type=Path, nargs="?", default=Path("results/benchmark/summary.csv"))
+    p.add_argument("--metrics", nargs="+", help="the metrics to show (default: video_2way_strict, frame_2way_strict, "
+                   "colour_delta_e, hue_cosine, ssim_rgb; the audio benchmark's: e.g. peak_semitones mcd lsd mel_ssim)")  # fmt: skip
     p.set_defaults(func=cmd_controls)
     p = sub.add_parser("world", help="train the synthetic world's models (CLIP text encoder, CogVideoX VAE and "
                        "transformer, judges) with a config's models.tiny settings and write them with their key "

@@ -169,7 +169,8 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
                    "has_cut": bool(clip["has_cut"]), "fmri_start": int(v0[i]), "fmri_stop": int(v1[i]),
                    "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp),
                    "video": os.path.relpath(clip["video"], out),
-                   **{k: clip[k] for k in clip.index if k.startswith("audio_") and not k.startswith("audio_padded")}}  # fmt: skip
+                   **{k: os.path.relpath(clip[k], out) for k in clip.index
+                      if k.startswith("audio_") and not k.startswith("audio_padded")}}  # fmt: skip
             if ok_f and ok_e:
                 plan.append((row, fmri_runs[run], eeg_runs[run]))
                 continue

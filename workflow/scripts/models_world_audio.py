@@ -5,11 +5,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from cinebrain.synth.pretrain import shipped_world
-from cinebrain.synth.pretrain_audio import audio_world_key, world_audio
+from cinebrain.synth.pretrain_audio import shipped_audio_world, world_audio
 
 p = snakemake.params
-shipped = shipped_world(snakemake.input.get("shipped"), p.world, key=audio_world_key)
+shipped = shipped_audio_world(snakemake.input.get("shipped"), p.world)
 world_audio(snakemake.output.f5tts, snakemake.output.vocos, f5_steps=p.world["f5tts_pretrain_steps"],
             vocos_steps=p.world["vocoder_pretrain_steps"], clips=p.world["audio_world_clips"], progress=True,
             shipped=shipped)

@@ -11,9 +11,9 @@ from ..plotting import plot_reconstructions, pyplot
 
 
 def _paper_rows(published: pd.DataFrame, variant: str) -> pd.DataFrame:
-    """The published CineBrain rows of a variant: a paper's method name, lower-cased with "-" as "_"
-    ("CineSync-fMRI" -> cinesync_fmri), is the variant's name."""
-    key = published["method"].str.lower().str.replace("-", "_", regex=False)
+    """The published CineBrain rows of a variant: a paper's method name, lower-cased with "-" as "_" and "*"
+    as "_star" ("CineSync-fMRI" -> cinesync_fmri, "CineSync*" -> cinesync_star), is the variant's name."""
+    key = published["method"].str.lower().str.replace("-", "_", regex=False).str.replace("*", "_star", regex=False)
     return published[key == variant]
 
 

@@ -506,21 +506,19 @@ def world_key(settings: dict) -> str:
     return h.hexdigest()
 
 
-def shipped_world(manifest, settings: dict, key=None) -> Path | None:
+def shipped_world(manifest, settings: dict) -> Path | None:
     """The shipped world's folder when its manifest ``manifest`` (``<models.tiny.world_cache>/world.json``;
-    None: no shipped world) holds ``key(settings)`` (default :func:`world_key`; the audio world's:
-    :func:`cinebrain.synth.pretrain_audio.audio_world_key`) — the weights are what training would make
-    now — else None, with the reason on stderr (the rules then train)."""
+    None: no shipped world) holds :func:`world_key` of ``settings`` — the weights are what training would
+    make now — else None, with the reason on stderr (the rules then train)."""
     import sys
 
-    key = key or world_key
     if not manifest:
         return None
     manifest = Path(manifest)
     if not manifest.is_file():
         print(f"{manifest}: no shipped world (training it); fix: run `make world`", file=sys.stderr)
         return None
-    if json.loads(manifest.read_text()).get("key") != key(settings):
+    if json.loads(manifest.read_text()).get("key") != world_key(settings):
         print(f"{manifest}: stale — the world's code or settings changed since it was trained (training it now; "
               "slow); fix: run `make world` and commit its folder", file=sys.stderr)  # fmt: skip
         return None

@@ -237,14 +237,36 @@ def audio_world_key(settings: dict) -> str:
     return h.hexdigest()
 
 
+def shipped_audio_world(manifest, settings: dict) -> Path | None:
+    """The shipped world's folder when its audio manifest ``manifest`` (``<models.tiny.world_cache>/
+    world_audio.json``; None: none shipped) holds :func:`audio_world_key` of ``settings``, else None with the
+    reason on stderr (rule models_world_audio then trains). The video world's check
+    (:func:`cinebrain.synth.pretrain.shipped_world`) is not reused: its module's source is part of the video
+    world's key, so changing it would make the shipped video world stale."""
+    import sys
+
+    if not manifest:
+        return None
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        print(f"{manifest}: no shipped audio world (training it); fix: run `make world-audio`", file=sys.stderr)
+        return None
+    if json.loads(manifest.read_text()).get("key") != audio_world_key(settings):
+        print(f"{manifest}: stale — the audio world's code or settings changed since it was trained (training it "
+              "now); fix: run `make world-audio` and commit resources/world/audio", file=sys.stderr)  # fmt: skip
+        return None
+    print(f"{manifest}: the shipped audio world matches this code and these settings; copied, not trained",
+          file=sys.stderr)  # fmt: skip
+    return manifest.parent
+
+
 def world_audio(f5_out, vocos_out, *, f5_steps: int, vocos_steps: int, clips: int = 256, seed: int = 4321,
                 progress: bool = False, shipped: Path | None = None) -> dict:  # fmt: skip
     """Rule ``models_world_audio``: the tiny Vocos and F5-TTS written and trained on ``clips`` rendered
     clips (the last eighth held out) in ``vocos_out`` and ``f5_out``; 0 steps: left random; ``shipped``
-    (:func:`cinebrain.synth.pretrain.shipped_world` with :func:`audio_world_key`): copied from its
-    ``audio/`` folder."""
+    (:func:`shipped_audio_world`): copied from its ``audio/`` folder."""
     from .models import save_tiny_f5tts, save_tiny_vocos
-    from .pretrain import _copy
+    from .pretrain import _copy  # the video world's copy (reading it does not change the video world's key)
 
     if shipped is not None:
         _copy(Path(shipped) / "audio" / "vocos", vocos_out)
