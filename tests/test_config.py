@@ -153,8 +153,8 @@ def test_method_sections_are_typed_and_switchable():
     assert s.extra_outputs([]) == []  # no subject with both splits: nothing to build
     # off: disabled, or no section at all
     cfg["methods"]["cinesync"]["enabled"] = False
-    assert list(enabled(cfg)) == ["brainflix", "cineneuron", "mindanimator", "neurocine"]
-    for name in ("brainflix", "cineneuron", "mindanimator", "neurocine"):
+    assert list(enabled(cfg)) == ["brainflix", "cineneuron", "cinesync_audio", "mindanimator", "neurocine"]
+    for name in ("brainflix", "cineneuron", "cinesync_audio", "mindanimator", "neurocine"):
         cfg["methods"][name]["enabled"] = False
     assert enabled(cfg) == {}
     assert enabled({"methods": {}}) == {}

@@ -86,7 +86,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     from .conftest import LAUNCH_DIR
     from .tiny_workflow import TINY
 
-    assert available() == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine", "toy"]
+    assert available() == ["brainflix", "cineneuron", "cinesync", "cinesync_audio", "mindanimator", "neurocine", "toy"]
     toy = config_schema()["properties"]["methods"]["properties"]["toy"]
     assert toy["properties"]["width"] == {"type": "integer", "minimum": 1, "default": 8, "description": "a size"}
     cfg = json.loads(json.dumps(TINY))
@@ -94,7 +94,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     validate_config(cfg)
     assert cfg["methods"]["toy"] == {"enabled": True, "variants": ["toy", "toy_small"], "width": 8}
     methods = enabled(cfg)
-    assert list(methods) == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine", "toy"] and methods["toy"].model_variants() == ("toy", "toy_small")
+    assert list(methods) == ["brainflix", "cineneuron", "cinesync", "cinesync_audio", "mindanimator", "neurocine", "toy"] and methods["toy"].model_variants() == ("toy", "toy_small")
     check_config(cfg, LAUNCH_DIR)
     cfg["methods"]["toy"]["width"] = 500
     with pytest.raises(ConfigError, match="methods.toy.width is too wide; fix: below 100"):
@@ -104,7 +104,7 @@ def test_a_new_method_is_picked_up_by_schema_config_and_checks(toy_method):
     with pytest.raises(ConfigError, match=r"key 'methods.toy.variants\[0\]'"):
         validate_config(bad)
     cfg["methods"]["toy"]["enabled"] = False
-    assert list(enabled(cfg)) == ["brainflix", "cineneuron", "cinesync", "mindanimator", "neurocine"]
+    assert list(enabled(cfg)) == ["brainflix", "cineneuron", "cinesync", "cinesync_audio", "mindanimator", "neurocine"]
 
 
 def test_the_generic_stages_read_every_enabled_method_through_the_contract(toy_method, tmp_path):

@@ -216,7 +216,8 @@ def mel_frames(n_samples: int, hop_length: int) -> int:
 
 def sample(cfm, brain, n_frames: int, *, steps: int = 32, cfg_strength: float = 2.0,
            sway_sampling_coef: float | None = -1.0, seed: int | None = None):  # fmt: skip
-    """Mels ``(B, n_frames, n_mels)`` generated from brain tokens ``(B, T, C)`` by integrating the learned
+    """Mels ``(B, n_frames, n_mels)`` generated from brain tokens ``(B, T, C)`` (or, for a DiT that still has
+    its text embedding, character ids ``(B, nt)``: then it equals ``CFM.sample`` without a prompt, tested) by integrating the learned
     flow from noise (Euler steps at F5-TTS's EPSS times when ``steps`` is one of its tables, else uniform;
     its sway sampling; CFG against the dropped condition), with no audio prompt. Every clip starts from
     the same noise (drawn from ``seed``), so outputs differ by their condition only and do not depend on
@@ -227,7 +228,7 @@ def sample(cfm, brain, n_frames: int, *, steps: int = 32, cfg_strength: float = 
     dit = cfm.transformer
     dtype = next(dit.parameters()).dtype
     device = next(dit.parameters()).device
-    brain = brain.to(device=device, dtype=dtype)
+    brain = brain.to(device=device, dtype=dtype) if brain.is_floating_point() else brain.to(device)  # (or text ids)
     b = brain.shape[0]
     cond = torch.zeros(b, n_frames, cfm.num_channels, device=device, dtype=dtype)
     gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None

@@ -3,7 +3,7 @@ the fused brain feature, Vocos from mel to waveform.
 
 The model (:class:`AudioLatentDecoder`):
 
-- the brain path is the video decoder's (:class:`.decoder.Brain`: a trained CineSync encoder — in its
+- the brain path is the video decoder's (:class:`cinebrain.methods.cinesync.decoder.Brain`: a trained CineSync encoder — in its
   audio configuration, contrastive against the transcript — and no adapter: the F5-TTS side's
   :class:`~cinebrain.models.f5tts.BrainTextEmbedding` projects the fused tokens to the DiT's text width
   and stretches them to the mel length);
@@ -19,8 +19,8 @@ The model (:class:`AudioLatentDecoder`):
 Saved: ``pytorch_lora_weights.safetensors`` (peft's LoRA state of the DiT), ``brain.safetensors`` (encoder
 backbones + fusion + the brain text embedding) and ``decoder.json`` (the base model, the vocoder, the
 LoRA configuration, the encoder's config). :func:`load_audio_decoder` rebuilds the model from them;
-:func:`reconstruct_audio` samples mels (:func:`cinebrain.models.f5tts.sample`) and vocodes them to
-``<clip>.wav`` (24 kHz, the clip's length) in the methods' reconstruction contract.
+:mod:`.reconstruct` samples mels (:func:`cinebrain.models.f5tts.sample`) and vocodes them to ``<clip>.wav``
+(24 kHz, the clip's length) in the methods' reconstruction contract.
 """
 
 from __future__ import annotations
