@@ -273,6 +273,10 @@ def world_audio(f5_out, vocos_out, *, f5_steps: int, vocos_steps: int, clips: in
         _copy(Path(shipped) / "audio" / "f5tts", f5_out)
         return {name: json.loads((Path(folder) / "pretraining.json").read_text())
                 for name, folder in (("vocoder", vocos_out), ("f5tts", f5_out))}  # fmt: skip
+    import shutil
+
+    for folder in (vocos_out, f5_out):  # a fresh start: an older checkpoint (model_<step>) would be loaded instead
+        shutil.rmtree(folder, ignore_errors=True)
     vocos, f5 = save_tiny_vocos(vocos_out), save_tiny_f5tts(f5_out)
     waves, shapes = render_tones(clips, seed)
     k = max(2, clips // 8)
