@@ -389,3 +389,27 @@ def test_our_flow_sampler_equals_f5tts_own_on_text(tmp_path):
                            cfg_strength=2.0, sway_sampling_coef=-1.0, seed=7)  # fmt: skip
     assert ours.abs().mean() > 0.1
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_text_sources_select_the_transcripts_and_name_the_fix(tmp_path):
+    """ClipDataset(text_sources=...) keeps the caption rows of those sources only (the audio encoders'
+    transcripts); a clip without one, or an embedding file that does not name its sources, is one error."""
+    from safetensors.numpy import save_file
+
+    from cinebrain.data import ClipDataset, DatasetError
+
+    from .test_cinesync_encoder import _split
+
+    root = tmp_path / "ds"
+    _split(root, 3, 0)
+    with pytest.raises(DatasetError, match="do not name their sources; fix: rerun rule features_embed"):
+        ClipDataset(root, modalities=("fmri",), targets=("text",), text_index=0, text_sources=["whisper"])[0]
+    text = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)  # clip 0: rows 0 (vlm), 1 (whisper); clip 1: ...
+    save_file({"frames": np.zeros((3, 33, 8), np.float32), "text": text, "text_clip": np.repeat(np.arange(3), 2)},
+              str(root / "ep.safetensors"), metadata={"text_source": json.dumps(["vlm", "whisper"] * 2 + ["vlm", "vlm"])})  # fmt: skip
+    ds = ClipDataset(root, modalities=("fmri",), targets=("text",), text_index=0, text_sources=["whisper"])
+    assert torch.equal(ds[0]["text"], torch.from_numpy(text[1])) and torch.equal(ds[1]["text"], torch.from_numpy(text[3]))
+    with pytest.raises(DatasetError, match=r"clip 2 has no caption of the source\(s\) \['whisper'\]; fix: add them to captions.sources"):
+        ds[2]
+    every = ClipDataset(root, modalities=("fmri",), targets=("text",), text_index=0)
+    assert torch.equal(every[0]["text"], torch.from_numpy(text[0]))  # all sources by default

@@ -261,19 +261,13 @@ def score_audio(recon_dir, test_dir, *, settings, audio: dict | None = None, out
     from ..settings import build
     from ..stimuli import read_wav, write_wav
     from .pixel import MetricInputError
-    from .score import _settings, condition_videos
+    from .score import _settings, condition_videos, test_reconstructions
 
     bench = _settings(settings)
     st = build(AudioBenchmarkSettings, audio or {}, "benchmark.audio")
     recon_dir, out_dir = Path(recon_dir), Path(out_dir)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    table = pd.read_parquet(recon_dir / "reconstructions.parquet")
-    test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
-    table = table[table["clip"].isin(set(test["clip"]))].reset_index(drop=True)
-    missing = sorted(set(test["clip"]) - set(table["clip"]))
-    if missing:
-        raise MetricInputError(f"{recon_dir}: no audio reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}); "
-                               "fix: rerun the method's reconstruction rule (e.g. cinesync_audio_reconstruct)")  # fmt: skip
+    table = test_reconstructions(recon_dir, test_dir, "audio ", "cinesync_audio_reconstruct")
     conditions = condition_videos(recon_dir, table, bench.seed, bench.shuffle_gap, suffix=".wav")
 
     def load(path):

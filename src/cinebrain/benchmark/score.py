@@ -247,6 +247,19 @@ class _Videos:
         return self.outputs[key]
 
 
+def test_reconstructions(recon_dir, test_dir, kind: str = "", rule: str = "cinesync_reconstruct") -> pd.DataFrame:
+    """The rows of ``recon_dir/reconstructions.parquet`` of the test split's clips (a ceiling's folder serves
+    every subject: it may hold more); a test clip without one is a MetricInputError naming the rule."""
+    table = pd.read_parquet(Path(recon_dir) / "reconstructions.parquet")
+    test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
+    table = table[table["clip"].isin(set(test["clip"]))].reset_index(drop=True)
+    missing = sorted(set(test["clip"]) - set(table["clip"]))
+    if missing:
+        raise pixel.MetricInputError(f"{recon_dir}: no {kind}reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
+                                     f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. {rule})")  # fmt: skip
+    return table
+
+
 def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_dir, device: str = "cpu",
                           base_dir=None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """Rule ``benchmark_score``: ``out_dir/metrics.parquet`` (one row per test clip and condition — the
@@ -258,14 +271,7 @@ def score_reconstructions(recon_dir, test_dir, *, networks: dict, settings, out_
 
     recon_dir, out_dir = Path(recon_dir), Path(out_dir)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    table = pd.read_parquet(recon_dir / "reconstructions.parquet")
-    test = pd.read_parquet(Path(test_dir) / "manifest.parquet")
-    # the test split's clips (a ceiling's folder serves every subject: it may hold more)
-    table = table[table["clip"].isin(set(test["clip"]))].reset_index(drop=True)
-    missing = sorted(set(test["clip"]) - set(table["clip"]))
-    if missing:
-        raise pixel.MetricInputError(f"{recon_dir}: no reconstruction of {len(missing)} test clips ({', '.join(missing[:3])}"
-                                     f"{', ...' if len(missing) > 3 else ''}); fix: rerun the method's reconstruction rule (e.g. cinesync_reconstruct)")  # fmt: skip
+    table = test_reconstructions(recon_dir, test_dir)
     settings = _settings(settings)
     names = metric_names(settings)  # an unknown metric name stops here, before any work
     conditions = condition_videos(recon_dir, table, settings.seed, settings.shuffle_gap)

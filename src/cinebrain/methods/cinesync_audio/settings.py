@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...models.augment import FmriAugmentSettings
 from ...settings import section, setting
 from ...train.loop import TrainSettings
 from .. import check_variants, roi_set_problems, subjects_setting
-from ..cinesync.settings import EncoderModel, EncoderTrain, Evaluation
+from ..cinesync.settings import EncoderModel
+from ..cinesync.settings import EncoderSettings as VideoEncoderSettings
 
 #: The variants of Tab. B.1: the name, the encoder variant that fixes the modalities, and whether the fMRI
 #: columns are the cross-modal set (CineSync*, section 5.5: visual ROIs added to the auditory ones).
@@ -39,15 +39,11 @@ class AudioEncoderModel(EncoderModel):
 
 
 @dataclass(frozen=True)
-class EncoderSettings:
-    """Stage 1: the encoder of every variant, trained per subject against the transcripts' embeddings."""
+class EncoderSettings(VideoEncoderSettings):
+    """Stage 1: the encoder of every variant, trained per subject against the transcripts' embeddings (CineSync's
+    encoder section with the audio configuration's sizes)."""
 
-    launch: str = setting("debug", "launch profile of config/launch/ (debug, local, slurm-*) or a path")
-    device: str = setting("auto", "auto (cuda when there is a GPU), cpu, cuda, cuda:N")
     model: AudioEncoderModel = section(AudioEncoderModel)
-    train: EncoderTrain = section(EncoderTrain)
-    evaluation: Evaluation = section(Evaluation)
-    fmri_augment: FmriAugmentSettings = section(FmriAugmentSettings)
 
 
 @dataclass(frozen=True)
