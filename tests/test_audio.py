@@ -154,6 +154,8 @@ def test_f5tts_folder_round_trip_and_bad_checkpoint(tmp_path):
     (folder / "model.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ValueError, match="does not fit the config's model.*fix"):
         f5tts.load_f5tts(folder)
+    with pytest.raises(ValueError, match=r"does not fit the config's model \(size mismatch for .*fix: the config the checkpoint"):
+        f5tts.load_f5tts(tmp_path / "f5", config="F5TTS_Base")  # a tiny checkpoint read as F5-TTS-Base
 
 
 # --- the decoder --------------------------------------------------------------------------------

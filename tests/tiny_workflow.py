@@ -44,7 +44,7 @@ TINY = {
         "encoder": {"model": {"width": 16, "depth": 1, "heads": 2, "cond_dim": 8},
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1}, "evaluation": {"repeats": 1}},
         "decoder": {"variants": ["cinesync", "cinesync_eeg"],
-                    "model": {"base": "results/models/tiny/f5tts", "vocoder": "results/models/tiny/vocos",
+                    "model": {"base": "results/models/tiny/f5tts", "config": None, "vocoder": "results/models/tiny/vocos",
                               "lora_rank": 4, "lora_alpha": 4},
                     "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1},
                     "reconstruct": {"steps": 2, "batch_size": 2, "figure_clips": 2, "playable_clips": 1}},

@@ -150,11 +150,15 @@ def load_f5tts(folder, config=None, device="cpu", dtype=None):
     state = {k.removeprefix("ema_model."): v for k, v in state.items() if k not in ("initted", "step")}
     for k in ("mel_spec.mel_stft.mel_scale.fb", "mel_spec.mel_stft.spectrogram.window"):
         state.pop(k, None)
-    missing, unexpected = cfm.load_state_dict(state, strict=False)
+    fix = "fix: the config the checkpoint was trained with (the decoder's model.config; null: the folder's YAML)"
+    try:
+        missing, unexpected = cfm.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensors of other shapes: another architecture
+        first = str(e).split("\n")[1].strip() if "\n" in str(e) else str(e)
+        raise ValueError(f"{ckpt}: does not fit the config's model ({first}); {fix}") from None
     if missing or unexpected:
         raise ValueError(f"{ckpt}: does not fit the config's model ({len(missing)} missing, {len(unexpected)} "
-                         f"unexpected keys, e.g. {(missing or unexpected)[:3]}); fix: the config the checkpoint "
-                         "was trained with (model.config)")  # fmt: skip
+                         f"unexpected keys, e.g. {(missing or unexpected)[:3]}); {fix}")  # fmt: skip
     cfm.config = cfg
     return cfm.to(device=device, dtype=dtype or torch.float32).eval()
 
