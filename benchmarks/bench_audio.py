@@ -6,7 +6,7 @@
 - ``LoRA step``: one optimiser step of the audio decoder — F5-TTS's DiT with LoRA (rank 64, alpha 32 with
   --paper; 8 / 8 tiny) on its attention layers and the brain text embedding, F5-TTS's flow-matching loss over
   whole 4-s mels (376 frames x 100 bands) at batch 8 (the paper's); the brain feature is a random
-  (377 x 512) tensor, the encoder left out (its cost is the video encoder's, ``bench_encoder.py``);
+  (376 x 512) tensor, the encoder left out (its cost is the video encoder's, ``bench_encoder.py``);
   --paper builds F5TTS_Base from the f5-tts package's config with random weights (nothing downloads);
 - ``reconstruction``: one 4-s clip: the flow integrated in 32 Euler steps with classifier-free guidance
   (F5-TTS's defaults), then a Vocos of charactr/vocos-mel-24khz's configuration (random weights) to 96,000
@@ -62,7 +62,7 @@ def main() -> None:
               f"{arch['depth']} x {arch['dim']}, LoRA rank {rank} on {', '.join(ATTENTION_TARGETS)}")  # fmt: skip
         batch, frames = 8, 376
         mel = torch.randn(batch, frames, 100, device=device)
-        brain = torch.randn(batch, 377, 512 if p else 32, device=device)
+        brain = torch.randn(batch, 376, 512 if p else 32, device=device)
         params = [q for q in cfm.parameters() if q.requires_grad]
         r = timed_steps(lambda: cfm(mel, text=brain)[0], params, args.steps, device)
         print(f"  LoRA step, batch {batch} of 4-s mels: {r['s_per_step']:.3f} s/step, peak {r['peak_gib']:.2f} GiB, "

@@ -415,3 +415,21 @@ def test_text_sources_select_the_transcripts_and_name_the_fix(tmp_path):
         ds[2]
     every = ClipDataset(root, modalities=("fmri",), targets=("text",), text_index=0)
     assert torch.equal(every[0]["text"], torch.from_numpy(text[0]))  # all sources by default
+
+
+def test_audio_world_key_follows_the_builders_not_their_modules(monkeypatch):
+    """The key changes with a function that builds or runs the world's audio models, not with another function of
+    the same modules (a message or a helper elsewhere leaves the shipped world current)."""
+    from cinebrain.models import f5tts
+    from cinebrain.synth import pretrain_audio as pa
+
+    settings = {k: 1 for k in pa.AUDIO_WORLD_SETTINGS}
+    key = pa.audio_world_key(settings)
+
+    def another(*args, **kwargs):  # any function whose source differs
+        return None
+
+    monkeypatch.setattr(f5tts, "condition_on_brain", another)
+    assert pa.audio_world_key(settings) == key
+    monkeypatch.setattr(f5tts, "build_cfm", another)
+    assert pa.audio_world_key(settings) != key

@@ -13,8 +13,8 @@ whole 4-s mel segment (no audio prompt), trained by flow matching; Vocos turns t
 - :func:`load_f5tts` builds the model from an F5-TTS config (the package's ``configs/F5TTS_Base.yaml``
   layout) and loads a checkpoint as F5-TTS's inference code does (the EMA weights).
 - :class:`BrainTextEmbedding` replaces the DiT's ``text_embed``: the brain tokens ``(B, T, C)`` are
-  projected to the text width and stretched in time to the mel length (377 brain tokens for 376 mel
-  frames in the paper's sizes). CFM's training loss is the package's own (``CFM.forward`` with the span
+  projected to the text width and stretched in time to the mel length (at the paper's sizes the
+  fused feature's 376 tokens meet the 376 mel frames of a 4-s clip one to one). CFM's training loss is the package's own (``CFM.forward`` with the span
   mask set to the whole segment, ``frac_lengths_mask=(1, 1)``).
 - :func:`sample` integrates the flow with the package's EPSS steps, sway sampling and CFG. ``CFM.sample``
   is not used because it derives the output length from an integer text tensor ``(B, nt)`` (``text !=

@@ -215,9 +215,11 @@ def audio_world_settings(tiny: dict) -> dict:
 
 def audio_world_key(settings: dict) -> str:
     """SHA-256 of what decides the audio world's weights: the source of this module, of the soundtrack's
-    renderer (:mod:`cinebrain.synth.stimuli`), of the tiny F5-TTS and Vocos writers, of the F5-TTS and Vocos
-    helpers (:mod:`cinebrain.models.f5tts`, :mod:`cinebrain.models.vocoder`), of the metrics the reports use,
-    the installed f5-tts and vocos versions, and the ``settings``."""
+    renderer (:mod:`cinebrain.synth.stimuli`), of the functions that build, save, load and run the tiny
+    F5-TTS and Vocos (:mod:`cinebrain.models.f5tts`, :mod:`cinebrain.models.vocoder`, the writers of
+    :mod:`cinebrain.synth.models`) and of the metrics the reports use — not of whole modules, so that a
+    message or a docstring elsewhere leaves the shipped world current — the installed f5-tts and vocos
+    versions, and the ``settings``."""
     import hashlib
     import inspect
     from importlib import metadata
@@ -227,9 +229,12 @@ def audio_world_key(settings: dict) -> str:
     from . import models, stimuli
 
     h = hashlib.sha256()
-    for path in (__file__, stimuli.__file__, f5tts.__file__, vocoder.__file__):
+    for path in (__file__, stimuli.__file__):
         h.update(Path(path).read_bytes())
-    for fn in (models.save_tiny_f5tts, models.save_tiny_vocos, audio_metrics.lsd, audio_metrics.dominant_frequency,
+    for fn in (models.save_tiny_f5tts, models.save_tiny_vocos, f5tts.f5_classes, f5tts.read_config, f5tts.model_config,
+               f5tts.checkpoint_file, f5tts.build_cfm, f5tts._vocab_size, f5tts.load_f5tts, f5tts.save_f5tts,
+               f5tts.mel_frames, f5tts.sample, vocoder.load_vocos, vocoder.save_vocos, vocoder.vocos_config,
+               vocoder.mel, vocoder.mel_settings, vocoder.vocode, audio_metrics.lsd, audio_metrics.dominant_frequency,
                audio_metrics.power_spectrogram):  # fmt: skip
         h.update(inspect.getsource(fn).encode())
     h.update(f"{models._F5_CHARS} f5-tts {metadata.version('f5-tts')} vocos {metadata.version('vocos')}".encode())
