@@ -45,17 +45,6 @@ def _batches(ds, batch_size: int, device):
         yield {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
 
-def mean_condition(net, dataset, batch_size: int, device) -> torch.Tensor:
-    """The no-brain control's condition: the mean fused brain feature of the training clips (1, T, C)."""
-    total, n = None, 0
-    for batch in _batches(dataset, batch_size, device):
-        with torch.no_grad():
-            cond = net.condition(batch).float()
-        total = cond.sum(0, keepdim=True) if total is None else total + cond.sum(0, keepdim=True)
-        n += len(cond)
-    return total / n
-
-
 def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, train_dir=None, figure=None, clips_page=None,
                 device: str = "auto", progress: bool = True) -> dict:  # fmt: skip
     """Rule ``cinesync_audio_reconstruct``'s task: ``out_dir/<clip>.wav`` for every test clip at the vocoder's
@@ -71,6 +60,7 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, train_dir=Non
     from ...settings import build
     from ...stimuli import write_wav
     from ...train.distributed import torch_device
+    from ..cinesync.reconstruct import mean_brain_feature
     from .decoder import clip_audio, load_audio_decoder
     from .settings import ReconstructSettings
 
@@ -92,8 +82,9 @@ def reconstruct(*, decoder_dir, test_dir, out_dir, settings: dict, train_dir=Non
     no_brain = None
     if train_dir is not None:
         train = ClipDataset(train_dir, modalities=mods, fmri_columns=meta["fmri_columns"])
-        no_brain = reconstruct_audio(net, vocos, [{"condition": mean_condition(net, train, rs.batch_size, dev)}],
-                                     n_samples, **sampling)[0]  # fmt: skip
+        # the no-brain control's condition: the brain path's mean output over the training clips (CineSync's)
+        cond = mean_brain_feature(net.brain, train, rs.batch_size, dev)
+        no_brain = reconstruct_audio(net, vocos, [{"condition": cond}], n_samples, **sampling)[0]
     column = f"audio_{rate}"
     rows = []
     with atomic_dir(out_dir) as tmp:
