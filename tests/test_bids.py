@@ -125,3 +125,73 @@ def test_cli_writes_inventory(synth, tmp_path):
     out = tmp_path / "inv.parquet"
     assert main(["inventory", str(synth / "bids"), str(out), "--task", "movie"]) == 0
     assert len(pd.read_parquet(out)) == 4
+
+
+def test_garbled_sidecar_json(bids_copy, tmp_path):
+    p = bids_copy / "task-movie_bold.json"
+    replace_text(p, p.read_text()[:-5])
+    _fails(bids_copy, tmp_path, "task-movie_bold.json", "is not valid JSON", "repair the file")
+
+
+def test_events_onset_not_a_number(bids_copy, tmp_path):
+    ev = bids_copy / "sub-01/func/sub-01_task-movie_run-1_events.tsv"
+    lines = ev.read_text().splitlines()
+    lines[1] = "n/a\t" + lines[1].split("\t", 1)[1]
+    replace_text(ev, "\n".join(lines) + "\n")
+    _fails(bids_copy, tmp_path, "sub-01_task-movie_run-1_events.tsv", "the film's onset is n/a, not a number")
+
+
+def test_participants_without_participant_id(bids_copy, tmp_path):
+    p = bids_copy / "participants.tsv"
+    replace_text(p, p.read_text().replace("participant_id", "subject", 1))
+    _fails(bids_copy, tmp_path, "participants.tsv", "has no participant_id column", "name the first column")
+
+
+def test_eeg_truncated_at_a_whole_sample(bids_copy, tmp_path):
+    """A cut at a sample boundary leaves a readable file: it must be called truncated, not a marker mismatch."""
+    p = bids_copy / "sub-02/eeg/sub-02_task-movie_run-1_eeg.eeg"
+    data = p.read_bytes()
+    vhdr = p.with_suffix(".vhdr").read_text()
+    assert "BinaryFormat=IEEE_FLOAT_32" in vhdr
+    sample = 4 * int(vhdr.split("NumberOfChannels=")[1].split()[0])  # one float32 of every channel
+    assert len(data) % sample == 0
+    replace_bytes(p, data[: (len(data) // sample // 2) * sample])
+    msg = _fails(bids_copy, tmp_path, "sub-02_task-movie_run-1_eeg.eeg", "volume markers lie beyond the end of the EEG",
+                 "the .eeg file is truncated")  # fmt: skip
+    assert "volume markers but the BOLD run" not in msg
+
+
+def test_byte_identical_subjects_stop_unless_accepted(bids_copy, tmp_path):
+    """CineBrain's release shipped a subject's data byte-identical to another's (its issue #1)."""
+    src = bids_copy / "sub-01/func/sub-01_task-movie_run-1_bold.nii.gz"
+    dup = bids_copy / "sub-02/func/sub-02_task-movie_run-1_bold.nii.gz"
+    replace_bytes(dup, src.read_bytes())
+    msg = _fails(bids_copy, tmp_path, "sub-01_task-movie_run-1_bold.nii.gz", "is byte-identical to",
+                 "sub-02_task-movie_run-1_bold.nii.gz", "dataset.allow_duplicates")  # fmt: skip
+    assert msg.count("byte-identical") == 1
+    accepted = ["sub-01/func/sub-01_task-movie_run-1_bold.nii.gz", "sub-02/func/sub-02_task-movie_run-1_bold.nii.gz"]
+    cache = tmp_path / "hashes.json"
+    df = build_inventory(bids_copy, InventoryOptions(allow_duplicates=accepted, hash_cache=str(cache)))
+    assert len(df) == 4
+    # only the files whose size another shares are hashed (and cached for the next run): the two BOLD copies
+    # and the four EEG recordings (same channels, same length), not the BOLD runs of a size of their own
+    hashed = sorted(k.rsplit("/", 1)[-1] for k in json.loads(cache.read_text()))
+    assert [h for h in hashed if "bold" in h] == [a.rsplit("/", 1)[-1] for a in accepted]
+    assert len(hashed) == 6
+
+
+def test_played_duration_from_events(synth):
+    df = build_inventory(synth / "bids", InventoryOptions(task="movie"))
+    assert (df["played_duration"] == SMALL.episode_seconds).all()
+
+
+def test_dataset_files_are_the_inputs(synth):
+    """The workflow's inputs of a real dataset: the files (a folder's time stamp misses in-place edits)."""
+    from cinebrain.bids import dataset_files
+
+    files = dataset_files(synth / "bids", synth / "bids/derivatives/fmriprep")
+    names = {f.rsplit("/", 1)[-1] for f in files}
+    assert "sub-01_task-movie_run-1_events.tsv" in names and "dataset_description.json" in names
+    assert "sub-01_task-movie_run-1_eeg.eeg" in names and "ep01.mp4" in names
+    dts = [f for f in files if f.endswith(".dtseries.nii")]
+    assert len(dts) == 4 and not [f for f in files if "derivatives" in f and not f.endswith(".dtseries.nii")]

@@ -244,3 +244,14 @@ def test_torch_dataset_and_targets(synth, clips, inputs, tiny_models, tmp_path):
     with pytest.raises(ValueError, match="'wan_latents_file' not in the manifest.*fix: set features.wan_vae.model"):
         ClipDataset(out, targets=("latents",), latents="wan_latents")
 
+
+
+def test_film_stopped_early_leaves_its_unshown_clips_out(inputs, clips, tmp_path, capsys):
+    """events.tsv says the film ran 20 s of its 40 s (the scan went on): clips after 20 s had no film."""
+    inv = inputs["inventory"].copy()
+    inv["played_duration"] = np.where((inv["subject"] == "01") & (inv["episode"] == "ep01"), 20.0, np.nan)
+    man = _build(inputs, clips, tmp_path / "ds", inventory=inv)
+    assert len(man) == 5 and man["end"].max() == pytest.approx(20.0)
+    info = json.loads((tmp_path / "ds/dataset.json").read_text())
+    assert len(info["Dropped"]) == 5 and "not shown: the film ran 20 s" in info["Dropped"][0]["reason"]
+    assert "5 clip(s) left out" in capsys.readouterr().err

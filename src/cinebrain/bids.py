@@ -7,7 +7,9 @@ The inventory (``results/bids/inventory.parquet``, DESIGN.md item 1) has the col
 
 Paths (``bold``, ``eeg``, ``events``, ``stimulus``) are relative to the BIDS root, so that the table stays
 valid when the dataset moves; join them with the configured root.  ``onset`` is the film onset in
-seconds after the first volume (from ``events.tsv``).  ``split`` is ``train`` or ``test``, by episode.
+seconds after the first volume and ``played_duration`` how long the film was shown in that run (both from
+``events.tsv``; ``played_duration`` is NaN where events.tsv gives no duration); ``stimulus_duration`` is
+the length of the film file.  ``split`` is ``train`` or ``test``, by episode.
 
 Every problem found is collected and raised together as one :class:`BIDSDatasetError` whose message
 names each file, what is wrong with it, and how to fix it.  Nothing is written when there is a problem.
@@ -15,9 +17,10 @@ names each file, what is wrong with it, and how to fix it.  Nothing is written w
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ from .settings import setting
 
 COLUMNS = [
     "subject", "session", "task", "run", "bold", "eeg", "events", "stimulus", "episode", "TR",
-    "n_volumes", "onset", "stimulus_duration", "eeg_sfreq", "n_markers", "split",
+    "n_volumes", "onset", "stimulus_duration", "played_duration", "eeg_sfreq", "n_markers", "split",
 ]  # fmt: skip
 
 
@@ -54,6 +57,9 @@ class DatasetSettings:
     tr: float = setting(0.8, "repetition time (s) every BOLD run must have", required=True, exclusiveMinimum=0)
     volume_marker: str = setting("R128", "description of the scanner volume marker in the EEG (.vmrk), e.g. R128",
                                  required=True, minLength=1)  # fmt: skip
+    allow_duplicates: tuple[str, ...] = setting(
+        (), "data files (relative to bids_root) accepted although byte-identical to another run's: the "
+        "inventory stops on duplicates otherwise", items={"type": "string"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,12 @@ class InventoryOptions:
         The test set: the last N episodes in natural order, or an explicit list of episode ids.
     tr_tolerance : float
         Allowed |TR - tr| in seconds.
+    allow_duplicates : list[str]
+        Files (relative to the BIDS root) accepted although byte-identical to another run's file.
+    derivatives : str | None
+        Precomputed fMRIPrep derivatives folder: its runs' dtseries are checked for duplicates too.
+    hash_cache : str | None
+        JSON file caching file hashes by (path, size, mtime) between runs (None: no cache).
     """
 
     tr: float = 0.8
@@ -89,6 +101,9 @@ class InventoryOptions:
     volume_marker: str = "R128"
     test_episodes: int | list[str] = 1
     tr_tolerance: float = 1e-3
+    allow_duplicates: list[str] = field(default_factory=list)
+    derivatives: str | None = None
+    hash_cache: str | None = None
 
 
 def _natural_key(s: str):
@@ -151,14 +166,36 @@ def _check_eeg(path: Path, marker: str, problems) -> tuple[float, int] | None:
                          f"{n_ch}-channel samples: it is truncated or corrupt",
                          "re-copy the recording's .eeg file"))  # fmt: skip
         return None
-    ann = raw.annotations
+    # the marker file itself: MNE drops the annotations that lie past the end of the data, so that a recording
+    # cut at a whole sample would otherwise show up as a marker-count mismatch, not as a truncated file
+    try:
+        ann = mne.read_annotations(str(path.with_suffix(".vmrk")), sfreq=raw.info["sfreq"])
+    except (OSError, ValueError):  # a header naming another marker file: fall back to what the reader kept
+        ann = raw.annotations
     is_marker = np.array([d == marker or d.endswith("/" + marker) for d in ann.description], bool)
-    onsets = ann.onset[is_marker]
-    if len(onsets) and onsets.max() * raw.info["sfreq"] > n_times:
-        problems.append((str(data_file), "volume markers lie beyond the end of the EEG data: the file is truncated",
-                         "re-copy the recording's .eeg file"))  # fmt: skip
+    onsets = np.asarray(ann.onset)[is_marker]
+    sfreq = float(raw.info["sfreq"])
+    if len(onsets) and onsets.max() * sfreq >= n_times:
+        beyond = int((onsets * sfreq >= n_times).sum())
+        problems.append((str(data_file), f"{beyond} of the {len(onsets)} '{marker}' volume markers lie beyond the "
+                         f"end of the EEG data ({n_times / sfreq:.1f} s recorded, the last marker at "
+                         f"{onsets.max():.1f} s): the .eeg file is truncated",
+                         "re-copy the recording's complete .eeg file"))  # fmt: skip
         return None
-    return float(raw.info["sfreq"]), int(is_marker.sum())
+    return sfreq, int(is_marker.sum())
+
+
+def dataset_files(bids_root, derivatives=None) -> list[str]:
+    """Every file of a BIDS dataset that the workflow reads (the workflow's inputs of the raw data): all files
+    under ``bids_root`` but derivatives/ and hidden ones, and the 91k dense time series under ``derivatives``."""
+    root = Path(bids_root)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (Path(dirpath) == root and d == "derivatives"))
+        out += [os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".")]
+    if derivatives and Path(derivatives).is_dir():
+        out += sorted(str(p) for p in Path(derivatives).rglob("*_space-fsLR_den-91k_bold.dtseries.nii"))
+    return out
 
 
 def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.DataFrame:
@@ -179,6 +216,18 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     if not (root / "dataset_description.json").exists():
         raise BIDSDatasetError(root, [(str(root / "dataset_description.json"), "missing",
                                        "point dataset.bids_root at the root of a BIDS dataset")])  # fmt: skip
+    # pybids reads every sidecar while indexing: a garbled JSON would stop it with a raw decoder error that
+    # names no file, so every JSON of the dataset is parsed first (milliseconds: sidecars are small)
+    for js in sorted(root.rglob("*.json")):
+        if "derivatives" in js.relative_to(root).parts:
+            continue
+        try:
+            json.loads(js.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append((str(js), f"is not valid JSON ({exc})", "repair the file (a JSON validator shows the "
+                             "line), or restore it from the dataset's source"))  # fmt: skip
+    if problems:
+        raise BIDSDatasetError(root, problems)
     layout = BIDSLayout(str(root), validate=False)
     query = {"suffix": "bold", "datatype": "func", "extension": [".nii", ".nii.gz"]}
     if opts.task:
@@ -219,16 +268,21 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                              "check dataset.volume_marker, and that the EEG and BOLD files are of the same run"))  # fmt: skip
 
         events = bold.with_name(f"{stem}_events.tsv")
-        stim_rel, episode, onset, stim_dur = None, None, None, None
+        stim_rel, episode, onset, stim_dur, played = None, None, None, None, np.nan
         if not events.exists():
             problems.append((str(events), "missing: the film onset and stimulus come from it",
                              "add an events.tsv with onset, duration and stim_file columns"))  # fmt: skip
         else:
-            ev = pd.read_csv(events, sep="\t")
+            ev = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False)
             has = ev[ev["stim_file"].notna()] if "stim_file" in ev else ev.iloc[0:0]
             if has.empty:
                 problems.append((str(events), "no row names a stimulus (stim_file column)",
                                  "add the film's file name, relative to stimuli/, in stim_file"))  # fmt: skip
+            elif not np.isfinite(pd.to_numeric(has["onset"].iloc[:1], errors="coerce").iloc[0]):
+                val = has["onset"].iloc[0]
+                problems.append((str(events), f"the film's onset is {'n/a' if pd.isna(val) else repr(val)}, not a "
+                                 "number of seconds",
+                                 "write the film's onset (seconds after the first volume) in the onset column"))  # fmt: skip
             else:
                 row = has.iloc[0]
                 onset = float(row["onset"])
@@ -247,7 +301,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                             problems.append((str(stim), f"cannot read the film ({type(exc).__name__}: {exc})",
                                              "re-copy or re-encode the stimulus file"))  # fmt: skip
                     stim_dur = durations[stim_rel]
-                    played = pd.to_numeric(pd.Series([row.get("duration")]), errors="coerce").iloc[0]
+                    played = float(pd.to_numeric(pd.Series([row.get("duration")]), errors="coerce").iloc[0])
                     # The scan may go on after the film (it should, to record the lagged response to its
                     # end); the file must hold the whole film the events say was shown (half-frame slack).
                     if stim_dur is not None and pd.notna(played) and stim_dur < float(played) - 0.05:
@@ -261,20 +315,24 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
             "eeg": rel(eeg_path), "events": rel(events), "stimulus": f"stimuli/{stim_rel}" if stim_rel else None,
             "episode": episode, "TR": float(tr) if tr is not None else np.nan,
             "n_volumes": n_volumes if n_volumes is not None else -1, "onset": onset,
-            "stimulus_duration": stim_dur, "eeg_sfreq": eeg_info[0] if eeg_info else np.nan,
+            "stimulus_duration": stim_dur, "played_duration": played, "eeg_sfreq": eeg_info[0] if eeg_info else np.nan,
             "n_markers": eeg_info[1] if eeg_info else -1,
         })  # fmt: skip
 
     participants = root / "participants.tsv"
-    if participants.exists():
-        listed = pd.read_csv(participants, sep="\t", dtype=str)["participant_id"].str.removeprefix("sub-")
+    table = pd.read_csv(participants, sep="\t", dtype=str) if participants.exists() else None
+    if table is not None and "participant_id" not in table:
+        problems.append((str(participants), f"has no participant_id column (columns: {list(table.columns)[:6]})",
+                         "name the first column participant_id (BIDS), with values sub-<label>"))  # fmt: skip
+    elif table is not None:
+        listed = table["participant_id"].dropna().str.removeprefix("sub-")
         with_data = {r["subject"] for r in rows}
         for sub in sorted(set(listed) - with_data):
             problems.append((str(participants), f"lists sub-{sub}, who has no {opts.task or ''} BOLD run".replace("  ", " "),
                              f"add sub-{sub}'s data or remove the row from participants.tsv"))  # fmt: skip
 
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "split"])
-    episodes = [e for e in df["episode"] if e is not None]
+    episodes = [e for e in df["episode"] if isinstance(e, str)]
     if episodes:
         try:
             split = split_episodes(episodes, opts.test_episodes)
@@ -282,6 +340,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
         except ValueError as exc:
             problems.append(("config: split.test_episodes", str(exc).split("; fix: ")[0],
                              str(exc).split("; fix: ")[-1]))  # fmt: skip
+    problems += duplicate_problems(root, df, opts)
     if problems:
         raise BIDSDatasetError(root, problems)
     df = df.sort_values(["subject", "session", "task", "run"], na_position="first").reset_index(drop=True)
@@ -289,6 +348,35 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     df["n_volumes"] = df["n_volumes"].astype("int64")
     df["n_markers"] = df["n_markers"].astype("int64")
     return df[COLUMNS]
+
+
+def duplicate_problems(root: Path, df: pd.DataFrame, opts: InventoryOptions) -> list[tuple[str, str, str]]:
+    """Byte-identical BOLD, EEG or precomputed dtseries files of different runs (:mod:`cinebrain.integrity`),
+    less those the user accepted in ``opts.allow_duplicates``."""
+    from .fmri.fmriprep import derivative_paths
+    from .integrity import find_duplicates, load_cache, save_cache
+
+    files: dict[str, Path] = {}
+    for r in df.itertuples():
+        files[r.bold] = root / r.bold
+        files[r.eeg] = (root / r.eeg).with_suffix(".eeg")
+        if opts.derivatives:
+            dts = derivative_paths(r.bold, opts.derivatives)["dtseries"]
+            files[os.path.relpath(dts, root)] = dts
+    cache = load_cache(opts.hash_cache) if opts.hash_cache else None
+    groups = find_duplicates(files, cache)
+    if cache is not None:
+        save_cache(opts.hash_cache, cache)
+    allowed = {str(Path(a)) for a in opts.allow_duplicates}
+    problems = []
+    for group in groups:
+        if set(group) <= allowed:
+            continue
+        problems.append((str(files[group[0]]), f"is byte-identical to {', '.join(str(files[g]) for g in group[1:])}: "
+                         "two runs (or subjects) hold the same recording, so a model would be scored on a copy of its "
+                         "training data", "replace the copy with the run's own data; if the duplicate is known and "
+                         f"accepted, list every one of {group} in dataset.allow_duplicates"))  # fmt: skip
+    return problems
 
 
 def write_inventory(df: pd.DataFrame, path) -> None:

@@ -30,7 +30,8 @@ def cmd_inventory(args) -> int:
     from .bids import BIDSDatasetError, InventoryOptions, build_inventory, write_inventory
 
     test = int(args.test_episodes) if args.test_episodes.isdigit() else args.test_episodes.split(",")
-    opts = InventoryOptions(tr=args.tr, task=args.task, volume_marker=args.marker, test_episodes=test)
+    opts = InventoryOptions(tr=args.tr, task=args.task, volume_marker=args.marker, test_episodes=test,
+                            allow_duplicates=args.allow_duplicate, derivatives=args.derivatives)  # fmt: skip
     try:
         df = build_inventory(args.bids, opts)
     except BIDSDatasetError as exc:
@@ -126,6 +127,9 @@ def main(argv=None) -> int:
     p.add_argument("--task", default=None)
     p.add_argument("--marker", default="R128", help="EEG volume marker description")
     p.add_argument("--test-episodes", default="1", help="N (last N episodes) or a comma-separated list")
+    p.add_argument("--allow-duplicate", action="append", default=[], metavar="FILE",
+                   help="a file (relative to the BIDS root) accepted although byte-identical to another (repeat)")
+    p.add_argument("--derivatives", default=None, help="precomputed fMRIPrep folder whose dtseries are checked too")
     p.set_defaults(func=cmd_inventory)
 
     p = sub.add_parser("controls", help="print each decoder's reconstruction against its controls and ceilings "

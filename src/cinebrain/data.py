@@ -162,7 +162,16 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
         s0 = volume_marker_sample(raw, settings.volume_marker)
         v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol)
         e0 = s0 + np.round((float(r["onset"]) + settings.eeg_lag + c["start"].to_numpy()) * sfreq).astype(int)
+        played = r.get("played_duration")  # NaN (or absent: an older inventory) when events.tsv has no duration
+        played = float(played) if played is not None and pd.notna(played) else np.nan
         for i, clip in c.iterrows():
+            if np.isfinite(played) and float(clip["end"]) > played + 1e-3:
+                # the film was stopped early in this run: the brain data of this clip's window are of the
+                # scan after the film, never of the clip (events.tsv's duration says what was shown)
+                dropped.append({"clip": clip["clip"], "run": run, "reason": f"not shown: the film ran "
+                                f"{played:g} s in this run (events.tsv duration) and the clip ends at "
+                                f"{float(clip['end']):g} s"})  # fmt: skip
+                continue
             ok_f, ok_e = v1[i] <= side["NumberOfVolumes"], e0[i] >= 0 and e0[i] + n_samp <= raw.n_times
             row = {"subject": subject, "split": split, "run": run, "episode": r["episode"], "clip": clip["clip"],
                    "clip_index": int(clip["clip_index"]), "start": float(clip["start"]), "end": float(clip["end"]),
@@ -185,6 +194,11 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
                 f"extends past the end of the run: it needs {what}; fix: record/keep the scan past the film's end, "
                 "or set data.incomplete: drop to leave such clips out"
             )
+    if dropped:
+        import sys
+
+        print(f"sub-{subject} {split}: {len(dropped)} clip(s) left out (listed in dataset.json 'Dropped'), e.g. "
+              f"{dropped[0]['clip']} of run {dropped[0]['run']}: {dropped[0]['reason']}", file=sys.stderr)  # fmt: skip
     manifest = pd.DataFrame([p[0] for p in plan])
     if manifest.empty:
         raise DatasetError(f"sub-{subject} {split}: every clip was dropped ({dropped[:3]}...); fix: see data.incomplete")

@@ -11,6 +11,12 @@ checkpoint bids_inventory:
         tr=config["dataset"]["tr"],
         volume_marker=config["dataset"]["volume_marker"],
         test_episodes=config["split"]["test_episodes"],
+        bids_root=BIDS_ROOT,
+        allow_duplicates=config["dataset"]["allow_duplicates"],
+        # precomputed derivatives are data like the raw runs: checked for byte-identical copies too
+        derivatives=FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,
+        # file hashes by (path, size, mtime): a rerun hashes only what changed (cinebrain.integrity)
+        hash_cache="results/bids/.file_hashes.json",
     log:
         "logs/bids/bids_inventory.log",
     conda:

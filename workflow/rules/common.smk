@@ -84,8 +84,15 @@ wildcard_constraints:
     method="|".join(sorted([*METHODS, "ceiling"])),
 
 def bids_input(wildcards=None):
-    """The BIDS root, an input of the stages that read it (written by synth_generate, or existing)."""
-    return BIDS_ROOT
+    """The raw dataset as the inputs of the stages that read it: the synthetic root folder that synth_generate
+    writes, or else every file of the existing BIDS root (derivatives/ and hidden files aside) and, with
+    precomputed fMRIPrep derivatives, their dense time series, so that a file edited in place (an onset in an
+    events.tsv) reruns the inventory; a folder's time stamp does not change when a file in it is edited."""
+    if SYNTH["enabled"]:
+        return BIDS_ROOT
+    from cinebrain.bids import dataset_files
+
+    return dataset_files(BIDS_ROOT, FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None)
 
 
 def inventory():
