@@ -97,6 +97,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_fmri_extract.py
 	$(BIN)/python benchmarks/bench_eeg.py
+	$(BIN)/python benchmarks/bench_eeg_methods.py
 	$(BIN)/python benchmarks/bench_stimuli.py
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_encoder.py

@@ -309,3 +309,70 @@ def test_flat_eeg_channel_is_found_and_interpolated(bids_eeg):
     assert qc["bad_channels"] == {"E10": "flat"}
     e10 = clean.get_data(picks=["E10"])[0]
     assert e10.std() > 0.3 * clean.get_data(picks=["E11"])[0].std()  # interpolated from its neighbours
+
+
+# ---------------------------------------------------------------- MNE's built-ins, offered as options
+
+
+def test_mne_aas_option_against_ours_known_answer():
+    """MNE's AAS (eeg.gradient.method: mne_aas) removes the artifact but aligns volumes to whole samples: with
+    onsets at a fraction of a sample (an 800.02-sample TR) it leaves more than the sub-sample aligned default."""
+    from cinebrain.eeg.gradient import remove_gradient_mne
+
+    eeg, artifact, onsets, _, t = _scanner()
+    markers = np.round(onsets).astype(int)
+    mid = (t > onsets[15]) & (t < onsets[-15])
+    x = eeg + artifact
+    remove_gradient(x, markers, n_template=21)
+    ours = (x - eeg)[:, mid].std()
+    raw = mne.io.RawArray(eeg + artifact, mne.create_info(4, 1000.0, "eeg"), verbose="error")
+    res = remove_gradient_mne(raw, markers, n_template=21)
+    theirs = (raw.get_data() - eeg)[:, mid].std()
+    assert artifact[:, mid].std() / theirs > 10, theirs  # it does remove most of it
+    print(f"interior residual: mne_aas {theirs * 1e6:.1f} uV, aas {ours * 1e6:.1f} uV")
+    assert theirs > 3 * ours, (theirs, ours)
+    assert res.volume_average_before.shape == (4, 801)
+    # its first and last 10 volumes stay uncorrected: the volume-locked average keeps a seventh of the artifact
+    assert np.abs(res.volume_average_after).max() < np.abs(res.volume_average_before).max() / 5
+
+
+def test_chain_with_mne_methods(bids_eeg):
+    """The chain runs with MNE's gradient AAS and PCA-OBS, says so in its QC, and reduces each artifact (by less
+    than the defaults: measured on this run, the R-peak-locked average falls 3.6x with PCA-OBS, 9.5x with the
+    sliding average)."""
+    off = {"ica": {"enabled": False}, "bad_channels": {"enabled": False}}
+    _, _, _, qc, arrays = _run(bids_eeg, gradient={"method": "mne_aas"}, **off)
+    assert qc["gradient"]["method"] == "mne_aas"
+    # MNE leaves the first and last 10 of the 57 volumes uncorrected (its window): the volume-locked average
+    # keeps about a third of the artifact on this short run
+    assert np.abs(arrays["volume_avg_before"]).mean() / np.abs(arrays["volume_avg_after"]).mean() > 2
+    ratio = {}
+    for method in ("mne_pca_obs", "average"):
+        _, _, _, qc, arrays = _run(bids_eeg, bcg={"method": method}, **off)
+        assert qc["bcg"]["method"] == method
+        ratio[method] = np.abs(arrays["rpeak_avg_before"]).mean() / np.abs(arrays["rpeak_avg_after"]).mean()
+    assert ratio["mne_pca_obs"] > 3 and ratio["average"] > ratio["mne_pca_obs"], ratio
+
+
+def _raw_at(sfreq: float, seconds: float = 20.0):
+    names = ["E1", "E2", "ECG"]
+    info = mne.create_info(names, sfreq, ["eeg", "eeg", "ecg"])
+    return mne.io.RawArray(np.zeros((3, int(seconds * sfreq))), info, verbose="error")
+
+
+def test_recording_below_the_gradient_rate_is_refused():
+    raw = _raw_at(250.0)
+    markers = np.arange(20) * 200 + 100
+    settings = EEGSettings.from_config({"sfreq": 250.0, "ica": {"decim_sfreq": 50.0}})
+    with pytest.raises(EEGInputError, match=r"run.vhdr: recorded at 250 Hz, below eeg.gradient.min_sfreq 1000 Hz.*"
+                                            r"eeg.gradient.enabled: false"):  # fmt: skip
+        check_run(raw, "run.vhdr", markers=markers, marker="R128", n_volumes=20, tr=0.8, settings=settings)
+
+
+def test_output_rate_above_the_recording_says_lower_it():
+    raw = _raw_at(250.0)
+    markers = np.arange(20) * 200 + 100
+    settings = EEGSettings.from_config({"gradient": {"enabled": False}})  # eeg.sfreq 1000 Hz, the default
+    with pytest.raises(EEGInputError, match=r"eeg.sfreq 1000 Hz is above the recording's rate 250 Hz .* fix: lower "
+                                            r"eeg.sfreq to at most 250 Hz"):  # fmt: skip
+        check_run(raw, "run.vhdr", markers=markers, marker="R128", n_volumes=20, tr=0.8, settings=settings)

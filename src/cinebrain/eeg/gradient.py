@@ -9,8 +9,15 @@ ratio: sub-sample precision from hundreds of markers), bring every epoch onto a 
 windowed-sinc fractional delay, average there, and shift the template back to each epoch's own offset
 before subtracting it.  ``fmrib_fastr`` instead upsamples the whole recording 10x; a fractional-delay
 filter per epoch aligns to a continuous offset at a fraction of the memory and time, which is what lets
-an 18-minute, 65-channel run fit the 30-s budget.  No library offers this for MNE data (MNE has no gradient-artifact
-removal), hence the hand-written code.
+an 18-minute, 65-channel run fit the 30-s budget.
+
+MNE 1.13 ships AAS as :func:`mne.preprocessing.remove_fmri_gradient_artifact`; it is offered here as
+``eeg.gradient.method: mne_aas`` (:func:`remove_gradient_mne`), and the project's method stays the default
+for measured reasons (``make bench``, benchmarks/bench_eeg_methods.py, on a CineBrain-size synthetic run):
+MNE aligns epochs to whole samples, so a template built from volumes whose onsets fall at different
+fractions of a sample does not match any of them; it leaves the first and last ``window`` volumes
+uncorrected, detrends each epoch, and requires volumes evenly spaced to ``tr_tol`` samples, which a
+scanner/amplifier clock drift breaks over a long run.
 
 OBS (Niazy et al. 2005): the residuals left by AAS, high-passed above ``obs_hp`` Hz so that the EEG
 itself stays out, are decomposed per channel by PCA over epochs; the first ``n_obs`` components are fitted
@@ -185,3 +192,33 @@ def _obs_fit(residual: np.ndarray, n_comp: int, hp: float, sfreq: float) -> np.n
         basis = vecs[:, ::-1][:, :n_comp]  # (L, p)
         fitted[:, c, :] = (x @ basis) @ basis.T
     return fitted
+
+
+def volume_average(data: np.ndarray, markers: np.ndarray, length: int) -> np.ndarray:
+    """(C, length) average of ``data`` over the epochs starting at the (whole-sample) ``markers`` (QC)."""
+    markers = np.asarray(markers, np.int64)
+    ok = markers + length <= data.shape[1]
+    return data[:, markers[ok, None] + np.arange(length)[None, :]].mean(1)
+
+
+def remove_gradient_mne(raw, markers: np.ndarray, *, n_template: int = 21) -> GradientResult:
+    """MNE's average artifact subtraction on every channel of ``raw`` (preloaded), in place.
+
+    ``n_template`` volumes make the template as in :func:`remove_gradient` (``window`` = half before, half
+    after); MNE's ``tr_tol`` is set to the largest deviation of a marker interval from their median, so that
+    the markers the chain already accepted (``eeg.marker_tolerance``) are accepted here too.
+    """
+    import mne
+
+    markers = np.asarray(markers, np.int64)
+    _, tr_samples = fit_onsets(markers)
+    length = int(np.ceil(tr_samples))
+    d = np.diff(markers)
+    tol = int(np.ceil(np.abs(d - np.median(d)).max())) if len(d) else 0
+    half = max(1, (n_template | 1) // 2)
+    before = volume_average(raw._data, markers, length)  # noqa: SLF001
+    mne.preprocessing.remove_fmri_gradient_artifact(raw, markers, window=(half, half), tr_tol=tol,
+                                                    picks=np.arange(len(raw.ch_names)), copy=False,
+                                                    verbose="error")  # fmt: skip
+    after = volume_average(raw._data, markers, length)  # noqa: SLF001
+    return GradientResult(markers.astype(np.float64), tr_samples, length, before, after)

@@ -86,15 +86,25 @@ def check_run(raw, fpath, *, markers: np.ndarray, marker: str, n_volumes: int, t
                             f"{settings.montage} ({len(montage.ch_names)} electrodes, e.g. "
                             f"{', '.join(montage.ch_names[:4])}); fix: set eeg.montage to the cap's montage, or "
                             "correct the channel names in channels.tsv")  # fmt: skip
+    if settings.gradient.enabled and sf < settings.gradient.min_sfreq:
+        raise EEGInputError(
+            f"{fpath}: recorded at {sf:g} Hz, below eeg.gradient.min_sfreq {settings.gradient.min_sfreq:g} Hz: the "
+            "gradient artifact's kHz content aliases at this rate, so a template no longer matches it from volume to "
+            "volume and much of it stays in the data (benchmarks/bench_eeg_methods.py measures how much); fix: use "
+            "the recording at its acquisition rate (MR-compatible amplifiers record at 5 kHz), or, if the gradient "
+            "was already removed (e.g. in BrainVision Analyzer), set eeg.gradient.enabled: false"
+        )
     check_filters(settings, sf, where=str(fpath))
 
 
 def check_filters(settings: EEGSettings, sfreq_in: float, where: str = "config") -> None:
     """The output rate must carry every requested filter edge (and the input rate the output rate)."""
     nyq = settings.sfreq / 2
-    problems = []
     if settings.sfreq > sfreq_in:
-        problems.append(f"eeg.sfreq {settings.sfreq:g} Hz is above the recording's {sfreq_in:g} Hz")
+        raise EEGInputError(f"{where}: eeg.sfreq {settings.sfreq:g} Hz is above the recording's rate {sfreq_in:g} Hz "
+                            "(the chain downsamples, it never upsamples); fix: lower eeg.sfreq to at most "
+                            f"{sfreq_in:g} Hz")  # fmt: skip
+    problems = []
     for key, f in (("eeg.h_freq", settings.h_freq), ("eeg.l_freq", settings.l_freq)):
         if f is not None and f >= nyq:
             problems.append(f"{key} {f:g} Hz is not below the Nyquist frequency {nyq:g} Hz of eeg.sfreq")

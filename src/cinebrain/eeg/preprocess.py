@@ -43,8 +43,8 @@ def preprocess_run(
     import mne
     from tqdm.auto import tqdm
 
-    from .bcg import ECGError, detect_r_peaks, remove_bcg
-    from .gradient import remove_gradient
+    from .bcg import ECGError, detect_r_peaks, remove_bcg, remove_bcg_mne
+    from .gradient import remove_gradient, remove_gradient_mne
 
     if not isinstance(settings, EEGSettings):
         settings = EEGSettings.from_config(dict(settings))
@@ -81,11 +81,15 @@ def preprocess_run(
     # 2. gradient
     t0 = time.perf_counter()
     if settings.gradient.enabled:
-        g = remove_gradient(data, markers, n_template=settings.gradient.n_template,
-                            obs=settings.gradient.obs, sfreq=sf, n_jobs=n_jobs)  # fmt: skip
+        if settings.gradient.method == "mne_aas":
+            g = remove_gradient_mne(raw, markers, n_template=settings.gradient.n_template)
+            data = raw._data  # noqa: SLF001
+        else:
+            g = remove_gradient(data, markers, n_template=settings.gradient.n_template,
+                                obs=settings.gradient.obs, sfreq=sf, n_jobs=n_jobs)  # fmt: skip
         arrays["volume_avg_before"], arrays["volume_avg_after"] = g.volume_average_before, g.volume_average_after
-        qc["gradient"] = {"tr_samples": g.tr_samples, "template_length": g.template_length,
-                          "n_template": settings.gradient.n_template,
+        qc["gradient"] = {"method": settings.gradient.method, "tr_samples": g.tr_samples,
+                          "template_length": g.template_length, "n_template": settings.gradient.n_template,
                           "obs": settings.gradient.obs}  # fmt: skip
         spectrum("gradient")
     timings["gradient"] = time.perf_counter() - t0
@@ -97,9 +101,13 @@ def preprocess_run(
         ecg = data[raw.ch_names.index(settings.ecg_channel)]
         r_peaks = detect_r_peaks(ecg, sf)
         try:
-            b = remove_bcg(data, r_peaks, sf, method=settings.bcg.method,
-                           n_template=settings.bcg.n_template, n_obs=settings.bcg.n_obs,
-                           channels=eeg_picks, n_jobs=n_jobs)  # fmt: skip
+            if settings.bcg.method == "mne_pca_obs":
+                b = remove_bcg_mne(raw, r_peaks, n_obs=settings.bcg.n_obs, picks=eeg_picks, n_jobs=n_jobs)
+                data = raw._data  # noqa: SLF001
+            else:
+                b = remove_bcg(data, r_peaks, sf, method=settings.bcg.method,
+                               n_template=settings.bcg.n_template, n_obs=settings.bcg.n_obs,
+                               channels=eeg_picks, n_jobs=n_jobs)  # fmt: skip
         except ECGError as exc:
             raise EEGInputError(f"{fpath}: {exc}; fix: check the ECG channel '{settings.ecg_channel}', or disable "
                                 "BCG removal with eeg.bcg.enabled: false") from exc  # fmt: skip

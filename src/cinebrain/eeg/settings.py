@@ -12,8 +12,15 @@ class GradientSettings:
     """MR-gradient artifact removal: average artifact subtraction locked to the volume markers."""
 
     enabled: bool = setting(True, "remove the gradient artifact")
+    method: str = setting("aas", "aas (sub-sample aligned average artifact subtraction, cinebrain.eeg.gradient) or "
+                          "mne_aas (MNE's remove_fmri_gradient_artifact: whole-sample alignment; make bench compares "
+                          "them)", enum=("aas", "mne_aas"))  # fmt: skip
     n_template: int = setting(21, "volumes in the sliding template (FMRIB default 21)", minimum=3)
-    obs: int = setting(0, "optimal-basis-set components fitted to the residuals (0: off; FMRIB uses 4)", minimum=0)
+    obs: int = setting(0, "optimal-basis-set components fitted to the residuals (0: off; FMRIB uses 4; method aas)",
+                       minimum=0)  # fmt: skip
+    min_sfreq: float = setting(1000.0, "lowest recording rate (Hz) the gradient removal accepts: below it the "
+                               "artifact's kHz content aliases and no template matches it from volume to volume",
+                               exclusiveMinimum=0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -21,10 +28,11 @@ class BcgSettings:
     """Ballistocardiogram removal locked to the ECG R-peaks (set enabled: false for data without ECG)."""
 
     enabled: bool = setting(True, "remove the ballistocardiogram")
-    method: str = setting("average", "average (sliding mean of n_template beats) or obs (mean + n_obs principal "
-                          "components, fmrib_pas)", enum=("average", "obs"))  # fmt: skip
+    method: str = setting("average", "average (sliding mean of n_template beats), obs (mean + n_obs principal "
+                          "components, fmrib_pas) or mne_pca_obs (MNE's apply_pca_obs with n_obs components)",
+                          enum=("average", "obs", "mne_pca_obs"))  # fmt: skip
     n_template: int = setting(21, "beats in the sliding template", minimum=3)
-    n_obs: int = setting(3, "principal components (method obs)", minimum=1)
+    n_obs: int = setting(3, "principal components (methods obs and mne_pca_obs)", minimum=1)
 
 
 @dataclass(frozen=True)
