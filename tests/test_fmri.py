@@ -324,3 +324,31 @@ def test_normalise_run_writes_sidecar(synth, tmp_path):
     assert len(doc["Columns"]["grayordinate"]) == 9964 and doc["RoiSets"][1]["name"] == "hippocampus"
     assert doc["Episode"] == runs[1]["episode"] and doc["Split"] == runs[1]["split"]
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_guard_names_the_fmriprep_subcortical_transposition(deriv, synth):
+    """fMRIPrep 23.1 wrote each subcortical structure's voxels k-fastest (nipreps/niworkflows#814): the data are
+    transposed on HCP's grayordinates with nothing else wrong; the guard before extraction names the cause."""
+    from cinebrain.bids import InventoryOptions, build_inventory
+    from cinebrain.fmri.fmriprep import FmriprepError, check_derivatives
+
+    path = deriv / f"{RUN1}_space-fsLR_den-91k_bold.dtseries.nii"
+    axis = go.brain_model_axis()
+    parts = [axis[:59412]]
+    for name, sl, _ in list(axis.iter_structures())[2:]:
+        vox = np.asarray(axis.voxel[sl])
+        kfast = vox[np.lexsort((vox[:, 2], vox[:, 1], vox[:, 0]))]
+        parts.append(nib.cifti2.BrainModelAxis(name=[name] * len(vox), voxel=kfast, affine=axis.affine,
+                                               volume_shape=axis.volume_shape))  # fmt: skip
+    transposed = parts[0]
+    for p in parts[1:]:
+        transposed = transposed + p
+    _rewrite(path, axis=transposed)
+    inv = build_inventory(synth / "bids", InventoryOptions(task="movie"))
+    runs = inv[inv["subject"] == "01"].to_dict("records")
+    with pytest.raises(FmriprepError) as err:
+        check_derivatives("01", runs, deriv)
+    msg = str(err.value)
+    assert str(path) in msg and "k fastest" in msg and "niworkflows#814" in msg and "niworkflows 1.8.1" in msg
+    assert go.subcortical_order(go.brain_model_axis(), go._reference_structures()[2:]) is None
+    assert msg.count("k fastest") == 1  # the other runs are fine

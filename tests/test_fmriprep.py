@@ -170,14 +170,14 @@ def test_rule_runs_container_double(tmp_path, runner, program):
     env_path = f"{bindir}{os.pathsep}{os.environ['PATH']}"
     scratch = tmp_path / "scratch"
     target = "results/fmri/sub-01/sub-01_task-movie_run-1_desc-roi_bold.npy"
-    res = smk(wd, target, "--cores", "2", "--set-resources", "fmriprep_run:mem_mb=3000",
+    res = smk(wd, target, "--cores", "2", "--set-resources", "fmriprep_run:mem_mb=6000",
               "--default-resources", f"tmpdir='{scratch}'", env={"PATH": env_path})  # fmt: skip
     calls = [json.loads(line) for line in (wd / "results/fmriprep/.double_calls.jsonl").read_text().splitlines()]
     assert len(calls) == 1, res.stdout
     argv = calls[0]["argv"]
     # the rule's threads (2 cores here), its memory resource, the job's tmpdir as scratch, the licence
     assert argv[argv.index("--nthreads") + 1] == "2" and argv[argv.index("--omp-nthreads") + 1] == "2"
-    assert argv[argv.index("--mem-mb") + 1] == "3000"
+    assert argv[argv.index("--mem-mb") + 1] == "5100"  # the job's 6,000 MB less the 15% headroom
     assert argv[argv.index("-w") + 1] == str(scratch / "fmriprep_work" / "sub-01")
     assert argv[argv.index("--participant-label") + 1] == "01"
     assert argv[argv.index("--fs-license-file") + 1] == str(wd / "license.txt")
@@ -225,3 +225,18 @@ def test_precomputed_manifest_matches_inventory(synth, runs_01, tmp_path):
                      log=tmp_path / "log")  # fmt: skip
     doc = json.loads(out.read_text())
     assert doc["command"] is None and len(doc["runs"]) == len(runs_01)
+
+
+def test_memory_sizing_for_cinebrain_length_runs():
+    """A 1,350-volume run needs ~35 GB by our rule: 32 GB for the job (27 GB to fMRIPrep) is refused before the
+    container starts, naming what to give; the profile's 64 GB passes, with 15% kept out of --mem-mb."""
+    from cinebrain.fmri.fmriprep import FmriprepError, FmriprepSettings, fmriprep_mem_mb, memory_needed_mb
+
+    cinebrain = [(96, 96, 72, 1350)] * 3  # 2-mm whole-brain runs of an 18-min film
+    need = memory_needed_mb(cinebrain)
+    assert 30000 < need < 40000 and memory_needed_mb([(96, 96, 72, 850)]) < need
+    settings = FmriprepSettings(runner="docker", fs_license="l.txt")
+    assert fmriprep_mem_mb(64000, settings, cinebrain, "01") == 54400
+    with pytest.raises(FmriprepError, match=r"32000 MB for the job leaves 27200 MB to fMRIPrep .* longest run \(1350 "
+                                            r"volumes\) needs about \d+ MB; fix: give the job at least \d+ MB"):
+        fmriprep_mem_mb(32000, settings, cinebrain, "01")

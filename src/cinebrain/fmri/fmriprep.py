@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..settings import setting
 
 RUNNERS = ("docker", "apptainer", "precomputed")
@@ -59,8 +61,11 @@ class FmriprepSettings:
     extra_args: tuple[str, ...] = setting((), "further fMRIPrep arguments, passed through as given")
     threads: int = setting(8, "threads of the fMRIPrep job (--nthreads); profiles may override with set-threads",
                            minimum=1)  # fmt: skip
-    mem_mb: int = setting(32000, "memory of the fMRIPrep job in MB (--mem-mb); profiles may override with "
-                          "set-resources", minimum=1000)  # fmt: skip
+    mem_mb: int = setting(32000, "memory of the fMRIPrep job in MB (--mem-mb is this less mem_headroom); profiles "
+                          "may override with set-resources", minimum=1000)  # fmt: skip
+    mem_headroom: float = setting(0.15, "fraction of the job's memory kept out of fMRIPrep's --mem-mb: nipype's "
+                                  "estimates are no cap, and a job above its SLURM memory is killed whole",
+                                  minimum=0, exclusiveMaximum=1)  # fmt: skip
     omp_nthreads_max: int = 8  # not a configuration key: --omp-nthreads is min(threads, 8)
 
     __schema__ = {"if": {"properties": {"runner": {"enum": ["docker", "apptainer"]}}, "required": ["runner"]},
@@ -176,8 +181,8 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
                                      f"{int(r['n_volumes'])}", "re-run fMRIPrep for this run (interrupted or "
                                      "mismatched output)"))  # fmt: skip
             except (LayoutError, ValueError) as exc:
-                problems.append((str(dts), str(exc).split(": ", 1)[-1].split("; fix: ")[0],
-                                 "use fMRIPrep's --cifti-output 91k output for this run"))  # fmt: skip
+                what, _, fix = str(exc).split(": ", 1)[-1].partition("; fix: ")
+                problems.append((str(dts), what, fix or "use fMRIPrep's --cifti-output 91k output for this run"))
         if not conf.exists():
             problems.append((str(conf), "missing", f"re-run fMRIPrep for sub-{subject}; it writes the confounds "
                              "table of every run"))  # fmt: skip
@@ -197,6 +202,37 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
     if problems:
         raise FmriprepError(subject, problems)
     return records
+
+
+#: MB for fMRIPrep's anatomical workflow (FreeSurfer recon-all, ANTs registration) beside the BOLD runs
+ANAT_MB = 4000
+
+
+def memory_needed_mb(bold_shapes) -> int:
+    """Our sizing rule for one subject's fMRIPrep job (not fMRIPrep's own): the anatomical workflow's
+    :data:`ANAT_MB` plus two float64 copies of the longest run, in its own grid and in MNI152NLin6Asym at 2 mm
+    (91 x 109 x 91), which is how fMRIPrep's MemoryCalculator counts a series and what its resampling nodes
+    hold at once.  A CineBrain run (1,350 volumes) needs ~35 GB: users report fMRIPrep jobs killed at 850."""
+    need = 0.0
+    for shape in bold_shapes:
+        t = shape[3] if len(shape) > 3 else 1
+        need = max(need, 2 * (int(np.prod(shape[:3])) + 91 * 109 * 91) * t * 8 / 2**20)
+    return int(ANAT_MB + need)
+
+
+def fmriprep_mem_mb(job_mem_mb: int, settings: FmriprepSettings, bold_shapes, subject: str) -> int:
+    """fMRIPrep's ``--mem-mb`` for a job of ``job_mem_mb``: the job's memory less the headroom; raises
+    :class:`FmriprepError` before the container starts when that is below :func:`memory_needed_mb`."""
+    mem = int(job_mem_mb * (1 - settings.mem_headroom))
+    need = memory_needed_mb(bold_shapes)
+    if mem < need:
+        longest = max((s[3] if len(s) > 3 else 1) for s in bold_shapes)
+        raise FmriprepError(subject, [("resources: fmriprep_run mem_mb", f"{job_mem_mb} MB for the job leaves "
+                                       f"{mem} MB to fMRIPrep after the {settings.mem_headroom:.0%} headroom; its "
+                                       f"longest run ({longest} volumes) needs about {need} MB",
+                                       f"give the job at least {int(np.ceil(need / (1 - settings.mem_headroom)))} MB "
+                                       "(fmriprep.mem_mb, or set-resources fmriprep_run: mem_mb in the profile)")])  # fmt: skip
+    return mem
 
 
 def run_fmriprep(command: list[str], log, subject: str, stream=None) -> None:
@@ -251,6 +287,10 @@ def fmriprep_subject(
         raise FmriprepError(subject, [(str(inventory), f"has no run of sub-{subject}", "check the BIDS dataset")])
     command = None
     if settings.runner != "precomputed":
+        import nibabel as nib
+
+        shapes = [nib.load(str(Path(bids_dir) / r["bold"])).shape for r in runs]
+        mem_mb = fmriprep_mem_mb(mem_mb, settings, shapes, subject)
         work_dir = Path(settings.work_dir or Path(tmpdir) / "fmriprep_work") / f"sub-{subject}"
         work_dir.mkdir(parents=True, exist_ok=True)
         Path(fmriprep_dir).mkdir(parents=True, exist_ok=True)

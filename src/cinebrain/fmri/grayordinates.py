@@ -182,9 +182,11 @@ def _reference_structures() -> tuple[tuple[str, int, int], ...]:
 def check_layout(axis, path) -> None:
     """Check that a file's :class:`~nibabel.cifti2.BrainModelAxis` is the 91k layout of the atlas.
 
-    Compared: the structures, their order and sizes, and the fsLR-32k vertex of every cortical
-    grayordinate (what the HCP-MMP1.0 labels index).  Subcortical voxel coordinates are not compared: they
-    come from the file (fMRIPrep's MNI152NLin6Asym 2-mm grid), and the atlas labels them by structure.
+    Compared: the structures, their order and sizes, the fsLR-32k vertex of every cortical grayordinate
+    (what the HCP-MMP1.0 labels index), and the order of every subcortical structure's voxels (HCP's: i
+    fastest; :func:`subcortical_order` names the fMRIPrep 23.1 transposition).  Subcortical voxel coordinates
+    are not compared: they come from the file (fMRIPrep's MNI152NLin6Asym 2-mm grid), and the atlas labels
+    them by structure.
     """
     problems = []
     got, want = _structures(axis), _reference_structures()
@@ -199,11 +201,39 @@ def check_layout(axis, path) -> None:
             if not np.array_equal(axis.vertex[start : start + count], np.asarray(ref)):
                 problems.append(f"{name.removeprefix('CIFTI_STRUCTURE_')} vertices are not the 32k medial-wall-free "
                                 "set of the HCP atlas")  # fmt: skip
+        order = subcortical_order(axis, want[2:])
+        if order:
+            problems.append(order)
     if problems:
+        known = any("niworkflows" in p for p in problems)
         raise LayoutError(
-            f"{path}: not the 91k-grayordinate fsLR-32k layout ({'; '.join(problems)}); fix: use fMRIPrep's "
-            "--cifti-output 91k output (*_space-fsLR_den-91k_bold.dtseries.nii)"
-        )
+            f"{path}: not the 91k-grayordinate fsLR-32k layout ({'; '.join(problems)}); fix: "
+            + ("re-run fMRIPrep with niworkflows 1.8.1 or later (nipreps/niworkflows#815), which writes HCP's order"
+               if known else "use fMRIPrep's --cifti-output 91k output (*_space-fsLR_den-91k_bold.dtseries.nii)")
+        )  # fmt: skip
+
+
+def subcortical_order(axis, structures) -> str | None:
+    """None when every subcortical structure lists its voxels in HCP's order (i fastest, then j, then k), or
+    what is wrong.  fMRIPrep 23.1 (niworkflows before 1.8.1) wrote them with k fastest: the subcortical data
+    are then spatially transposed on the HCP grayordinates (nipreps/niworkflows#814), silently."""
+    transposed, other = [], []
+    for name, start, count in structures:
+        vox = np.asarray(axis.voxel[start : start + count])
+        if count < 2:
+            continue
+        hcp = np.lexsort((vox[:, 0], vox[:, 1], vox[:, 2]))  # k slowest, i fastest
+        if np.array_equal(hcp, np.arange(count)):
+            continue
+        kfast = np.lexsort((vox[:, 2], vox[:, 1], vox[:, 0]))
+        (transposed if np.array_equal(kfast, np.arange(count)) else other).append(name.removeprefix("CIFTI_STRUCTURE_"))
+    if transposed:
+        return (f"the voxels of {len(transposed)} subcortical structure(s) ({', '.join(transposed[:3])}...) run k "
+                "fastest, not i fastest as in HCP's grayordinates: the fMRIPrep 23.1 / niworkflows ordering bug "
+                "(nipreps/niworkflows#814), which transposes the subcortical data")  # fmt: skip
+    if other:
+        return f"the voxels of subcortical structure(s) {', '.join(other[:3])} are not in HCP's order (i fastest)"
+    return None
 
 
 def open_dtseries(path):
