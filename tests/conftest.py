@@ -117,7 +117,7 @@ def tiny_workdir(tmp_path_factory, worker_id) -> Path:
 
     import yaml
 
-    from .tiny_workflow import TINY, smk
+    from .tiny_workflow import NO_NETWORK, TINY, smk
 
     root = tmp_path_factory.getbasetemp()
     if worker_id != "master":
@@ -129,7 +129,8 @@ def tiny_workdir(tmp_path_factory, worker_id) -> Path:
             shutil.rmtree(wd, ignore_errors=True)
             wd.mkdir()
             (wd / "config.yaml").write_text(yaml.safe_dump(TINY))
-            smk(wd, "--cores", "2")
+            res = smk(wd, "--cores", "2", env=NO_NETWORK)  # offline: every model is a local folder
+            assert "the jobs run offline (HF_HUB_OFFLINE=1" in res.stderr, res.stderr[-2000:]
             (wd / ".complete").touch()
     return wd
 

@@ -198,3 +198,67 @@ def test_schema_and_settings_agree():
     from cinebrain.methods.cinesync.settings import DecoderTrain, EncoderTrain
 
     assert (EncoderTrain().steps, DecoderTrain().steps) == (15000, 5000)
+
+
+# ------------------------------------------------------------------ configuration files and model folders
+
+
+def test_yaml_error_names_file_line_and_column(tmp_path):
+    from cinebrain.cli import main
+    from cinebrain.config import ConfigError, load_config_file
+
+    bad = tmp_path / "my.yaml"
+    bad.write_text("dataset:\n  task: [movie\n  tr: 0.8\n")
+    with pytest.raises(ConfigError, match=r"my.yaml, line 3, column 5: not valid YAML \(while parsing a flow sequence "
+                                          r"that starts at line 2, column 9: .*fix: correct the syntax"):  # fmt: skip
+        load_config_file(bad)
+    assert main(["config", str(bad)]) == 1
+    good = tmp_path / "over.yaml"
+    good.write_text("fmri:\n  hrf_lag: 5.0\n")
+    assert main(["config", str(REPO / "config/config.yaml"), str(good)]) == 0
+    good.write_text("fmri:\n  hrf_lagg: 5.0\n")  # a typo of a key: named with the allowed ones
+    assert main(["config", str(REPO / "config/config.yaml"), str(good)]) == 1
+
+
+def test_model_references_and_their_checks(tmp_path):
+    from cinebrain.config import config_schema, validate_config
+    from cinebrain.models.hub import check_model_references, model_references, offline_environment
+
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    validate_config(cfg)
+    refs = model_references(cfg, config_schema())
+    assert refs["features.embedder.model"] == "results/models/tiny/clip"
+    assert refs["benchmark.networks.dino"] == "results/models/tiny/dino" and "synth.out" not in refs
+    assert offline_environment(refs, tmp_path)["HF_HUB_OFFLINE"] == "1"  # written by the workflow: local
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/clip").mkdir()
+    refs = {"a": "openai/clip-vit-large-patch14", "b": "models/clip", "c": "models/clipp", "d": "/no/such/model",
+            "e": "results/models/tiny/vit"}  # fmt: skip
+    problems = check_model_references(refs, tmp_path)
+    assert len(problems) == 2
+    assert problems[0].startswith("c: 'models/clipp' does not exist, although its folder 'models/' does")
+    assert problems[1].startswith("d: '/no/such/model' is no folder (it does not exist) and cannot be a hub id")
+    assert offline_environment(refs, tmp_path) == {}  # a hub id: downloads stay possible
+    assert offline_environment({k: refs[k] for k in "be"}, tmp_path)["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_offline_environment_makes_no_connection():
+    """With the variables the workflow sets, a model missing locally fails at once and nothing connects."""
+    import os
+    import subprocess
+    import sys
+
+    from cinebrain.models.hub import OFFLINE
+
+    code = ("import socket\n"
+            "def refuse(*a, **k): raise SystemExit('a network connection was attempted')\n"
+            "socket.socket.connect = refuse\n"
+            "import transformers\n"
+            "try:\n"
+            "    transformers.AutoConfig.from_pretrained('openai/clip-vit-base-patch32-not-cached')\n"
+            "except OSError as e:\n"
+            "    print('refused offline:', type(e).__name__)\n")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **OFFLINE, "HF_HOME": "/nonexistent-hf-home"}, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "refused offline" in res.stdout and "network connection was attempted" not in res.stdout + res.stderr

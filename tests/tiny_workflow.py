@@ -102,6 +102,13 @@ TINY = {
 }  # fmt: skip
 
 
+#: Every way out to the network closed (proxies and the hub's endpoint on a port nothing listens on): the tiny
+#: workflow runs under it, so that a download attempted by any job fails the run.
+NO_NETWORK = {**{k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
+                                                   "https_proxy", "all_proxy", "HF_ENDPOINT")},
+              "NO_PROXY": "", "no_proxy": ""}  # fmt: skip
+
+
 def smk(workdir: Path, *args, check=True, env: dict | None = None):
     # targets and options first: --configfile takes every value that follows it
     cmd = [SMK, "-s", str(REPO / "Snakefile"), *args, "--directory", str(workdir), "--configfile",

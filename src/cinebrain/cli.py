@@ -42,6 +42,18 @@ def cmd_inventory(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    from .config import ConfigError, check_config_files
+
+    try:
+        check_config_files(args.files)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{', '.join(map(str, args.files))}: valid")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from .config import write_schema
 
@@ -149,6 +161,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="where the VAE, transformer and judges train: cpu (the default; "
                    "the manifest records the machine), cuda, or auto (cuda when there is a GPU)")  # fmt: skip
     p.set_defaults(func=cmd_world)
+    p = sub.add_parser("config", help="check configuration files: YAML syntax (file, line, column) and every key "
+                       "against the schema, merged in order as snakemake --configfile merges them")
+    p.add_argument("files", type=Path, nargs="+")
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("schema", help="write the workflow configuration's JSON schema, generated from the typed "
                        "settings (workflow/schemas/config.schema.yaml)")  # fmt: skip
     p.add_argument("out", type=Path, nargs="?", default=Path("workflow/schemas/config.schema.yaml"))

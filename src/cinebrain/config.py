@@ -76,6 +76,40 @@ class ConfigError(ValueError):
     """The workflow configuration does not match its schema."""
 
 
+def load_config_file(path) -> dict:
+    """A YAML configuration file as a mapping; a syntax error names the file, its line and column, and the
+    problem (Snakemake's own loader says only "not valid JSON or YAML")."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark, ctx = exc.problem_mark or exc.context_mark, exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        opened = (f" {exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1}:"
+                  if ctx is not None and mark is not None and ctx.line != mark.line else "")  # fmt: skip
+        raise ConfigError(f"{path}{where}: not valid YAML ({opened} {exc.problem or exc.context}); fix: correct the "
+                          "syntax there (indentation with spaces only, brackets and quotes closed)"
+                          .replace("( ", "(")) from exc  # fmt: skip
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); fix: check the path given to --configfile") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: holds a {type(doc).__name__}, not a mapping of sections (dataset:, fmri:, ...); "
+                          "fix: start from config/config.yaml")  # fmt: skip
+    return doc
+
+
+def check_config_files(paths, schema_path=None) -> dict:
+    """Read ``paths`` in order (later files override earlier ones, section by section, as Snakemake merges
+    --configfile), then validate the merged configuration; returns it.  ``cinebrain config`` runs this."""
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    for path in paths:
+        update_config(merged, load_config_file(path))
+    validate_config(merged, schema_path)
+    return merged
+
+
 def load_schema(path) -> dict:
     with open(path) as f:
         return yaml.safe_load(f)

@@ -61,6 +61,23 @@ def world_cache_input(manifest: str = "world.json", make: str = "make world") ->
 #: workflow/rules/<method>.smk for each, and the generic stages below read their outputs by the contract.
 METHODS = enabled_methods(config)
 
+# Every model the enabled stages load, a folder or a hub id (cinebrain.models.hub): a path that is neither
+# stops here, not hours later in a job; when every model is a local folder the jobs run offline
+# (HF_HUB_OFFLINE=1 and friends, inherited by local jobs and by SLURM jobs, which export the environment).
+from cinebrain.config import ConfigError, config_schema
+from cinebrain.models.hub import check_model_references, model_references, offline_environment
+
+MODEL_REFS = {k: v for k, v in model_references(config, config_schema()).items()
+              if not k.startswith("methods.") or k.split(".")[1] in METHODS}  # fmt: skip
+_problems = check_model_references(MODEL_REFS)
+if _problems:
+    raise ConfigError("model folders:\n" + "\n".join(f"  - {p}" for p in _problems))
+_offline = offline_environment(MODEL_REFS)
+if _offline and not os.environ.get("HF_HUB_OFFLINE"):
+    print(f"cinebrain: all {len(MODEL_REFS)} models are local folders: the jobs run offline "
+          f"({', '.join(f'{k}={v}' for k, v in _offline.items())})", file=sys.stderr)
+os.environ.update({k: v for k, v in _offline.items() if k not in os.environ})
+
 # A SLURM profile whose account or partition is still a placeholder (profiles/slurm/config.yaml ships
 # CHANGE_ME_*) would have every job refused by sbatch: stop before any job instead.
 _defaults = getattr(workflow.resource_settings.default_resources, "_args", None) or {}
