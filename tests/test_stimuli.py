@@ -119,3 +119,21 @@ def test_clip_length_must_be_whole_trs():
         ClipSettings(frames=32).check()
     with pytest.raises(StimulusError, match="even"):
         ClipSettings(height=61).check()
+
+
+def test_film_without_audio_is_refused(tmp_path, bids_copy):
+    """A film without its soundtrack would give clips without audio: refused when cut, and by the inventory."""
+    from cinebrain.bids import BIDSDatasetError, InventoryOptions, build_inventory
+    from cinebrain.stimuli import write_video
+
+    frames = np.zeros((40, 48, 64, 3), np.uint8)
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, frames, 8.0, 18)
+    with pytest.raises(StimulusError, match=r"silent.mp4: has no audio stream.*fix: use the film file with its "
+                                            r"soundtrack"):  # fmt: skip
+        decode_episode(silent, ClipSettings(**CLIPS))
+    film = bids_copy / "stimuli/ep01.mp4"
+    film.unlink()
+    film.write_bytes(silent.read_bytes())
+    with pytest.raises(BIDSDatasetError, match=r"ep01.mp4: has no audio stream"):
+        build_inventory(bids_copy, InventoryOptions())

@@ -304,6 +304,22 @@ def test_cross_key_check_stops_snakemake_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
+def test_unknown_roi_set_and_missing_model_folder_stop_before_any_job(workdir, tmp_path):
+    """A set added to fmri.roi_sets after a run, and a model folder that does not exist: the run stops at
+    start-up naming both (not "Nothing to be done" with the old columns, not a hub error hours later)."""
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    cfg["fmri"]["roi_sets"] = [*cfg["fmri"]["roi_sets"], "visal"]
+    cfg["benchmark"]["networks"]["dino"] = str(tmp_path / "models/dino")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = smk(tmp_path, "-n", "--cores", "1", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "Nothing to be done" not in out
+    assert "fmri.roi_sets: 'visal' has no file" in out and "available: auditory" in out
+    assert f"benchmark.networks.dino: '{tmp_path / 'models/dino'}' is no folder (it does not exist)" in out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
 def test_action_features_join_the_dataset_when_configured(workdir, tmp_path):
     """features.action.model and features.wan_vae.model set (CineNeuron's X-CLIP and Wan VAE, as the tiny
     workflow does): every episode gets their features and the datasets carry them; without them (a dry run

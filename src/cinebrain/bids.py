@@ -208,7 +208,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     """
     from bids import BIDSLayout
 
-    from .stimuli import media_duration
+    from .stimuli import has_audio_stream, media_duration
 
     opts = options or InventoryOptions()
     root = Path(bids_root)
@@ -296,6 +296,10 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                     if stim_rel not in durations:
                         try:
                             durations[stim_rel] = media_duration(stim)
+                            if not has_audio_stream(stim):
+                                problems.append((str(stim), "has no audio stream: the clips' audio, the Whisper "
+                                                 "transcripts and the audio decoders need the film's soundtrack",
+                                                 "use the film file with its soundtrack"))  # fmt: skip
                         except Exception as exc:
                             durations[stim_rel] = None
                             problems.append((str(stim), f"cannot read the film ({type(exc).__name__}: {exc})",

@@ -76,3 +76,50 @@ def find_duplicates(files: dict[str, str | Path], cache: dict | None = None) -> 
             by_hash[file_hash(real, cache)].append(labels[0])
         groups += [sorted(g) for g in by_hash.values() if len(g) > 1]
     return sorted(groups)
+
+
+class TruncatedFileError(ValueError):
+    """A weights or features file that is shorter (or longer) than its own header says."""
+
+
+def check_safetensors(path) -> None:
+    """Raise :class:`TruncatedFileError` naming ``path`` unless its size is what its header says.
+
+    The format is an 8-byte little-endian header length, the JSON header (every tensor's byte range), then
+    the data: a copy cut short fails here from its first 8 bytes and header alone, before a loader reports
+    "Error while deserializing header" without naming the file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        header = f.read(n) if 0 < n <= size - 8 else b""
+    try:
+        meta = json.loads(header)
+        end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError):
+        end = None
+    if end is None or size != 8 + n + end:
+        expected = "" if end is None else f", its header says {8 + n + end}"
+        raise TruncatedFileError(f"{path}: truncated or corrupt safetensors file ({size} bytes{expected}); fix: "
+                                 "delete it and re-run the rule that writes it, or re-copy the model folder")
+
+
+def load_safetensors(path, device: str = "cpu") -> dict:
+    """``safetensors.torch.load_file`` after :func:`check_safetensors` (an error names the file)."""
+    from safetensors.torch import load_file
+
+    check_safetensors(path)
+    return load_file(str(path), device=device)
+
+
+def check_model_folder(path) -> list[str]:
+    """One message per truncated ``*.safetensors`` file under a model folder (headers only: milliseconds)."""
+    out = []
+    for f in sorted(Path(path).rglob("*.safetensors")):
+        try:
+            check_safetensors(f)
+        except TruncatedFileError as exc:
+            out.append(str(exc))
+    return out

@@ -101,7 +101,7 @@ def media_duration(path) -> float:
         return float(c.duration / av.time_base)
 
 
-def _open(path):
+def _open(path, audio: bool = False):
     import av
 
     path = Path(path)
@@ -117,7 +117,20 @@ def _open(path):
     if not container.streams.video:
         container.close()
         raise StimulusError(f"{path}: has no video stream; fix: point stim_file at the film, not at its audio")
+    if audio and not container.streams.audio:
+        container.close()
+        raise StimulusError(f"{path}: has no audio stream, and every clip gets its audio (stimuli.audio_rates: the "
+                            "clips' wav files, the Whisper transcripts, the audio decoders); fix: use the film file "
+                            "with its soundtrack (e.g. ffmpeg -i film.mp4 -i sound.wav -c:v copy -c:a aac out.mp4)")  # fmt: skip
     return container
+
+
+def has_audio_stream(path) -> bool:
+    """Whether a media file has an audio stream (PyAV, headers only)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return bool(container.streams.audio)
 
 
 def _cover_crop(frame, height: int, width: int) -> np.ndarray:
@@ -170,7 +183,7 @@ class EpisodeDecoder:
     def __init__(self, path, settings: ClipSettings, progress: bool = False):
         settings.check()
         self.path, self.settings, self.progress = Path(path), settings, progress
-        _open(path).close()  # fail early, before the caller creates anything
+        _open(path, audio=True).close()  # fail early, before the caller creates anything
         self.duration = media_duration(path)
         self.n_clips = int(math.floor(self.duration / settings.clip_seconds + 1e-6))
         if self.n_clips < 1:

@@ -69,11 +69,18 @@ from cinebrain.models.hub import check_model_references, model_references, offli
 
 MODEL_REFS = {k: v for k, v in model_references(config, config_schema()).items()
               if not k.startswith("methods.") or k.split(".")[1] in METHODS}  # fmt: skip
-_problems = check_model_references(MODEL_REFS)
+from cinebrain.fmri.rois import missing_roi_sets
+
+from cinebrain.integrity import check_model_folder
+
+_problems = check_model_references(MODEL_REFS) + missing_roi_sets(FMRI["roi_sets"], ROI_DIR)
+# a model folder's weights cut short (an interrupted copy) are named here, from their headers alone
+for _folder in dict.fromkeys(v for v in MODEL_REFS.values() if os.path.isdir(v)):
+    _problems += check_model_folder(_folder)
 if _problems:
-    raise ConfigError("model folders:\n" + "\n".join(f"  - {p}" for p in _problems))
+    raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in _problems))
 _offline = offline_environment(MODEL_REFS)
-if _offline and not os.environ.get("HF_HUB_OFFLINE"):
+if _offline:
     print(f"cinebrain: all {len(MODEL_REFS)} models are local folders: the jobs run offline "
           f"({', '.join(f'{k}={v}' for k, v in _offline.items())})", file=sys.stderr)
 os.environ.update({k: v for k, v in _offline.items() if k not in os.environ})

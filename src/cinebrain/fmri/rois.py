@@ -57,6 +57,18 @@ def roi_path(name_or_path, roi_dir) -> Path:
     return Path(roi_dir) / f"{name_or_path}.yaml"
 
 
+def missing_roi_sets(names, roi_dir) -> list[str]:
+    """One message per ROI set of ``names`` whose YAML file does not exist (checked before any job: a set added
+    to fmri.roi_sets must stop the run, not leave the columns of the last run in place)."""
+    out = []
+    for name in names:
+        path = roi_path(name, roi_dir)
+        if not path.exists():
+            out.append(f"fmri.roi_sets: '{name}' has no file {path} (available: "
+                       f"{', '.join(available_roi_sets(roi_dir))}); fix: use one of them or add the YAML file")
+    return out
+
+
 def available_roi_sets(roi_dir) -> list[str]:
     return sorted(p.stem for p in Path(roi_dir).glob("*.yaml")) if roi_dir is not None else []
 

@@ -188,14 +188,14 @@ def train_stage1(*, runs: list, train_dirs: dict, settings: dict, out_dir, held_
 
 def load_stage1(stage1_dir, device="cpu"):
     """(the trained :class:`.mbm.MaskedBrainModel` in eval mode, its stage1.json)."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from .mbm import build
 
     stage1_dir = Path(stage1_dir)
     cfg = json.loads((stage1_dir / STAGE1_CONFIG).read_text())
     model = build(cfg["shapes"], cfg["model"], cfg["temperature"])
-    model.load_state_dict(load_file(str(stage1_dir / STAGE1_FILE)))
+    model.load_state_dict(load_safetensors(stage1_dir / STAGE1_FILE))
     return model.to(device).eval(), cfg
 
 
@@ -279,12 +279,12 @@ def train_regression(*, stage1_dir, train_dirs: dict, latents: dict, blips: dict
 
 def load_regressor(stage2_dir, backbone: str, target: str):
     """A function (N, D) array -> (N, K) predictions of a saved regressor."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from .regress import ResidualMLP, RidgeMap, predict_mlp
 
     info = json.loads((Path(stage2_dir) / REGRESS_CONFIG).read_text())
-    t = load_file(str(Path(stage2_dir) / f"regress_{backbone}_{target}.safetensors"))
+    t = load_safetensors(Path(stage2_dir) / f"regress_{backbone}_{target}.safetensors")
     if backbone == "ridge":
         return RidgeMap.from_tensors(t).predict
     m = info["mlp"]

@@ -119,13 +119,13 @@ def load_brain(brain_dir, device="cpu") -> BrainModel:
     import json
     from pathlib import Path
 
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     brain_dir = Path(brain_dir)
     doc = json.loads((brain_dir / "config.json").read_text())["model"]
     cfg = BrainModelConfig(**{k: tuple(v) if k == "fmri_shape" else v for k, v in doc.items()})
     model = BrainModel(cfg)
-    model.load_state_dict(load_file(str(brain_dir / "model.safetensors")))
+    model.load_state_dict(load_safetensors(brain_dir / "model.safetensors"))
     return model.to(device).eval()
 
 

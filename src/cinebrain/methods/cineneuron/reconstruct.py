@@ -20,7 +20,7 @@ import torch
 
 def load_trained(decoder_dir, device="cpu"):
     """(pipeline with the LoRA loaded, NeuronDecoder (eval), decoder.json) of a trained stage 2."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from .brain import BrainModel, BrainModelConfig
     from .decoder import NeuronDecoder, load_wan
@@ -45,7 +45,7 @@ def load_trained(decoder_dir, device="cpu"):
                             cond_dim=pool.condition.shape[2], top_k=mem["top_k"], balance=mem["balance"],
                             heads=mem["heads"], score_bias=mem["score_bias"])  # fmt: skip
     net = NeuronDecoder(brain, mom, pipe.transformer, pool, shift=meta["latents"]["shift"], scale=meta["latents"]["scale"])
-    state = load_file(str(decoder_dir / DECODER_STATE))
+    state = load_safetensors(decoder_dir / DECODER_STATE)
     brain.load_state_dict({k.removeprefix("brain."): v for k, v in state.items() if k.startswith("brain.")})
     mom.load_state_dict({k.removeprefix("memory."): v for k, v in state.items() if k.startswith("memory.")})
     return pipe, net.to(device).eval(), meta

@@ -168,9 +168,9 @@ class Brain(nn.Module):
 
     def load_saved(self, path, state: dict | None = None) -> None:
         """Load what :meth:`state_to_save` wrote to ``path`` (or ``state``, read from it by the caller)."""
-        from safetensors.torch import load_file
+        from cinebrain.integrity import load_safetensors
 
-        missing, unexpected = self.load_state_dict(load_file(str(path)) if state is None else state, strict=False)
+        missing, unexpected = self.load_state_dict(load_safetensors(path) if state is None else state, strict=False)
         if unexpected or any(self._saved(k) for k in missing):
             raise DecoderError(f"{path}: does not match the encoder and adapter that decoder.json describes (missing "
                                f"{missing[:3]}, unexpected {unexpected[:3]}); fix: retrain the decoder (rule cinesync_decoder)")  # fmt: skip
@@ -281,7 +281,7 @@ def add_lora(transformer, cfg: DecoderConfig):
 def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns: int | None = None):
     """The trainable model: the encoder of ``encoder_dir`` (config.json + model.safetensors), the adapter
     when needed, the base transformer with LoRA, and the scheduler. Returns (model, info)."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from .encoder import CineSyncEncoder
 
@@ -292,7 +292,7 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
                            f"the dataset gives {fmri_columns}; fix: use the same methods.cinesync.roi_sets for both stages "
                            "(and retrain the encoder)")  # fmt: skip
     encoder = CineSyncEncoder(enc_cfg)
-    encoder.load_state_dict(load_file(str(encoder_dir / "model.safetensors")))
+    encoder.load_state_dict(load_safetensors(encoder_dir / "model.safetensors"))
     base = load_base(cfg.base, dtype=cfg.dtype(device), device=device)
     tc = base["transformer"].config
     adapter = brain_adapter(enc_cfg.n_tokens, enc_cfg.cond_dim, tc.max_text_seq_length, tc.text_embed_dim, cfg.adapter,

@@ -87,7 +87,7 @@ def build_audio_decoder(model, encoder_dir, *, device="cpu"):
     """The trainable model from the decoder settings ``model`` (``methods.cinesync_audio.decoder.model``,
     a mapping or :class:`.settings.DecoderModel`) and a trained encoder folder (config.json +
     model.safetensors). Returns (model, info)."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from ...settings import build
     from ..cinesync.encoder import CineSyncEncoder
@@ -97,7 +97,7 @@ def build_audio_decoder(model, encoder_dir, *, device="cpu"):
     encoder_dir = Path(encoder_dir)
     enc_cfg = encoder_config(encoder_dir / "config.json")
     encoder = CineSyncEncoder(enc_cfg)
-    encoder.load_state_dict(load_file(str(encoder_dir / "model.safetensors")))
+    encoder.load_state_dict(load_safetensors(encoder_dir / "model.safetensors"))
     encoder.requires_grad_(model.train_encoder)
     brain = Brain(encoder, nn.Identity())
     cfm = f5tts.load_f5tts(model.base, model.config, device="cpu")
@@ -230,7 +230,8 @@ def load_audio_decoder(decoder_dir, *, device="cpu", base: str | None = None):
     """(model, decoder.json) of a trained audio decoder: F5-TTS from its base folder (checked against the
     signature it was trained on), LoRA and the brain path loaded, in eval mode."""
     from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
+
+    from cinebrain.integrity import load_safetensors
 
     from ...settings import build
     from ..cinesync.encoder import CineSyncEncoder
@@ -249,11 +250,11 @@ def load_audio_decoder(decoder_dir, *, device="cpu", base: str | None = None):
                            f"{meta['base_signature']}), not for {model.base} ({sig}); fix: the base it was trained "
                            "on, or retrain the decoder")  # fmt: skip
     add_attention_lora(cfm, rank=model.lora_rank, alpha=model.lora_alpha, targets=model.lora_targets)
-    set_peft_model_state_dict(cfm.transformer, load_file(str(decoder_dir / LORA_FILE)))
+    set_peft_model_state_dict(cfm.transformer, load_safetensors(decoder_dir / LORA_FILE))
     enc = encoder_config(cfg_path, key="encoder")
     f5tts.condition_on_brain(cfm, enc.cond_dim)
     net = AudioLatentDecoder(Brain(CineSyncEncoder(enc), nn.Identity()), cfm)
-    saved = load_file(str(decoder_dir / BRAIN_FILE))
+    saved = load_safetensors(decoder_dir / BRAIN_FILE)
     net.brain.load_saved(decoder_dir / BRAIN_FILE, {k.removeprefix("brain."): v for k, v in saved.items()
                                                    if k.startswith("brain.")})  # fmt: skip
     cfm.transformer.text_embed.load_state_dict({k.removeprefix("text_embed."): v for k, v in saved.items()

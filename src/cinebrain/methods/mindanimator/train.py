@@ -96,12 +96,12 @@ def build_modules(cfg: dict):
 
 def load_trained(model_dir, device="cpu"):
     """({name: module} (eval) and config.json) of a trained subject."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     model_dir = Path(model_dir)
     cfg = json.loads((model_dir / CONFIG_FILE).read_text())
     mods = build_modules(cfg)
-    state = load_file(str(model_dir / MODEL_FILE))
+    state = load_safetensors(model_dir / MODEL_FILE)
     for name, m in mods.items():
         m.load_state_dict({k.removeprefix(f"{name}."): v for k, v in state.items() if k.startswith(f"{name}.")})
         m.to(device).eval()

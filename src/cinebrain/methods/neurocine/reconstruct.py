@@ -20,14 +20,14 @@ import torch
 
 def load_trained(model_dir, device="cpu"):
     """(UNet3D with the fine-tuned parameters, the phase-2 encoder, decoder.json) of a trained subject."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     from .train import DECODER_CONFIG, DECODER_DIR, ENCODER_FILE, UNET_FILE, build_encoder, load_video_unet
 
     d = Path(model_dir) / DECODER_DIR
     meta = json.loads((d / DECODER_CONFIG).read_text())
     unet = load_video_unet(meta["base"], meta["decoder"]["model"]["temporal_window"], device)
-    trained = load_file(str(d / UNET_FILE))
+    trained = load_safetensors(d / UNET_FILE)
     params = dict(unet.named_parameters())
     wrong = [n for n, v in trained.items() if n not in params or params[n].shape != v.shape]
     if wrong:
@@ -35,7 +35,7 @@ def load_trained(model_dir, device="cpu"):
                          f"({wrong[:3]}); fix: the base it was trained on")  # fmt: skip
     unet.load_state_dict(trained, strict=False)
     encoder = build_encoder(meta["encoder"])
-    encoder.load_state_dict(load_file(str(d / ENCODER_FILE)))
+    encoder.load_state_dict(load_safetensors(d / ENCODER_FILE))
     return unet.eval(), encoder.to(device).eval(), meta
 
 

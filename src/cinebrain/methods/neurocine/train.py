@@ -87,7 +87,9 @@ def _cond_shape(base: str) -> tuple[int, int]:
 
 def train_encoder(*, train_dir, test_dir, settings: dict, out_dir, device: str = "auto", progress: bool = True) -> dict:
     """Phase 1 of one subject (see the module docstring); returns the metrics."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from cinebrain.integrity import load_safetensors
 
     from ...data import ClipDataset
     from ...models.retrieval import retrieval_scores
@@ -118,7 +120,7 @@ def train_encoder(*, train_dir, test_dir, settings: dict, out_dir, device: str =
     encoder = build_encoder(cfg)
     if em.pretrained:
         path = Path(em.pretrained)
-        weights = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu")
+        weights = load_safetensors(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu")
         missing, unexpected = encoder.load_state_dict(weights, strict=False)
         if unexpected or len(missing) == len(encoder.state_dict()):
             raise ValueError(f"{path}: not a state dict of this fMRI encoder (unexpected {list(unexpected)[:3]}); fix: "
@@ -147,11 +149,11 @@ def train_encoder(*, train_dir, test_dir, settings: dict, out_dir, device: str =
 
 def load_encoder(encoder_dir, device="cpu"):
     """(the phase-1 encoder, its config.json) of ``encoder_dir``."""
-    from safetensors.torch import load_file
+    from cinebrain.integrity import load_safetensors
 
     cfg = json.loads((Path(encoder_dir) / CONFIG_FILE).read_text())
     enc = build_encoder(cfg)
-    enc.load_state_dict(load_file(str(Path(encoder_dir) / MODEL_FILE)))
+    enc.load_state_dict(load_safetensors(Path(encoder_dir) / MODEL_FILE))
     return enc.to(device), cfg
 
 
