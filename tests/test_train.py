@@ -70,6 +70,26 @@ def test_resume_after_a_signal_gives_the_same_weights(tmp_path):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) and set(rows[0]) >= {"lr", "grad_norm", "mse"}
 
 
+def test_resume_after_snakemake_deleted_the_curve(tmp_path, capsys):
+    """Snakemake deletes a failed job's declared outputs (metrics.csv among them) but not the checkpoint: the
+    resumed run restores the curve from the checkpoint, so it equals an uninterrupted run's, and says so."""
+    Trainer(model(), mse, Regression(), SETTINGS, tmp_path / "a").fit()
+
+    def stop_at_7(trainer):
+        if trainer.step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)  # Snakemake (or SLURM) stopping the job
+
+    with pytest.raises(TrainingInterrupted):
+        Trainer(model(), mse, Regression(), SETTINGS, tmp_path / "b", on_step=stop_at_7).fit()
+    (tmp_path / "b/metrics.csv").unlink()  # what Snakemake does to a failed job's outputs
+    resumed = Trainer(model(seed=5), mse, Regression(), SETTINGS, tmp_path / "b")
+    resumed.fit()
+    assert "training: resumed from" in capsys.readouterr().out
+    a, b = (pd.read_csv(tmp_path / d / "metrics.csv").drop(columns="samples_per_s") for d in "ab")
+    pd.testing.assert_frame_equal(a, b)  # every step, the same values
+    assert resumed.summary["resumed"] and [r["from_step"] for r in resumed.summary["resumes"]] == [7]
+
+
 def test_signal_handler_installed_before_fit_is_called_after_the_checkpoint(tmp_path):
     """submitit's USR2 handler (resubmit + requeue) must run after the checkpoint of the current step."""
     seen = []

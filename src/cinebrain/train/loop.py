@@ -14,7 +14,9 @@
   when it returns.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint and, on the CPU,
   ends with exactly the weights of an uninterrupted run.  Under torch.distributed every rank stops at the
   same step (the ranks agree on it after every step), whichever rank the signal reached;
-- per-step metrics appended to ``metrics.csv`` (rows after the checkpoint are dropped on resume) and,
+- per-step metrics appended to ``metrics.csv``; the checkpoint carries the rows up to its step, so that a
+  resumed run rewrites the file from them (Snakemake deletes a failed job's declared outputs, the curve
+  among them) and the curve is whole; every resume is printed and listed in :attr:`Trainer.summary`; and,
   when the ``tensorboard`` package is installed (extra ``cinebrain[tensorboard]``), written as TensorBoard
   scalars to ``out_dir/tensorboard`` (events after the checkpoint are purged on resume);
 - under torch.distributed (see :mod:`cinebrain.train.distributed`) the model is wrapped in DDP, each
@@ -146,6 +148,7 @@ class Trainer:
         self.fingerprint = fingerprint  # of the training data: a checkpoint of other data is not resumed
         self._tensorboard = None
         self._metrics = None  # (file, csv writer) of metrics.csv while fit() runs
+        self.resumes: list[dict] = []  # {"from_step", "time"} of every resume of this run, carried by checkpoints
         torch.manual_seed(settings.seed)
         # numpy's and Python's global generators drive data augmentation (e.g. ClipDataset's caption draws):
         # seeded too, per process, so that a run is repeatable (and resumable: they are checkpointed).
@@ -188,6 +191,7 @@ class Trainer:
             "model": self._model_state(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "position": self.position, "settings": asdict(self.settings), "fingerprint": self.fingerprint,
+            "metrics_rows": self._metric_rows(), "resumes": self.resumes,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }  # fmt: skip
@@ -239,14 +243,48 @@ class Trainer:
         random.setstate(st["rng"]["python"])
         if st["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(st["rng"]["cuda"])
-        self._truncate_metrics()
+        if "metrics_rows" in st:
+            self._write_metric_rows(st["metrics_rows"])
+        else:  # a checkpoint of an older version: keep what the file holds up to its step
+            self._truncate_metrics()
+        from datetime import datetime, timezone
+
+        self.resumes = [*st.get("resumes", []), {"from_step": self.step,
+                                                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}]
+        if self.dist.is_main:
+            print(f"training: resumed from {self.checkpoint_path} at step {self.step} of {self.settings.steps} "
+                  f"(resume {len(self.resumes)}; metrics.csv restored with {len(st.get('metrics_rows', []))} rows)",
+                  flush=True)  # fmt: skip
         return True
+
+    @property
+    def summary(self) -> dict:
+        """What a run's record says of its training: the steps, and the steps it was resumed from (and when)."""
+        return {"steps": self.settings.steps, "resumed": bool(self.resumes), "resumes": list(self.resumes)}
 
     # --- metrics -------------------------------------------------------------------------------
 
     @property
     def metrics_path(self) -> Path:
         return self.out_dir / "metrics.csv"
+
+    def _metric_rows(self) -> list[dict]:
+        """The rows of metrics.csv up to the current step (what a checkpoint carries)."""
+        if not (self.dist.is_main and self.metrics_path.exists()):
+            return []
+        with open(self.metrics_path) as f:
+            return [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+
+    def _write_metric_rows(self, rows: list[dict]) -> None:
+        if not self.dist.is_main:
+            return
+        if not rows:
+            self.metrics_path.unlink(missing_ok=True)
+            return
+        with open(self.metrics_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
 
     def _truncate_metrics(self) -> None:
         """Drop metric rows written after the checkpoint (they will be written again)."""

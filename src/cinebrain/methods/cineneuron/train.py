@@ -119,8 +119,8 @@ def train_brain(*, train_dir, test_dir, model: dict, train: dict, evaluation: di
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
     columns = train_ds.fmri_columns
     (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings), "roi_sets": roi_sets,
-                                                     "fmri_columns": None if columns is None else columns.tolist()},
-                                                    indent=1, default=list))  # fmt: skip
+                                                     "fmri_columns": None if columns is None else columns.tolist(),
+                                                     "training": trainer.summary}, indent=1, default=list))  # fmt: skip
     np.savez(out_dir / "test_embeddings.npz", clips=test_ds.manifest["clip"].to_numpy(),
              **{k: emb[k] for k in ("semantic", "action", "logits", "image")})  # fmt: skip
     write_metrics(metrics, out_dir / "metrics.json")
@@ -271,7 +271,8 @@ def train_decoder(*, train_dir, brain_dir, memory_file, model: dict, memory: dic
 
     curve = pd.read_csv(trainer.metrics_path)
     meta = {"method": "cineneuron", "subject": ds.info.get("Subject"), "train": as_dict(settings),
-            "train_clips": len(ds), "final_loss": float(curve["loss"].iloc[-1]), "fmri_columns": columns, **info}  # fmt: skip
+            "train_clips": len(ds), "final_loss": float(curve["loss"].iloc[-1]), "fmri_columns": columns,
+            "training": trainer.summary, **info}  # fmt: skip
     (out_dir / DECODER_CONFIG).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
     return meta

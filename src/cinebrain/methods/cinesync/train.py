@@ -100,8 +100,8 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
                "test_clips": len(test_ds), "steps": settings.steps, "roi_sets": list(roi_sets) if roi_sets else None,
                "fmri_columns": int(fmri_shape[1]), **scores}  # fmt: skip
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(out_dir / "model.safetensors"))
-    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings)}, indent=1,
-                                                    default=list))  # fmt: skip
+    (out_dir / "config.json").write_text(json.dumps({"model": cfg.to_dict(), "train": as_dict(settings),
+                                                     "training": trainer.summary}, indent=1, default=list))  # fmt: skip
     np.savez(out_dir / "test_embeddings.npz", brain=emb["z"], video=emb["video"],
              clips=test_ds.manifest["clip"].to_numpy())  # fmt: skip
     write_metrics(metrics, out_dir / "metrics.json")
@@ -181,7 +181,7 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
             "train": as_dict(settings), "train_clips": len(ds), "modalities": list(enc_cfg.modalities),
             "fmri_columns": None if columns is None else [int(c) for c in columns],
             "roi_sets": list(roi_sets) if roi_sets else None, "final_loss": float(curve["loss"].iloc[-1]),
-            **info}  # fmt: skip
+            "training": trainer.summary, **info}  # fmt: skip
     (out_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
     return meta

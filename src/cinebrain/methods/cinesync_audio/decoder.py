@@ -220,7 +220,7 @@ def train_audio_decoder(*, variant: str, train_dir, encoder_dir, model: dict, tr
             "train": as_dict(settings), "train_clips": len(ds), "mel_frames": int(ds.mels.shape[1]),
             "modalities": list(enc_cfg.modalities), "roi_sets": roi_sets,
             "fmri_columns": None if clips.fmri_columns is None else [int(c) for c in clips.fmri_columns],
-            "final_loss": float(curve["loss"].iloc[-1]), **info}  # fmt: skip
+            "final_loss": float(curve["loss"].iloc[-1]), "training": trainer.summary, **info}  # fmt: skip
     (out_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
     return meta
