@@ -53,3 +53,77 @@ def test_slurm_profile_becomes_the_sbatch_options(tmp_path, monkeypatch):
                 "--time=1440", "--signal=USR2@120", "--mem=256GB", "--cpus-per-task=8"]:  # fmt: skip
         assert opt in text, opt
     assert ex._executor.max_num_timeout == 10
+
+
+# ------------------------------------------------------------------------------------------ faults
+
+
+def test_debug_failure_is_raised_never_a_pdb_prompt(tmp_path, monkeypatch):
+    """submitit's DebugExecutor opens pdb on a failure (a silent hang in a terminal): the debug profile runs
+    the task in process and raises."""
+    import pdb
+
+    monkeypatch.setattr(pdb, "post_mortem", lambda *a, **k: pytest.fail("pdb was opened"))
+    with pytest.raises(LaunchError, match=r"cinebrain.stimuli:check_timing \(profile debug\) failed: StimulusError: "
+                                          r".*whole number"):  # fmt: skip
+        launch("cinebrain.stimuli:check_timing", {"clip_seconds": 4.2, "tr": 0.8}, "debug", tmp_path, LAUNCH_DIR)
+
+
+def _launcher(tmp_path, out_dir, profile):
+    """A launcher in its own process (as Snakemake's launcher rule is), so that it can be killed."""
+    import subprocess
+    import sys
+
+    code = (f"from cinebrain.launch import launch\n"
+            f"launch('tests.launch_tasks:slow_fit', {{'out_dir': {str(out_dir)!r}}}, {str(profile)!r}, "
+            f"{str(tmp_path / 'logs')!r}, {str(LAUNCH_DIR)!r})\n")  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], cwd=str(LAUNCH_DIR.parents[1]), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def _wait_for(predicate, timeout=60.0, what=""):
+    import time
+
+    t0 = time.time()
+    while not predicate():
+        if time.time() - t0 > timeout:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _metric_steps(out_dir):
+    p = out_dir / "metrics.csv"
+    return len(p.read_text().splitlines()) - 1 if p.exists() else 0
+
+
+@pytest.mark.parametrize("kill", ["SIGKILL", "SIGTERM"])
+def test_task_stops_when_its_launcher_dies_and_the_rerun_resumes(tmp_path, kill):
+    """SIGKILL: the launcher's heartbeat stops, the task notices within launcher_timeout_s, saves its checkpoint
+    and stops. SIGTERM: the launcher cancels its job before it exits. Either way nothing trains unattended, and
+    a rerun resumes to the weights of an uninterrupted run."""
+    import signal
+    import time
+
+    from .launch_tasks import slow_fit
+
+    reference = slow_fit(str(tmp_path / "reference"), sleep_s=0.0)
+    profile = tmp_path / "local-watched.yaml"
+    profile.write_text(yaml.safe_dump({"executor": "local", "timeout_min": 5, "launcher_timeout_s": 2}))
+    out = tmp_path / "run"
+    proc = _launcher(tmp_path, out, profile)
+    _wait_for(lambda: _metric_steps(out) >= 3, what="training to start")
+    proc.send_signal(getattr(signal, kill))
+    proc.wait(timeout=30)
+    if kill == "SIGTERM":
+        assert "the job was cancelled" in proc.stdout.read()
+    else:
+        _wait_for(lambda: any("no heartbeat from the launcher" in p.read_text(errors="ignore")
+                              for p in (tmp_path / "logs").glob("*_log.out")), what="the task to notice")  # fmt: skip
+        _wait_for(lambda: (out / "checkpoint.pt").exists(), what="its checkpoint")
+    # the task is gone: the curve stops growing
+    n = _metric_steps(out)
+    time.sleep(2.0)
+    assert _metric_steps(out) == n < 24
+    assert launch("tests.launch_tasks:slow_fit", {"out_dir": str(out), "sleep_s": 0.0}, "debug", tmp_path / "again",
+                  LAUNCH_DIR) == reference  # fmt: skip
+    assert _metric_steps(out) == 24
