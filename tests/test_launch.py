@@ -53,6 +53,9 @@ def test_slurm_profile_becomes_the_sbatch_options(tmp_path, monkeypatch):
                 "--time=1440", "--signal=USR2@120", "--mem=256GB", "--cpus-per-task=8"]:  # fmt: skip
         assert opt in text, opt
     assert ex._executor.max_num_timeout == 10
+    # the task runs as srun tasks of the job (one per GPU), and SLURM warns it with USR2, which the training loop
+    # catches and NCCL leaves alone (SIGTERM and SIGINT can be taken by NCCL's watchdog and by torchrun)
+    assert "srun --unbuffered" in text and "--signal=USR2@120" in text
 
 
 # ------------------------------------------------------------------------------------------ faults
@@ -127,3 +130,31 @@ def test_task_stops_when_its_launcher_dies_and_the_rerun_resumes(tmp_path, kill)
     assert launch("tests.launch_tasks:slow_fit", {"out_dir": str(out), "sleep_s": 0.0}, "debug", tmp_path / "again",
                   LAUNCH_DIR) == reference  # fmt: skip
     assert _metric_steps(out) == 24
+
+
+def test_slurm_profile_sbatch_line_for_gpu_rules():
+    """The Snakemake SLURM plugin's own sbatch line for the profile's GPU rules: the GPU request in the form it
+    honours (gpu -> --gpus), --requeue (a pre-empted job is requeued, not failed), and no job arrays."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    profile = yaml.safe_load((LAUNCH_DIR.parents[1] / "profiles/slurm/config.yaml").read_text())
+    assert profile["slurm-requeue"] is True and not any("array" in k for k in profile)
+
+    class Resources(dict):
+        __getattr__ = dict.get
+
+    gpu_rules = {r: res for r, res in profile["set-resources"].items() if res.get("gpu")}
+    assert {"captions_generate", "features_latents", "benchmark_score"} <= set(gpu_rules)
+    for rule, res in gpu_rules.items():
+        job = SimpleNamespace(resources=Resources(gpu=res["gpu"], mem_mb=64000, runtime=res["runtime"],
+                                                  cpus_per_task=res.get("cpus_per_task", 1)), threads=1,
+                              is_group=lambda: False, name=rule)  # fmt: skip
+        assert set_gres_string(job).strip() == f"--gpus={res['gpu']}"
+        params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": rule, "account": "-A acc",
+                  "partition": "-p gpu", "workdir": "."}  # fmt: skip
+        line = get_submit_command(job, params, SimpleNamespace(requeue=profile["slurm-requeue"], no_requeue=False,
+                                                               qos=None, reservation=None))  # fmt: skip
+        assert "--requeue" in line and "--array" not in line, line
