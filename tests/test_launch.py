@@ -53,8 +53,8 @@ def test_slurm_profile_becomes_the_sbatch_options(tmp_path, monkeypatch):
                 "--time=1440", "--signal=USR2@120", "--mem=256GB", "--cpus-per-task=8"]:  # fmt: skip
         assert opt in text, opt
     assert ex._executor.max_num_timeout == 10
-    # the task runs as srun tasks of the job (one per GPU), and SLURM warns it with USR2, which the training loop
-    # catches and NCCL leaves alone (SIGTERM and SIGINT can be taken by NCCL's watchdog and by torchrun)
+    # the task runs as srun tasks of the job (one per GPU), and SLURM warns it with USR2 (the signal the
+    # training loop and submitit handle; nothing in torch.distributed or NCCL installs a handler for it)
     assert "srun --unbuffered" in text and "--signal=USR2@120" in text
 
 
