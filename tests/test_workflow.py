@@ -395,3 +395,49 @@ def test_slurm_profile_parses_and_its_placeholders_stop_before_any_job(tmp_path)
     res = subprocess.run([*base, "--workflow-profile", str(mine)], capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "Job stats" in res.stdout and "synth_generate" in res.stdout
+
+
+@pytest.mark.workflow
+def test_same_seed_gives_the_same_metrics(workdir, tmp_path):
+    """Determinism on the CPU: the CineSync encoder of one variant and subject trained again, from the same
+    dataset with the same seed, gives the same test metrics and the same weights."""
+    from safetensors.numpy import load_file
+
+    from .conftest import copy_workdir
+
+    wd = copy_workdir(workdir, tmp_path / "wf")
+    metrics = sorted(wd.glob("results/methods/cinesync/*/sub-01/metrics.json"))[0]
+    folder = metrics.parent
+    before = json.loads(metrics.read_text())
+    weights = load_file(folder / "model.safetensors")
+    smk(wd, "--cores", "2", "--forcerun", "cinesync_encoder", str(metrics.relative_to(wd)))
+    after = json.loads(metrics.read_text())
+    assert after == before
+    again = load_file(folder / "model.safetensors")
+    assert all(np.array_equal(weights[k], again[k]) for k in weights)
+
+
+@pytest.mark.workflow
+def test_copied_checkout_with_its_results_is_up_to_date(tmp_path):
+    """A checkout copied (or moved) with its results reruns nothing: no input or param holds an absolute path."""
+    a = tmp_path / "a"
+    a.mkdir()
+    for part in ("Snakefile", "src", "workflow", "resources", "config", "profiles", "envs"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, a / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if (REPO / part).is_dir() else {}))  # fmt: skip
+    (a / "run.yaml").write_text(yaml.safe_dump(TINY))
+    targets = ["results/fmri/roi_columns.json", "results/report/fmri/roi_sets.png",
+               f"results/fmri/sub-01/sub-01_task-{TINY['dataset']['task']}_run-1_desc-roi_bold.npy"]  # fmt: skip
+
+    def run(root, *args):
+        cmd = [SMK, "-s", str(root / "Snakefile"), *targets, *args, "--directory", str(root), "--configfile",
+               str(root / "run.yaml")]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+        return res.stdout + res.stderr
+
+    run(a, "--cores", "2")
+    b = tmp_path / "elsewhere" / "b"
+    shutil.copytree(a, b, symlinks=True)  # file times and Snakemake's metadata kept
+    out = run(b, "-n", "--cores", "1")
+    assert "Nothing to be done" in out, out[-3000:]

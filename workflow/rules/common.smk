@@ -14,7 +14,16 @@ from cinebrain.methods import enabled as enabled_methods
 # Types, allowed values and defaults — the schema generated from the library's typed settings
 # (cinebrain.config.Config and every method's; written out as workflow/schemas/config.schema.yaml) — then
 # the checks across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
-LAUNCH_DIR = str(Path(workflow.basedir) / "config" / "launch")  # the launch profiles of the GPU stages
+
+
+def checkout_path(*parts) -> str:
+    """A file of the checkout (resources/, config/) as a path relative to the working directory: the paths in
+    params and inputs then stay the same when a checkout is copied or moved with its results (an absolute
+    path would change, and Snakemake would rerun every job whose params or inputs hold one)."""
+    return os.path.relpath(Path(workflow.basedir, *parts))
+
+
+LAUNCH_DIR = checkout_path("config", "launch")  # the launch profiles of the GPU stages
 validate_config(config)
 check_config(config, LAUNCH_DIR)
 
@@ -24,10 +33,10 @@ FMRIPREP_DIR = config["dataset"]["fmriprep_dir"]
 TASK = config["dataset"]["task"]
 FMRIPREP = config["fmriprep"]
 FMRI = config["fmri"]
-ROI_DIR = str(Path(workflow.basedir) / "resources" / "rois")
-PUBLISHED_RESULTS = str(Path(workflow.basedir) / "resources" / "published_results.csv")
-PROMPT_DIR = Path(workflow.basedir) / "resources" / "prompts"
-WORDLIST = str(Path(workflow.basedir) / "resources" / "categories" / "superclasses.yaml")
+ROI_DIR = checkout_path("resources", "rois")
+PUBLISHED_RESULTS = checkout_path("resources", "published_results.csv")
+PROMPT_DIR = Path(checkout_path("resources", "prompts"))
+WORDLIST = checkout_path("resources", "categories", "superclasses.yaml")
 STIMULI = config["stimuli"]
 CAPTIONS = config["captions"]
 FEATURES = config["features"]
@@ -49,7 +58,7 @@ def world_cache_input(manifest: str = "world.json", make: str = "make world") ->
     if not cache:
         return {}
     if not os.path.isabs(cache) and not os.path.exists(cache):
-        cache = str(Path(workflow.basedir) / cache)
+        cache = checkout_path(cache)
     path = Path(cache) / manifest
     if not path.is_file():
         print(f"{path}: no shipped world; the models_world_* rules train it (slow); fix: run `{make}`, "

@@ -12,7 +12,7 @@ MINDANIMATOR_BASE = model_input(MINDANIMATOR["base"])
 MINDANIMATOR_LATENTS = "results/methods/mindanimator/latents/sub-{subject}_{split}.safetensors"
 # the caption augmentation's synonym table: a relative path missing from the working directory is the checkout's
 _synonyms = MINDANIMATOR["semantic"]["captions"]["synonyms"]
-MINDANIMATOR_SYNONYMS = _synonyms if os.path.isabs(_synonyms) or os.path.exists(_synonyms) else str(Path(workflow.basedir) / _synonyms)
+MINDANIMATOR_SYNONYMS = _synonyms if os.path.isabs(_synonyms) or os.path.exists(_synonyms) else checkout_path(_synonyms)
 
 
 rule mindanimator_latents:
