@@ -34,6 +34,7 @@ import random
 import signal
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -247,10 +248,10 @@ class Trainer:
             self._write_metric_rows(st["metrics_rows"])
         else:  # a checkpoint of an older version: keep what the file holds up to its step
             self._truncate_metrics()
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         self.resumes = [*st.get("resumes", []), {"from_step": self.step,
-                                                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}]
+                                                 "time": datetime.now(UTC).isoformat(timespec="seconds")}]
         if self.dist.is_main:
             print(f"training: resumed from {self.checkpoint_path} at step {self.step} of {self.settings.steps} "
                   f"(resume {len(self.resumes)}; metrics.csv restored with {len(st.get('metrics_rows', []))} rows)",
