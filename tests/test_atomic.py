@@ -40,3 +40,26 @@ def test_atomic_dir_replaces_or_keeps(tmp_path):
         (t / "y").write_text("2")
         raise ValueError
     assert sorted(p.name for p in out.iterdir()) == ["x"] and not (tmp_path / "recon.tmp").exists()
+
+
+def test_unwritable_or_full_results_are_named_before_any_job(tmp_path, monkeypatch):
+    import errno
+    import shutil
+    import tempfile
+    from collections import namedtuple
+
+    from cinebrain.atomic import check_writable
+
+    assert check_writable(tmp_path / "results") == [] and check_writable(tmp_path) == []
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as m:  # a read-only mount (root ignores permission bits, so it is simulated)
+        m.setattr(tempfile, "NamedTemporaryFile", read_only)
+        (msg,) = check_writable(tmp_path)
+    assert msg.startswith(f"{tmp_path}: cannot be written (Read-only file system); fix: run the workflow in a writable")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(100e9, 99.7e9, 0.3e9))
+    (msg,) = check_writable(tmp_path)
+    assert "0.30 GB free on its file system, less than 1 GB; fix: free space" in msg

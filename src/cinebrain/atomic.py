@@ -48,3 +48,28 @@ def atomic_dir(out):
         raise
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
+
+
+def check_writable(folder, min_free_gb: float = 1.0) -> list[str]:
+    """Problems (each with its fix) that would stop every job writing under ``folder``: not writable (a
+    read-only file system, permissions), or less than ``min_free_gb`` free.  Checked once before any job, so
+    that the run stops with one message instead of a traceback in the first job's log."""
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    probe = folder if folder.exists() else next((p for p in folder.absolute().parents if p.exists()), Path("/"))
+    try:
+        if folder.exists():
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+                pass
+        elif not os.access(probe, os.W_OK):
+            raise PermissionError(f"cannot create {folder} in {probe}")
+    except OSError as exc:
+        return [f"{folder}: cannot be written ({exc.strerror or exc}); fix: run the workflow in a writable working "
+                "directory (snakemake --directory), or make this one writable"]
+    free_gb = shutil.disk_usage(probe).free / 1e9
+    if free_gb < min_free_gb:
+        return [f"{folder}: {free_gb:.2f} GB free on its file system, less than {min_free_gb:g} GB; fix: free space "
+                "or run the workflow where there is room (snakemake --directory)"]
+    return []

@@ -82,7 +82,10 @@ from cinebrain.fmri.rois import missing_roi_sets
 
 from cinebrain.integrity import check_model_folder
 
+from cinebrain.atomic import check_writable
+
 _problems = check_model_references(MODEL_REFS) + missing_roi_sets(FMRI["roi_sets"], ROI_DIR)
+_problems += check_writable("results")  # a read-only or full file system: one message, before any job
 # a model folder's weights cut short (an interrupted copy) are named here, from their headers alone
 for _folder in dict.fromkeys(v for v in MODEL_REFS.values() if os.path.isdir(v)):
     _problems += check_model_folder(_folder)
