@@ -47,9 +47,23 @@ def snr_db(x: np.ndarray, reference: np.ndarray, clean: np.ndarray, span: slice)
     return float(10 * np.log10((clean[:, span].astype(np.float64) ** 2).sum() / (resid.astype(np.float64) ** 2).sum()))
 
 
-def gradient_rows(seconds: float, ppm: float) -> list[str]:
+def cleaned(sim: dict, ours, theirs) -> tuple[np.ndarray, float]:
+    """The recording cleaned by ``ours(data)`` (in place, on the array) or ``theirs(raw)`` (in place, on an MNE
+    Raw of it; one of them None), and the seconds it took."""
     import mne
 
+    x = sim["data"].astype(np.float64)
+    t0 = time.perf_counter()
+    if ours is not None:
+        ours(x)
+    else:
+        raw = mne.io.RawArray(x, mne.create_info(sim["ch_names"], sim["sfreq"], ["eeg"] * 64 + ["ecg"]), verbose="error")
+        theirs(raw)
+        x = raw._data  # noqa: SLF001
+    return x, time.perf_counter() - t0
+
+
+def gradient_rows(seconds: float, ppm: float) -> list[str]:
     from cinebrain.eeg.gradient import remove_gradient, remove_gradient_mne
 
     full = simulate(seconds, 1000.0, clock_ppm=ppm)
@@ -57,44 +71,30 @@ def gradient_rows(seconds: float, ppm: float) -> list[str]:
     markers = full["markers"]
     inner = slice(int(markers[20]), int(markers[-20]))
     whole = slice(int(markers[0]), int(markers[-1]) + 800)
-    info = mne.create_info(full["ch_names"], 1000.0, ["eeg"] * 64 + ["ecg"])
     rows = [f"  raw recording                  interior {snr_db(full['data'], ref, full['clean'], inner):6.1f} dB"]
-    for name in ("aas", "mne_aas"):
-        x = full["data"].astype(np.float64)
-        t0 = time.perf_counter()
-        if name == "aas":
-            remove_gradient(x, markers, n_template=21, n_jobs=2)
-        else:
-            raw = mne.io.RawArray(x, info, verbose="error")
-            remove_gradient_mne(raw, markers, n_template=21)
-            x = raw._data  # noqa: SLF001
-        dt = time.perf_counter() - t0
+    methods = {"aas": (lambda x: remove_gradient(x, markers, n_template=21, n_jobs=2), None),
+               "mne_aas": (None, lambda raw: remove_gradient_mne(raw, markers, n_template=21))}  # fmt: skip
+    for name, (ours, theirs) in methods.items():
+        x, dt = cleaned(full, ours, theirs)
         rows.append(f"  gradient {name:8s} ({ppm:g} ppm)   interior {snr_db(x, ref, full['clean'], inner):6.1f} dB, "
                     f"whole scan {snr_db(x, ref, full['clean'], whole):6.1f} dB, {dt:6.1f} s")  # fmt: skip
     return rows
 
 
 def bcg_rows(seconds: float) -> list[str]:
-    import mne
-
     from cinebrain.eeg.bcg import detect_r_peaks, remove_bcg, remove_bcg_mne
 
     sim = simulate(seconds, 1000.0, gradient_uv=0.0)
     ref = simulate(seconds, 1000.0, gradient_uv=0.0, bcg_uv=0.0)["data"]
     peaks = detect_r_peaks(sim["data"][64].astype(np.float64), 1000.0)
     inner = slice(int(peaks[20]), int(peaks[-20]))
-    info = mne.create_info(sim["ch_names"], 1000.0, ["eeg"] * 64 + ["ecg"])
+    eeg = np.arange(64)
     rows = [f"  gradient-free recording        interior {snr_db(sim['data'], ref, sim['clean'], inner):6.1f} dB"]
-    for name in ("average", "mne_pca_obs"):
-        x = sim["data"].astype(np.float64)
-        t0 = time.perf_counter()
-        if name == "average":
-            remove_bcg(x, peaks, 1000.0, method="average", n_template=21, channels=np.arange(64), n_jobs=2)
-        else:
-            raw = mne.io.RawArray(x, info, verbose="error")
-            remove_bcg_mne(raw, peaks, n_obs=3, picks=np.arange(64))
-            x = raw._data  # noqa: SLF001
-        dt = time.perf_counter() - t0
+    methods = {"average": (lambda x: remove_bcg(x, peaks, 1000.0, method="average", n_template=21, channels=eeg,
+                                                n_jobs=2), None),
+               "mne_pca_obs": (None, lambda raw: remove_bcg_mne(raw, peaks, n_obs=3, picks=eeg))}  # fmt: skip
+    for name, (ours, theirs) in methods.items():
+        x, dt = cleaned(sim, ours, theirs)
         rows.append(f"  pulse {name:12s}             interior {snr_db(x, ref, sim['clean'], inner):6.1f} dB, {dt:6.1f} s")
     return rows
 
