@@ -17,7 +17,10 @@ TINY = {
               "eeg_sfreq": 250, "seed": 1, "height": 32, "width": 48, "fps": 8},
     "split": {"test_episodes": 1},
     # 14-s runs at 250 Hz: the output rate follows the recording's, and a small ICA
-    "eeg": {"sfreq": 250, "ica": {"n_components": 8}},
+    # the synthetic recording at 250 Hz: its gradient is generated band-limited to a quarter of the rate (the
+    # amplifier's anti-aliasing filter of cinebrain.synth.eeg), so nothing aliases and the 1-kHz floor of
+    # eeg.gradient.min_sfreq, which guards real recordings, can be lowered here
+    "eeg": {"sfreq": 250, "gradient": {"min_sfreq": 250}, "ica": {"n_components": 8}},
     # 4-s clips of the 32 x 48 films, ground-truth captions, tiny models written by models_tiny
     "stimuli": {"height": 32, "width": 48, "shot_threshold": 15.0},
     "models": {"tiny": {"enabled": True, "out": "results/models/tiny"}},
