@@ -17,7 +17,9 @@ for measured reasons (``make bench``, benchmarks/bench_eeg_methods.py, on a Cine
 MNE aligns epochs to whole samples, so a template built from volumes whose onsets fall at different
 fractions of a sample does not match any of them; it leaves the first and last ``window`` volumes
 uncorrected, detrends each epoch, and requires volumes evenly spaced to ``tr_tol`` samples, which a
-scanner/amplifier clock drift breaks over a long run.
+scanner/amplifier clock drift breaks over a long run.  Measured on the 18-min run (EEG-to-residual power over
+the interior volumes): -2.5 dB here against MNE's -27.2 dB with the clocks 25 ppm apart, -2.1 against -3.2 dB
+with them locked, -2.3 against -29.4 dB over the whole scan, in 1.4 s against 41 s.
 
 OBS (Niazy et al. 2005): the residuals left by AAS, high-passed above ``obs_hp`` Hz so that the EEG
 itself stays out, are decomposed per channel by PCA over epochs; the first ``n_obs`` components are fitted
