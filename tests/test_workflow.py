@@ -308,7 +308,8 @@ def test_unknown_roi_set_and_missing_model_folder_stop_before_any_job(workdir, t
     """A set added to fmri.roi_sets after a run, and a model folder that does not exist: the run stops at
     start-up naming both (not "Nothing to be done" with the old columns, not a hub error hours later)."""
     cfg = yaml.safe_load((workdir / "config.yaml").read_text())
-    cfg["fmri"]["roi_sets"] = [*cfg["fmri"]["roi_sets"], "visal"]
+    fmri = cfg.setdefault("fmri", {})
+    fmri["roi_sets"] = [*fmri.get("roi_sets", ["visual"]), "visal"]
     cfg["benchmark"]["networks"]["dino"] = str(tmp_path / "models/dino")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = smk(tmp_path, "-n", "--cores", "1", check=False)

@@ -16,7 +16,7 @@ checkpoint bids_inventory:
         # precomputed derivatives are data like the raw runs: checked for byte-identical copies too
         derivatives=FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,
         # file hashes by (path, size, mtime): a rerun hashes only what changed (cinebrain.integrity)
-        hash_cache="results/bids/.file_hashes.json",
+        hash_cache=".cache/cinebrain/file_hashes.json",
     log:
         "logs/bids/bids_inventory.log",
     conda:

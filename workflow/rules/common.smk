@@ -17,10 +17,14 @@ from cinebrain.methods import enabled as enabled_methods
 
 
 def checkout_path(*parts) -> str:
-    """A file of the checkout (resources/, config/) as a path relative to the working directory: the paths in
-    params and inputs then stay the same when a checkout is copied or moved with its results (an absolute
-    path would change, and Snakemake would rerun every job whose params or inputs hold one)."""
-    return os.path.relpath(Path(workflow.basedir, *parts))
+    """A file of the checkout (resources/, config/), as params and inputs hold it: relative when the working
+    directory is the checkout (or holds it), so that a checkout copied or moved with its results keeps the
+    same paths (an absolute one would change, and Snakemake would rerun every job whose params or inputs
+    hold it); absolute when the workflow runs elsewhere (snakemake --directory), so that a working directory
+    copied or moved on its own keeps them."""
+    path = Path(workflow.basedir, *parts)
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 LAUNCH_DIR = checkout_path("config", "launch")  # the launch profiles of the GPU stages
