@@ -442,3 +442,61 @@ def test_copied_checkout_with_its_results_is_up_to_date(tmp_path):
     shutil.copytree(a, b, symlinks=True)  # file times and Snakemake's metadata kept
     out = run(b, "-n", "--cores", "1")
     assert "Nothing to be done" in out, out[-3000:]
+
+
+@pytest.mark.workflow
+def test_snakemake_killed_during_training_resumes_to_the_uninterrupted_result(workdir, tmp_path):
+    """Snakemake stopped while a CineSync encoder trains through submitit (launch profile `local`): SIGTERM (Snakemake
+    lets running jobs finish), then SIGKILL to its whole process group 2 s later, as when its terminal or tmux session
+    is killed. Nothing trains on (a task that outlives its launcher stops at the missing heartbeat), and the rerun
+    resumes from the checkpoint to the metrics, weights and whole curve of an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    from safetensors.numpy import load_file
+
+    from .conftest import copy_workdir
+
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    enc = cfg["methods"]["cinesync"]["encoder"]
+    enc["train"] = {**enc["train"], "steps": 3000, "checkpoint_every": 50}
+    profile = tmp_path / "local-watched.yaml"
+    profile.write_text(yaml.safe_dump({"executor": "local", "timeout_min": 30, "launcher_timeout_s": 3}))
+    enc["launch"] = str(profile)
+    target = "results/methods/cinesync/cinesync/sub-01/metrics.json"
+    runs = {}
+    for name in ("uninterrupted", "killed"):
+        runs[name] = copy_workdir(workdir, tmp_path / name)
+        (runs[name] / "config.yaml").write_text(yaml.safe_dump(cfg))
+    smk(runs["uninterrupted"], "--cores", "2", target)
+
+    wd = runs["killed"]
+    folder = wd / "results/methods/cinesync/cinesync/sub-01"
+    cmd = [SMK, "-s", str(REPO / "Snakefile"), target, "--cores", "2", "--directory", str(wd), "--configfile",
+           str(wd / "config.yaml")]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while not (folder / "checkpoint.pt").exists():
+        assert proc.poll() is None and time.time() - t0 < 300, "the training did not reach its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # nothing trains on: the curve stops growing within the launcher timeout (3 s) and the checkpoint stays
+    curve = folder / "metrics.csv"
+    time.sleep(8)
+    size = curve.stat().st_size
+    time.sleep(3)
+    assert curve.stat().st_size == size and len(curve.read_text().splitlines()) - 1 < 3000
+    smk(wd, "--unlock")  # a killed Snakemake leaves its lock (its own message says so)
+    res = smk(wd, "--cores", "2", target)
+    logs = "".join(p.read_text(errors="ignore") for p in wd.glob("logs/cinesync/submitit/encoder_cinesync_sub-01/*_log.out"))
+    assert "training: resumed from" in logs, (res.stdout + res.stderr)[-2000:]
+    ref = runs["uninterrupted"] / target
+    assert json.loads((wd / target).read_text()) == json.loads(ref.read_text())
+    a, b = load_file(folder / "model.safetensors"), load_file(ref.parent / "model.safetensors")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    steps = pd.read_csv(folder / "metrics.csv")["step"].tolist()
+    assert steps == list(range(1, 3001))  # the whole curve, though Snakemake deleted it with the failed job

@@ -24,8 +24,8 @@ every :data:`HEARTBEAT_S` seconds, and the task watches that file (the log folde
 that submitit already shares between the launcher and the job).  When the launcher is gone (Snakemake
 killed with SIGKILL, the login node rebooted) the heartbeat stops; after ``launcher_timeout_s`` (a profile
 key, default 600 s) the task sends itself SIGTERM (a training loop saves its checkpoint and stops) and
-exits :data:`GRACE_S` seconds later whatever it is doing.  A launcher that is stopped with SIGTERM or
-SIGINT (Snakemake stopping its jobs, Ctrl-C) cancels its job (scancel) before it exits.  A rerun resumes
+exits :data:`GRACE_S` seconds later whatever it is doing.  A launcher that is stopped with SIGTERM, SIGINT or
+SIGHUP (Ctrl-C, a closed terminal) cancels its job (scancel) before it exits.  A rerun resumes
 from the checkpoint.
 """
 
@@ -199,7 +199,7 @@ def launch(target: str, kwargs: dict, profile: str, log_folder, launch_dir):
 
     old = {}
     if threading.current_thread() is threading.main_thread():
-        old = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        old = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         results = job.results()
     except _Stopped as why:
