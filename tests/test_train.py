@@ -6,6 +6,7 @@ import csv
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -270,3 +271,31 @@ def test_ddp_two_processes_stay_in_sync(tmp_path, through_method):
     assert (tmp_path / "run/checkpoint.pt").exists() and not (tmp_path / "run/rank1").exists()
     with open(tmp_path / "run/metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 7))  # written once, by rank 0
+
+
+def test_two_trainings_in_one_folder_are_refused(tmp_path):
+    """A training orphaned by a killed Snakemake may still run when the workflow is rerun: the second training
+    into the same folder is refused, naming the first, instead of both writing its checkpoint and curve."""
+    import subprocess
+    import sys
+
+    from cinebrain.train import TrainingLocked
+
+    from .launch_tasks import slow_fit
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-c", f"from tests.launch_tasks import slow_fit; slow_fit({str(out)!r}, "
+                              "steps=400, sleep_s=0.05)"], cwd=str(Path(__file__).resolve().parents[1]))  # fmt: skip
+    try:
+        t0 = time.time()
+        while not (out / "metrics.csv").exists():
+            assert first.poll() is None and time.time() - t0 < 120
+            time.sleep(0.05)
+        with pytest.raises(TrainingLocked, match=rf"{out}: another training is running in this folder \(pid "
+                                                 rf"{first.pid} on .*fix: let it finish or stop it"):  # fmt: skip
+            slow_fit(str(out), steps=400, sleep_s=0.0)
+    finally:
+        first.kill()
+        first.wait()
+    # the holder gone (even killed: the lock goes with its process), the folder trains again and resumes
+    slow_fit(str(out), steps=400, sleep_s=0.0)

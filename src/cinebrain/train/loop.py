@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import signal
 import time
@@ -50,6 +51,40 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 class TrainingInterrupted(RuntimeError):
     """Training stopped on a signal after saving a checkpoint; run again to resume."""
+
+
+class TrainingLocked(RuntimeError):
+    """Another training holds this output folder (e.g. one orphaned by a killed Snakemake)."""
+
+
+def _lock_folder(out_dir: Path):
+    """An exclusive lock on ``out_dir/.train.lock`` (flock), recording this host and process; raises
+    :class:`TrainingLocked` naming the holder when another process trains into the same folder."""
+    import fcntl
+    import socket
+
+    path = out_dir / ".train.lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):  # a file system without locks
+            print(f"training: {path} cannot be locked ({exc.strerror}); two trainings into this folder would not "
+                  "be stopped", flush=True)  # fmt: skip
+            return fh
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise TrainingLocked(f"{out_dir}: another training is running in this folder ({holder}), e.g. one whose "
+                             "Snakemake was killed; fix: let it finish or stop it (kill the process, or scancel its "
+                             "job), then run again: the training resumes from its checkpoint") from None  # fmt: skip
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    fh.flush()
+    return fh
 
 
 @dataclass(frozen=True)
@@ -364,15 +399,26 @@ class Trainer:
         return batch.to(self.device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
 
     def fit(self):
-        """Train to ``settings.steps`` (resuming from a checkpoint if there is one); returns the model."""
+        """Train to ``settings.steps`` (resuming from a checkpoint if there is one); returns the model.  The
+        folder is locked while it trains (:class:`TrainingLocked` if another process holds it)."""
+        s = self.settings
+        lock = None
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            lock = _lock_folder(self.out_dir)  # two trainings in one folder would write over each other
+        try:
+            return self._fit(s)
+        finally:
+            if lock is not None:  # the file goes with the lock (a killed holder leaves it, unlocked: harmless)
+                Path(lock.name).unlink(missing_ok=True)
+                lock.close()
+
+    def _fit(self, s):
         import contextlib
 
         import torch
         from tqdm.auto import tqdm
 
-        s = self.settings
-        if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
         if not resumed and self.dist.is_main and self.metrics_path.exists():
             self.metrics_path.unlink()  # a fresh run writes a fresh curve
