@@ -160,7 +160,7 @@ class Task(_Checkpointable):
 
 
 class _Stopped(Exception):
-    """The launcher received SIGTERM or SIGINT while it waited."""
+    """The launcher received SIGTERM, SIGINT or SIGHUP while it waited."""
 
 
 def _heartbeat(path: Path, stop: threading.Event, every_s: float) -> None:
