@@ -11,10 +11,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from cinebrain.config import check_config, validate_config
 from cinebrain.methods import enabled as enabled_methods
 
-# Types, allowed values and defaults — the schema generated from the library's typed settings
-# (cinebrain.config.Config and every method's; written out as workflow/schemas/config.schema.yaml) — then
-# the checks across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
-
 
 def checkout_path(*parts) -> str:
     """A file of the checkout (resources/, config/), as params and inputs hold it: relative when the working
@@ -27,6 +23,9 @@ def checkout_path(*parts) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+# Types, allowed values and defaults — the schema generated from the library's typed settings
+# (cinebrain.config.Config and every method's; written out as workflow/schemas/config.schema.yaml) — then
+# the checks across keys (cinebrain.config.check_config): a bad configuration stops here, before any job.
 LAUNCH_DIR = checkout_path("config", "launch")  # the launch profiles of the GPU stages
 validate_config(config)
 check_config(config, LAUNCH_DIR)
@@ -77,17 +76,14 @@ METHODS = enabled_methods(config)
 # Every model the enabled stages load, a folder or a hub id (cinebrain.models.hub): a path that is neither
 # stops here, not hours later in a job; when every model is a local folder the jobs run offline
 # (HF_HUB_OFFLINE=1 and friends, inherited by local jobs and by SLURM jobs, which export the environment).
+from cinebrain.atomic import check_writable
 from cinebrain.config import ConfigError, config_schema
+from cinebrain.fmri.rois import missing_roi_sets
+from cinebrain.integrity import check_model_folder
 from cinebrain.models.hub import check_model_references, model_references, offline_environment
 
 MODEL_REFS = {k: v for k, v in model_references(config, config_schema()).items()
               if not k.startswith("methods.") or k.split(".")[1] in METHODS}  # fmt: skip
-from cinebrain.fmri.rois import missing_roi_sets
-
-from cinebrain.integrity import check_model_folder
-
-from cinebrain.atomic import check_writable
-
 _problems = check_model_references(MODEL_REFS) + missing_roi_sets(FMRI["roi_sets"], ROI_DIR)
 _problems += check_writable("results")  # a read-only or full file system: one message, before any job
 # a model folder's weights cut short (an interrupted copy) are named here, from their headers alone
