@@ -208,7 +208,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     """
     from bids import BIDSLayout
 
-    from .stimuli import has_audio_stream, media_duration
+    from .stimuli import media_info
 
     opts = options or InventoryOptions()
     root = Path(bids_root)
@@ -273,7 +273,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
             problems.append((str(events), "missing: the film onset and stimulus come from it",
                              "add an events.tsv with onset, duration and stim_file columns"))  # fmt: skip
         else:
-            ev = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False)
+            ev = pd.read_csv(events, sep="\t")  # pandas reads BIDS' n/a as missing
             has = ev[ev["stim_file"].notna()] if "stim_file" in ev else ev.iloc[0:0]
             if has.empty:
                 problems.append((str(events), "no row names a stimulus (stim_file column)",
@@ -295,8 +295,8 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                 else:
                     if stim_rel not in durations:
                         try:
-                            durations[stim_rel] = media_duration(stim)
-                            if not has_audio_stream(stim):
+                            durations[stim_rel], has_audio = media_info(stim)
+                            if not has_audio:
                                 problems.append((str(stim), "has no audio stream: the clips' audio, the Whisper "
                                                  "transcripts and the audio decoders need the film's soundtrack",
                                                  "use the film file with its soundtrack"))  # fmt: skip
@@ -308,7 +308,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                     played = float(pd.to_numeric(pd.Series([row.get("duration")]), errors="coerce").iloc[0])
                     # The scan may go on after the film (it should, to record the lagged response to its
                     # end); the file must hold the whole film the events say was shown (half-frame slack).
-                    if stim_dur is not None and pd.notna(played) and stim_dur < float(played) - 0.05:
+                    if stim_dur is not None and pd.notna(played) and stim_dur < played - 0.05:
                         problems.append((str(stim), f"lasts {stim_dur:.2f} s, shorter than the {float(played):.2f} s "
                                          f"that {events.name} says were shown in run {bold.name}",
                                          "use the full-length episode, or correct the events' duration and "

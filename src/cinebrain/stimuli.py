@@ -88,17 +88,25 @@ def check_timing(clip_seconds: float, tr: float) -> int:
     return int(round(n))
 
 
-def media_duration(path) -> float:
-    """Duration in seconds of the video stream of a media file (PyAV)."""
+def media_info(path) -> tuple[float, bool]:
+    """(duration in seconds of the video stream, whether there is an audio stream) of a media file, from one
+    opening of its headers (PyAV)."""
     import av
 
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
         if vs.duration is not None and vs.time_base is not None:
-            return float(vs.duration * vs.time_base)
-        if vs.frames and vs.average_rate:
-            return float(vs.frames / vs.average_rate)
-        return float(c.duration / av.time_base)
+            duration = float(vs.duration * vs.time_base)
+        elif vs.frames and vs.average_rate:
+            duration = float(vs.frames / vs.average_rate)
+        else:
+            duration = float(c.duration / av.time_base)
+        return duration, bool(c.streams.audio)
+
+
+def media_duration(path) -> float:
+    """Duration in seconds of the video stream of a media file (PyAV)."""
+    return media_info(path)[0]
 
 
 def _open(path, audio: bool = False):
@@ -123,14 +131,6 @@ def _open(path, audio: bool = False):
                             "clips' wav files, the Whisper transcripts, the audio decoders); fix: use the film file "
                             "with its soundtrack (e.g. ffmpeg -i film.mp4 -i sound.wav -c:v copy -c:a aac out.mp4)")  # fmt: skip
     return container
-
-
-def has_audio_stream(path) -> bool:
-    """Whether a media file has an audio stream (PyAV, headers only)."""
-    import av
-
-    with av.open(str(path)) as container:
-        return bool(container.streams.audio)
 
 
 def _cover_crop(frame, height: int, width: int) -> np.ndarray:

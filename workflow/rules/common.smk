@@ -85,14 +85,15 @@ from cinebrain.models.hub import check_model_references, model_references, offli
 MODEL_REFS = {k: v for k, v in model_references(config, config_schema()).items()
               if not k.startswith("methods.") or k.split(".")[1] in METHODS}  # fmt: skip
 _problems = check_model_references(MODEL_REFS) + missing_roi_sets(FMRI["roi_sets"], ROI_DIR)
-_problems += check_writable("results")  # a read-only or full file system: one message, before any job
-# a model folder's weights cut short (an interrupted copy) are named here, from their headers alone
-for _folder in dict.fromkeys(v for v in MODEL_REFS.values() if os.path.isdir(v)):
-    _problems += check_model_folder(_folder)
+if workflow.is_main_process:  # not again in every job's own reading of the Snakefile
+    _problems += check_writable("results")  # a read-only or full file system: one message, before any job
+    # a model folder's weights cut short (an interrupted copy) are named here, from their headers alone
+    for _folder in dict.fromkeys(v for v in MODEL_REFS.values() if os.path.isdir(v)):
+        _problems += check_model_folder(_folder)
 if _problems:
     raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in _problems))
 _offline = offline_environment(MODEL_REFS)
-if _offline:
+if _offline and workflow.is_main_process:
     print(f"cinebrain: all {len(MODEL_REFS)} models are local folders: the jobs run offline "
           f"({', '.join(f'{k}={v}' for k, v in _offline.items())})", file=sys.stderr)
 os.environ.update({k: v for k, v in _offline.items() if k not in os.environ})

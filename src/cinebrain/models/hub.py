@@ -66,18 +66,20 @@ def model_references(config: dict, schema: dict, prefix: str = "") -> dict[str, 
     return out
 
 
+def _path(value: str, workdir) -> Path:
+    return Path(value) if os.path.isabs(value) else Path(workdir) / value
+
+
 def is_local(value: str, workdir=".") -> bool:
     """A folder (existing, or written by the workflow under ``results/``), not a hub id."""
-    p = Path(workdir) / value if not os.path.isabs(value) else Path(value)
-    return p.exists() or not is_hub_id(value) or value.startswith(PRODUCED)
+    return _path(value, workdir).exists() or not is_hub_id(value) or value.startswith(PRODUCED)
 
 
 def check_model_references(refs: dict[str, str], workdir=".") -> list[str]:
     """One message (key, value, problem, fix) per model reference that can be neither a folder nor a hub id."""
     problems = []
     for key, value in refs.items():
-        p = Path(workdir) / value if not os.path.isabs(value) else Path(value)
-        if p.exists() or value.startswith(PRODUCED):
+        if _path(value, workdir).exists() or value.startswith(PRODUCED):
             continue
         if not is_hub_id(value):
             problems.append(f"{key}: '{value}' is no folder (it does not exist) and cannot be a hub id (owner/name); "

@@ -324,16 +324,7 @@ class Trainer:
 
     def _truncate_metrics(self) -> None:
         """Drop metric rows written after the checkpoint (they will be written again)."""
-        if not (self.dist.is_main and self.metrics_path.exists()):
-            return
-        with open(self.metrics_path) as f:
-            rows = list(csv.DictReader(f))
-        keep = [r for r in rows if int(r["step"]) <= self.step]
-        if len(keep) < len(rows):
-            with open(self.metrics_path, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(keep)
+        self._write_metric_rows(self._metric_rows())
 
     def _log(self, row: dict) -> None:
         if not self.dist.is_main:
