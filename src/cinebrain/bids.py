@@ -2,14 +2,17 @@
 
 The inventory (``results/bids/inventory.parquet``, DESIGN.md item 1) has the columns::
 
-    subject, session, task, run, bold, eeg, events, stimulus, episode, TR, n_volumes,
-    onset, stimulus_duration, eeg_sfreq, n_markers, split
+    subject, session, task, run, repeat, bold, dtseries, eeg, events, stimulus, episode, TR, n_volumes,
+    onset, stimulus_duration, played_duration, eeg_sfreq, n_markers, modalities, split
 
 Paths (``bold``, ``eeg``, ``events``, ``stimulus``) are relative to the BIDS root, so that the table stays
 valid when the dataset moves; join them with the configured root.  ``onset`` is the film onset in
 seconds after the first volume and ``played_duration`` how long the film was shown in that run (both from
 ``events.tsv``; ``played_duration`` is NaN where events.tsv gives no duration); ``stimulus_duration`` is
-the length of the film file.  ``split`` is ``train`` or ``test``, by episode.
+the length of the film file.  ``split`` is ``train`` or ``test``, by episode.  ``repeat`` counts a
+subject's viewings of an episode (1, 2, ... in run order), ``modalities`` is ``fmri+eeg`` or ``fmri``
+(``dataset.modalities: [fmri]`` reads no EEG: ``eeg`` is empty), and ``dtseries`` is empty here: the
+grayordinate series come from fMRIPrep.  Other layouts have adapters (:mod:`cinebrain.datasets`).
 
 Every problem found is collected and raised together as one :class:`BIDSDatasetError` whose message
 names each file, what is wrong with it, and how to fix it.  Nothing is written when there is a problem.
@@ -26,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .settings import setting
+from .datasets.cc2017 import Cc2017Settings
+from .settings import section, setting
 
 COLUMNS = [
-    "subject", "session", "task", "run", "bold", "eeg", "events", "stimulus", "episode", "TR",
-    "n_volumes", "onset", "stimulus_duration", "played_duration", "eeg_sfreq", "n_markers", "split",
+    "subject", "session", "task", "run", "repeat", "bold", "dtseries", "eeg", "events", "stimulus", "episode", "TR",
+    "n_volumes", "onset", "stimulus_duration", "played_duration", "eeg_sfreq", "n_markers", "modalities", "split",
 ]  # fmt: skip
 
 
@@ -60,6 +64,12 @@ class DatasetSettings:
     allow_duplicates: tuple[str, ...] = setting(
         (), "data files (relative to bids_root) accepted although byte-identical to another run's: the "
         "inventory stops on duplicates otherwise", items={"type": "string"})  # fmt: skip
+    adapter: str = setting("bids", "the layout of the raw data (cinebrain.datasets): bids (BIDS, EEG optional) or "
+                           "cc2017 (Wen et al. 2018's release: CIFTI per segment and repeat)", enum=("bids", "cc2017"))  # fmt: skip
+    modalities: tuple[str, ...] = setting(("fmri", "eeg"), "what every run has and the workflow reads: fmri, eeg "
+                                          "(the cc2017 adapter: fmri only)", minItems=1, uniqueItems=True,
+                                          items={"enum": ["fmri", "eeg"]})  # fmt: skip
+    cc2017: Cc2017Settings = section(Cc2017Settings)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,9 @@ class InventoryOptions:
         Files (relative to the BIDS root) accepted although byte-identical to another run's file.
     derivatives : str | None
         Precomputed fMRIPrep derivatives folder: its runs' dtseries are checked for duplicates too.
+    modalities : list[str]
+        What every run must have: ``fmri`` and ``eeg`` (simultaneous recordings), or ``fmri`` alone (the EEG
+        files, if any, are not read).
     hash_cache : str | None
         JSON file caching file hashes by (path, size, mtime) between runs (None: no cache).
     """
@@ -104,6 +117,7 @@ class InventoryOptions:
     allow_duplicates: list[str] = field(default_factory=list)
     derivatives: str | None = None
     hash_cache: str | None = None
+    modalities: list[str] = field(default_factory=lambda: ["fmri", "eeg"])
 
 
 def _natural_key(s: str):
@@ -257,9 +271,12 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
         stem = bold.name.split("_bold")[0]
         eeg_path = root / f"sub-{ent['subject']}" / (f"ses-{ent['session']}" if "session" in ent else "") / "eeg" / f"{stem}_eeg.vhdr"
         eeg_info = None
-        if not eeg_path.exists():
+        if "eeg" not in opts.modalities:
+            eeg_path = None
+        elif not eeg_path.exists():
             problems.append((str(eeg_path), "missing: every BOLD run needs its simultaneous EEG",
-                             "add the run's BrainVision EEG (.vhdr/.vmrk/.eeg) or remove the run"))  # fmt: skip
+                             "add the run's BrainVision EEG (.vhdr/.vmrk/.eeg) or remove the run; an fMRI-only dataset: set "
+                             "dataset.modalities: [fmri]"))  # fmt: skip
         else:
             eeg_info = _check_eeg(eeg_path, opts.volume_marker, problems)
         if eeg_info and n_volumes is not None and eeg_info[1] != n_volumes:
@@ -315,12 +332,13 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
                                          "stim_file"))  # fmt: skip
         rows.append({
             "subject": ent["subject"], "session": ent.get("session"), "task": ent.get("task"),
-            "run": int(ent["run"]) if "run" in ent else 1, "bold": rel(bold),
-            "eeg": rel(eeg_path), "events": rel(events), "stimulus": f"stimuli/{stim_rel}" if stim_rel else None,
+            "run": int(ent["run"]) if "run" in ent else 1, "bold": rel(bold), "dtseries": "",
+            "eeg": rel(eeg_path) if eeg_path else "", "events": rel(events), "stimulus": f"stimuli/{stim_rel}" if stim_rel else None,
             "episode": episode, "TR": float(tr) if tr is not None else np.nan,
             "n_volumes": n_volumes if n_volumes is not None else -1, "onset": onset,
             "stimulus_duration": stim_dur, "played_duration": played, "eeg_sfreq": eeg_info[0] if eeg_info else np.nan,
-            "n_markers": eeg_info[1] if eeg_info else -1,
+            "n_markers": eeg_info[1] if eeg_info else -1, "modalities": "+".join(m for m in ("fmri", "eeg")
+                                                                                 if m in opts.modalities),
         })  # fmt: skip
 
     participants = root / "participants.tsv"
@@ -335,7 +353,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
             problems.append((str(participants), f"lists sub-{sub}, who has no {opts.task or ''} BOLD run".replace("  ", " "),
                              f"add sub-{sub}'s data or remove the row from participants.tsv"))  # fmt: skip
 
-    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "split"])
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("split", "repeat")])
     episodes = [e for e in df["episode"] if isinstance(e, str)]
     if episodes:
         try:
@@ -351,7 +369,14 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
     df["run"] = df["run"].astype("int64")
     df["n_volumes"] = df["n_volumes"].astype("int64")
     df["n_markers"] = df["n_markers"].astype("int64")
+    df["repeat"] = repeats(df)
     return df[COLUMNS]
+
+
+def repeats(df: pd.DataFrame) -> np.ndarray:
+    """The how-manieth viewing of its episode each run is for its subject (1, 2, ... in run order)."""
+    order = df.sort_values(["subject", "run"]).groupby(["subject", "episode"], dropna=False).cumcount() + 1
+    return order.reindex(df.index).to_numpy("int64")
 
 
 def duplicate_problems(root: Path, df: pd.DataFrame, opts: InventoryOptions) -> list[tuple[str, str, str]]:
@@ -362,9 +387,13 @@ def duplicate_problems(root: Path, df: pd.DataFrame, opts: InventoryOptions) -> 
 
     files: dict[str, Path] = {}
     for r in df.itertuples():
-        files[r.bold] = root / r.bold
-        files[r.eeg] = (root / r.eeg).with_suffix(".eeg")
-        if opts.derivatives:
+        if r.bold:
+            files[r.bold] = root / r.bold
+        if r.eeg:
+            files[r.eeg] = (root / r.eeg).with_suffix(".eeg")
+        if getattr(r, "dtseries", ""):
+            files[r.dtseries] = root / r.dtseries
+        if opts.derivatives and r.bold:
             dts = derivative_paths(r.bold, opts.derivatives)["dtseries"]
             files[os.path.relpath(dts, root)] = dts
     cache = load_cache(opts.hash_cache) if opts.hash_cache else None

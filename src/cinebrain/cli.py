@@ -17,10 +17,17 @@ def cmd_synth(args) -> int:
 
     cfg = SynthConfig(subjects=args.subjects, episodes=args.episodes, episode_seconds=args.episode_seconds,
                       eeg_sfreq=args.eeg_sfreq, seed=args.seed, height=args.height, width=args.width,
-                      fps=args.fps, tail_seconds=args.tail_seconds)  # fmt: skip
+                      fps=args.fps, tail_seconds=args.tail_seconds, shape=args.shape,
+                      test_segments=args.test_segments, train_repeats=args.train_repeats,
+                      test_repeats=args.test_repeats)  # fmt: skip
     t0 = time.perf_counter()
     manifest = generate(args.out, cfg, progress=not args.quiet, roi_dir=args.roi_dir)
     dt = time.perf_counter() - t0
+    if cfg.shape == "cc2017":
+        print(f"wrote {len(manifest['runs'])} cc2017-layout runs for {cfg.subjects} subject(s), "
+              f"{len(manifest['train_segments'])} training and {len(manifest['test_segments'])} test segment(s) to "
+              f"{args.out}/cc2017 ({_size(Path(args.out)) / 1e6:.0f} MB) in {dt:.1f} s")  # fmt: skip
+        return 0
     print(f"wrote {len(manifest['runs'])} runs of {manifest['n_volumes']} volumes for {cfg.subjects} subject(s), "
           f"{cfg.episodes} episode(s) to {args.out} ({_size(Path(args.out)) / 1e6:.0f} MB) in {dt:.1f} s")  # fmt: skip
     return 0
@@ -127,6 +134,12 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=d.width, help="video width in pixels")
     p.add_argument("--fps", type=float, default=d.fps, help="video frame rate")
     p.add_argument("--tail-seconds", type=float, default=d.tail_seconds, help="scanning after the film ends (s)")
+    p.add_argument("--shape", choices=("bids", "cc2017"), default=d.shape,
+                   help="bids: CineBrain-like EEG+fMRI in BIDS; cc2017: the cc2017 release's fMRI-only layout with "
+                   "repeats (TR 2 s; --episodes training segments)")
+    p.add_argument("--test-segments", type=int, default=d.test_segments, help="cc2017 shape: test segments")
+    p.add_argument("--train-repeats", type=int, default=d.train_repeats, help="cc2017 shape: viewings per training segment")
+    p.add_argument("--test-repeats", type=int, default=d.test_repeats, help="cc2017 shape: viewings per test segment")
     p.add_argument("--roi-dir", type=Path, default=Path("resources/rois"),
                    help="the ROI sets whose areas carry the simulated signal (the checkout's resources/rois)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -176,11 +176,16 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True, *, roi_
     simulated signal.
 
     ``out`` is written atomically: everything goes to ``out.tmp`` first and is renamed at the end.
-    Returns the run table (also in ``truth/synth.json``).
+    Returns the run table (also in ``truth/synth.json``).  ``cfg.shape`` cc2017 writes the cc2017 release's
+    layout instead (:func:`cinebrain.synth.cc2017.generate_cc2017`).
     """
     from ..fmri import grayordinates as go
 
     cfg = cfg or SynthConfig()
+    if cfg.shape == "cc2017":  # the fMRI-only release layout with repeats
+        from .cc2017 import generate_cc2017
+
+        return generate_cc2017(out, cfg, progress, roi_dir=roi_dir)
     areas = fmri_model.brain_areas(roi_dir)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")

@@ -27,6 +27,15 @@ class SynthConfig:
     tail_seconds: float = setting(4.0, "seconds of scanning after the film ends (covers the lag of the last clip)",
                                   minimum=0)  # fmt: skip
     line_freq: float = 50.0
+    # the layout written: bids (CineBrain-like EEG-fMRI) or cc2017 (Wen et al. 2018's release: fMRI only, TR 2 s,
+    # `episodes` training segments seen train_repeats times, test_segments seen test_repeats times)
+    shape: str = setting("bids", "layout of the synthetic dataset: bids (EEG+fMRI, CineBrain-like, written to "
+                         "<out>/bids) or cc2017 (fMRI-only release layout with repeats, written to <out>/cc2017)",
+                         enum=("bids", "cc2017"))  # fmt: skip
+    test_segments: int = setting(1, "cc2017 shape: test segments (test1, ...; the release: 5), after `episodes` "
+                                 "training segments (seg1, ...; the release: 18)", minimum=1)  # fmt: skip
+    train_repeats: int = setting(2, "cc2017 shape: viewings of every training segment (the release: 2)", minimum=1)
+    test_repeats: int = setting(3, "cc2017 shape: viewings of every test segment (the release: 10)", minimum=1)
 
     def __post_init__(self):
         for name in ("subjects", "episodes"):
@@ -44,7 +53,14 @@ class SynthSettings(SynthConfig):
 
     enabled: bool = setting(False, "generate the synthetic dataset with the workflow (rule synth_generate)",
                             required=True)  # fmt: skip
-    out: str = setting("results/synth", "folder that receives bids/ and truth/")
+    out: str = setting("results/synth", "folder that receives bids/ (cc2017/ with shape cc2017) and truth/")
+
+    @property
+    def root(self) -> str:
+        """Where the raw dataset is written: ``<out>/bids``, or ``<out>/cc2017`` (shape cc2017)."""
+        import os
+
+        return os.path.join(self.out, "cc2017" if self.shape == "cc2017" else "bids")
 
     def dataset(self) -> SynthConfig:
         """The generator's parameters (without ``enabled`` and ``out``)."""
