@@ -105,6 +105,35 @@ TINY = {
 }  # fmt: skip
 
 
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+#: The tiny cc2017-shaped replica (cinebrain synth --shape cc2017: fMRI only, TR 2 s, repeats) through every
+#: method that reads the fMRI alone: 2 training segments seen twice, 1 test segment seen 3 times (averaged),
+#: 10-s segments cut into 2-s clips of 33 frames (16 fps: the 4-s clips' shapes of TINY), one subject.
+CC2017 = _merged(TINY, {
+    "dataset": {"bids_root": "results/synth/cc2017", "fmriprep_dir": "results/synth/cc2017", "tr": 2.0,
+                "adapter": "cc2017", "modalities": ["fmri"]},
+    "synth": {"shape": "cc2017", "subjects": 1, "episodes": 2, "episode_seconds": 10, "fps": 16, "test_segments": 1,
+              "train_repeats": 2, "test_repeats": 3},
+    "split": {"test_episodes": ["test1"]},
+    "stimuli": {"clip_seconds": 2.0, "fps": 16, "frames": 33},
+    "methods": {
+        "cinesync": {"variants": ["cinesync_fmri"], "decoder": {"variants": ["cinesync_fmri"]}},
+        "cinesync_audio": {"enabled": False},
+        "mindanimator": {"variants": ["mindanimator"]},
+        # a clip is one 2-s volume here: NeuroCine's window is that volume
+        "neurocine": {"encoder": {"model": {"window": None}}},
+        # one subject: no leave-one-subject-out model
+        "brainflix": {"variants": ["brainflix"]},
+    },
+})  # fmt: skip
+
+
 #: Every way out to the network closed (proxies and the hub's endpoint on a port nothing listens on): the tiny
 #: workflow runs under it, so that a download attempted by any job fails the run.
 NO_NETWORK = {**{k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",

@@ -175,7 +175,9 @@ def check_config(config: dict, launch_dir) -> None:
     raise one :class:`ConfigError` listing every problem, each with its fix.
 
     - a clip is a whole number of TRs, and its geometry is one the stages can cut (``stimuli``);
-    - with ``synth.enabled`` the dataset is read where the synthetic one is written;
+    - with ``synth.enabled`` the dataset is read where the synthetic one is written, by its adapter;
+    - the adapter's modalities and needs (:func:`cinebrain.datasets.dataset_problems`: cc2017 is fMRI-only,
+      precomputed, without confounds), and every method reads only modalities the dataset has;
     - every enabled method's launch profiles exist (``launch_dir``/<name>.yaml, or a path) and its own
       cross-key checks pass (``Settings.check``: ROI sets extracted, decoder variants trained, VAE of the
       base model, ...);
@@ -186,7 +188,8 @@ def check_config(config: dict, launch_dir) -> None:
     from .benchmark.motion import MotionSettings
     from .benchmark.score import metric_names
     from .launch import load_profile
-    from .methods import enabled
+    from .datasets import dataset_problems
+    from .methods import enabled, modality_problems
     from .stimuli import ClipSettings, check_timing
 
     errors = []
@@ -201,14 +204,21 @@ def check_config(config: dict, launch_dir) -> None:
     attempt(lambda: ClipSettings.from_config(config["stimuli"]).check())
     synth, bids_root = config.get("synth", {}), config["dataset"]["bids_root"]
     if synth.get("enabled"):
-        expected = os.path.join(synth.get("out", "results/synth"), "bids")
+        shape = synth.get("shape", "bids")
+        expected = os.path.join(synth.get("out", "results/synth"), "cc2017" if shape == "cc2017" else "bids")
         if os.path.normpath(bids_root) != os.path.normpath(expected):
             errors.append(f"synth.enabled is true, so dataset.bids_root must be '{expected}' (inside synth.out), "
                           f"not '{bids_root}'; fix one of the two keys")  # fmt: skip
-    for settings in enabled(config).values():
+        if shape != config["dataset"].get("adapter", "bids"):
+            errors.append(f"synth.shape is {shape} but dataset.adapter is {config['dataset'].get('adapter', 'bids')}; "
+                          f"fix: set dataset.adapter: {shape}")  # fmt: skip
+    errors += dataset_problems(config)
+    available = list(config["dataset"].get("modalities", ("fmri", "eeg")))
+    for name, settings in enabled(config).items():
         for profile in dict.fromkeys(settings.launch_profiles()):
             attempt(load_profile, profile, launch_dir)
         errors += settings.check(config)
+        errors += modality_problems(name, settings, available)
     attempt(metric_names, config.get("benchmark", {}))
     attempt(lambda: build(MotionSettings, config.get("benchmark", {}).get("motion", {}), "benchmark.motion").check())
     if errors:

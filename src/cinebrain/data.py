@@ -16,6 +16,11 @@
 ``dataset.json``
     shapes, parameters, inputs.
 
+A clip seen in several runs (the repeats of its episode: cc2017 shows training segments twice and test
+segments ten times) is one sample per repeat (``data.repeats``: keep; manifest column ``repeat``) or one
+sample, the mean of its repeats' windows (average; columns ``repeats`` and ``runs``), per split.  An
+fMRI-only dataset (no EEG runs) has no ``eeg.npy`` and ``dataset.json`` ``eeg`` null.
+
 A clip whose window would run past the end of its run is an error (``data.incomplete: error``) or is
 left out and listed (``drop``).  Building a training set fails if any clip of a test episode would enter
 it, whichever subject's inventory lists that episode as test (the leakage guard). A leave-one-subject-out
@@ -34,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .settings import setting
+from .settings import section, setting
 from .stimuli import check_timing, episode_clips
 
 MODALITIES = ("fmri", "eeg")
@@ -50,6 +55,19 @@ class LeakageError(DatasetError):
     """A clip of a test episode would enter a training set."""
 
 
+REPEAT_MODES = ("keep", "average")
+
+
+@dataclass(frozen=True)
+class RepeatSettings:
+    """What a clip seen in several runs (repeats of its episode) becomes, per split."""
+
+    train: str = setting("keep", "training split: keep (one sample per repeat; cc2017: 4,320 clips x 2 = 8,640 "
+                         "pairs) or average (the repeats' windows averaged into one sample)", enum=REPEAT_MODES)  # fmt: skip
+    test: str = setting("average", "test split: average (the papers' cc2017 test set: 10 repeats averaged into "
+                        "1,200 samples) or keep", enum=REPEAT_MODES)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DataSection:
     """The clip dataset's own keys (config section ``data``)."""
@@ -57,6 +75,7 @@ class DataSection:
     eeg_lag: float = setting(0.0, "EEG window start relative to the clip's start in s (CineBrain: 0)")
     incomplete: str = setting("error", "a clip whose fMRI or EEG window runs past the end of its run: error, or "
                               "drop (leave it out; dataset.json lists it)", enum=("error", "drop"))  # fmt: skip
+    repeats: RepeatSettings = section(RepeatSettings)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,11 @@ class DataSettings(DataSection):
     clip_seconds: float = 4.0
     tr: float = 0.8
     volume_marker: str = "R128"
+
+    def repeat_mode(self, split: str) -> str:
+        """keep or average, for ``split`` (``repeats`` may be a mapping: the rule passes the config's)."""
+        rep = self.repeats if isinstance(self.repeats, dict) else vars(self.repeats)
+        return rep.get(split, "keep")
 
     @property
     def n_volumes(self) -> int:
@@ -151,17 +175,25 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     if runs.empty:
         raise DatasetError(f"sub-{subject} has no {split} run in the inventory; fix: check split.test_episodes")
     n_vol = settings.n_volumes
+    has_eeg = [int(r) in eeg_runs for r in runs["run"]]
+    if any(has_eeg) and not all(has_eeg):
+        raise DatasetError(f"sub-{subject} {split}: runs {[int(r) for r, h in zip(runs['run'], has_eeg) if not h]} have "
+                           "no clean EEG but the others do; fix: give every run its EEG, or set dataset.modalities: "
+                           "[fmri]")  # fmt: skip
     plan, dropped = [], []
     for _, r in runs.iterrows():
         run = int(r["run"])
         side = json.loads(Path(fmri_runs[run]).with_suffix(".json").read_text())
         c = episode_clips(clips, r["episode"])
-        raw = mne.io.read_raw_fif(eeg_runs[run], preload=False, verbose="error")
-        sfreq = raw.info["sfreq"]
-        n_samp = settings.n_samples(sfreq)
-        s0 = volume_marker_sample(raw, settings.volume_marker)
         v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol)
-        e0 = s0 + np.round((float(r["onset"]) + settings.eeg_lag + c["start"].to_numpy()) * sfreq).astype(int)
+        if run in eeg_runs:
+            raw = mne.io.read_raw_fif(eeg_runs[run], preload=False, verbose="error")
+            sfreq = raw.info["sfreq"]
+            n_samp, n_times = settings.n_samples(sfreq), raw.n_times
+            s0 = volume_marker_sample(raw, settings.volume_marker)
+            e0 = s0 + np.round((float(r["onset"]) + settings.eeg_lag + c["start"].to_numpy()) * sfreq).astype(int)
+        else:  # fMRI only: no EEG window (eeg_start/eeg_stop -1)
+            n_samp, n_times, e0 = 0, 0, np.full(len(c), -1)
         played = r.get("played_duration")  # NaN (or absent: an older inventory) when events.tsv has no duration
         played = float(played) if played is not None and pd.notna(played) else np.nan
         for i, clip in c.iterrows():
@@ -172,25 +204,28 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
                                 f"{played:g} s in this run (events.tsv duration) and the clip ends at "
                                 f"{float(clip['end']):g} s"})  # fmt: skip
                 continue
-            ok_f, ok_e = v1[i] <= side["NumberOfVolumes"], e0[i] >= 0 and e0[i] + n_samp <= raw.n_times
-            row = {"subject": subject, "split": split, "run": run, "episode": r["episode"], "clip": clip["clip"],
+            ok_f = v1[i] <= side["NumberOfVolumes"]
+            ok_e = run not in eeg_runs or (e0[i] >= 0 and e0[i] + n_samp <= n_times)
+            repeat = int(r["repeat"]) if "repeat" in r and pd.notna(r["repeat"]) else 1
+            row = {"subject": subject, "split": split, "run": run, "repeat": repeat, "episode": r["episode"], "clip": clip["clip"],
                    "clip_index": int(clip["clip_index"]), "start": float(clip["start"]), "end": float(clip["end"]),
                    "has_cut": bool(clip["has_cut"]), "fmri_start": int(v0[i]), "fmri_stop": int(v1[i]),
-                   "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp),
+                   "eeg_start": int(e0[i]), "eeg_stop": int(e0[i] + n_samp) if run in eeg_runs else -1,
                    "video": os.path.relpath(clip["video"], out),
                    **{k: os.path.relpath(clip[k], out) for k in clip.index
                       if k.startswith("audio_") and not k.startswith("audio_padded")}}  # fmt: skip
             if ok_f and ok_e:
-                plan.append((row, fmri_runs[run], eeg_runs[run]))
+                plan.append((row, [(fmri_runs[run], int(v0[i]), int(v1[i]), eeg_runs.get(run), int(e0[i]),
+                                    int(e0[i] + n_samp))]))  # fmt: skip
                 continue
             what = (f"fMRI volumes {v0[i]}-{v1[i] - 1} (lag {side['HaemodynamicLag']} s) but the run has "
                     f"{side['NumberOfVolumes']}" if not ok_f else
-                    f"EEG samples {e0[i]}-{e0[i] + n_samp - 1} but the recording has {raw.n_times}")  # fmt: skip
+                    f"EEG samples {e0[i]}-{e0[i] + n_samp - 1} but the recording has {n_times}")  # fmt: skip
             if settings.incomplete == "drop":
                 dropped.append({"clip": clip["clip"], "run": run, "reason": what})
                 continue
             raise DatasetError(
-                f"{fmri_runs[run] if not ok_f else eeg_runs[run]}: clip {clip['clip']} of sub-{subject} run {run} "
+                f"{fmri_runs[run] if not ok_f else eeg_runs.get(run)}: clip {clip['clip']} of sub-{subject} run {run} "
                 f"extends past the end of the run: it needs {what}; fix: record/keep the scan past the film's end, "
                 "or set data.incomplete: drop to leave such clips out"
             )
@@ -199,6 +234,9 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
 
         print(f"sub-{subject} {split}: {len(dropped)} clip(s) left out (listed in dataset.json 'Dropped'), e.g. "
               f"{dropped[0]['clip']} of run {dropped[0]['run']}: {dropped[0]['reason']}", file=sys.stderr)  # fmt: skip
+    mode = settings.repeat_mode(split)
+    if mode == "average":
+        plan = average_repeats(plan)
     manifest = pd.DataFrame([p[0] for p in plan])
     if manifest.empty:
         raise DatasetError(f"sub-{subject} {split}: every clip was dropped ({dropped[:3]}...); fix: see data.incomplete")
@@ -211,6 +249,7 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     n = len(manifest)
     with atomic_dir(out) as tmp:
         n_columns, ch_names, n_samp = _write_arrays(tmp, plan, n_vol, f"sub-{subject} {split}", progress)
+        repeats = manifest["repeats"] if "repeats" in manifest else pd.Series(1, index=manifest.index)
         manifest.insert(0, "row", np.arange(n))
         manifest.to_parquet(tmp / "manifest.parquet")
         if roi_columns is not None:
@@ -219,39 +258,70 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
             "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
             "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
                      "RepetitionTime": settings.tr},
-            "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag},
+            "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag}
+            if ch_names is not None else None,
+            "Repeats": {"Mode": mode, "PerSample": sorted(int(k) for k in set(repeats)),
+                        "Views": int(repeats.sum())},
             "ClipSeconds": settings.clip_seconds, "TestEpisodes": sorted(split_test_episodes(inv)),
         }, indent=1))  # fmt: skip
     return manifest
 
 
-def _write_arrays(tmp: Path, plan: list, n_vol: int, label: str, progress: bool) -> tuple[int, list, int]:
-    """Fill ``tmp/fmri.npy`` and ``tmp/eeg.npy`` row by row from the runs (one run's EEG in memory at a time)."""
+def average_repeats(plan: list) -> list:
+    """One entry per clip of the plan, its windows in every run that showed it (the repeats, averaged by
+    :func:`_write_arrays`); the row is the first repeat's, with ``repeats`` (how many) and ``runs``."""
+    merged: dict = {}
+    for row, sources in plan:
+        key = (row["episode"], row["clip"])
+        if key in merged:
+            merged[key][0]["runs"] += f",{row['run']}"
+            merged[key][0]["repeats"] += 1
+            merged[key][1].extend(sources)
+        else:
+            merged[key] = ({**row, "repeat": 0, "repeats": 1, "runs": str(row["run"])}, list(sources))
+    return list(merged.values())
+
+
+def _write_arrays(tmp: Path, plan: list, n_vol: int, label: str, progress: bool) -> tuple[int, list | None, int]:
+    """Fill ``tmp/fmri.npy`` and (when the runs have EEG) ``tmp/eeg.npy`` row by row: each row the mean of its
+    sources' windows (one source, or the repeats of an averaged clip).  Runs are read memory-mapped (fMRI) or
+    loaded two at a time at most (EEG)."""
     import mne
     from tqdm.auto import tqdm
 
-    first = np.load(plan[0][1], mmap_mode="r")
+    first = np.load(plan[0][1][0][0], mmap_mode="r")
     fmri = np.lib.format.open_memmap(tmp / "fmri.npy", "w+", np.float32, (len(plan), n_vol, first.shape[1]))
-    eeg, ch_names, current, run_eeg = None, None, None, None
-    for i, (row, fpath, epath) in enumerate(tqdm(plan, desc=label, disable=not progress)):
-        run_data = np.load(fpath, mmap_mode="r")
-        if run_data.shape[1] != fmri.shape[2]:
-            raise DatasetError(f"{fpath}: {run_data.shape[1]} ROI columns, but {plan[0][1]} has {fmri.shape[2]}; "
-                               "fix: extract every run with the same fmri.roi_sets (re-run fmri_extract)")  # fmt: skip
-        fmri[i] = run_data[row["fmri_start"] : row["fmri_stop"]]
-        if epath != current:
-            raw = mne.io.read_raw_fif(epath, preload=True, verbose="error").pick("eeg")
-            current, run_eeg = epath, raw.get_data().astype(np.float32)
-            if eeg is None:
-                ch_names = raw.ch_names
-                shape = (len(plan), len(ch_names), row["eeg_stop"] - row["eeg_start"])
-                eeg = np.lib.format.open_memmap(tmp / "eeg.npy", "w+", np.float32, shape)
-            elif raw.ch_names != ch_names:
-                raise DatasetError(f"{epath}: EEG channels differ from the subject's other runs; fix: one montage per subject")
-        eeg[i] = run_eeg[:, row["eeg_start"] : row["eeg_stop"]]
+    eeg, ch_names, loaded = None, None, {}
+    for i, (row, sources) in enumerate(tqdm(plan, desc=label, disable=not progress)):
+        acc_f, acc_e = np.zeros(fmri.shape[1:], np.float64), None
+        for fpath, f0, f1, epath, e0, e1 in sources:
+            run_data = np.load(fpath, mmap_mode="r")
+            if run_data.shape[1] != fmri.shape[2]:
+                raise DatasetError(f"{fpath}: {run_data.shape[1]} ROI columns, but {plan[0][1][0][0]} has {fmri.shape[2]}; "
+                                   "fix: extract every run with the same fmri.roi_sets (re-run fmri_extract)")  # fmt: skip
+            acc_f += run_data[f0:f1]
+            if epath is None:
+                continue
+            if epath not in loaded:
+                if len(loaded) >= 2:
+                    loaded.pop(next(iter(loaded)))
+                raw = mne.io.read_raw_fif(epath, preload=True, verbose="error").pick("eeg")
+                loaded[epath] = raw.get_data().astype(np.float32)
+                if ch_names is None:
+                    ch_names = raw.ch_names
+                    eeg = np.lib.format.open_memmap(tmp / "eeg.npy", "w+", np.float32, (len(plan), len(ch_names), e1 - e0))
+                elif raw.ch_names != ch_names:
+                    raise DatasetError(f"{epath}: EEG channels differ from the subject's other runs; fix: one montage per "
+                                       "subject")  # fmt: skip
+            window = loaded[epath][:, e0:e1]
+            acc_e = window.astype(np.float64) if acc_e is None else acc_e + window
+        fmri[i] = acc_f / len(sources)
+        if acc_e is not None:
+            eeg[i] = acc_e / len(sources)
     fmri.flush()
-    eeg.flush()
-    return int(fmri.shape[2]), ch_names, int(eeg.shape[2])
+    if eeg is not None:
+        eeg.flush()
+    return int(fmri.shape[2]), ch_names, int(eeg.shape[2]) if eeg is not None else 0
 
 
 def _attach_text(manifest: pd.DataFrame, captions, categories) -> None:
@@ -275,8 +345,8 @@ class ClipDataset:
     ----------
     root : path
         ``results/dataset/sub-XX/<split>``.
-    modalities : tuple of {"fmri", "eeg"}
-        Brain windows to return.
+    modalities : tuple of {"fmri", "eeg"} or None
+        Brain windows to return (None: every one the dataset has; asking for one it lacks is an error).
     targets : tuple of {"frames", "text", "latents", "categories"}
         ``frames``: per-frame image embeddings ``(F, D)``; ``text``: the embeddings of every caption of the
         clip ``(n_captions, D)`` (use ``text_index`` to pick one); ``latents``: VAE posterior mean and std;
@@ -301,12 +371,18 @@ class ClipDataset:
     File paths in the manifest are relative to ``root`` (:meth:`resolve`), so a dataset can be moved.
     """
 
-    def __init__(self, root, modalities=MODALITIES, targets=(), text_index: int | str | None = None, roi_sets=None,
+    def __init__(self, root, modalities=None, targets=(), text_index: int | str | None = None, roi_sets=None,
                  fmri_columns=None, latents: str = "latents", text_sources=None):  # fmt: skip
         self.root = Path(root)
+        if modalities is None:  # what the dataset has (an fMRI-only dataset has no eeg.npy)
+            modalities = tuple(m for m in MODALITIES if (self.root / f"{m}.npy").exists())
         for m in modalities:
             if m not in MODALITIES:
                 raise ValueError(f"modality '{m}' is not one of {MODALITIES}")
+            if not (self.root / f"{m}.npy").exists() and (self.root / "dataset.json").exists():
+                raise DatasetError(f"{self.root}: has no {m} ({m}.npy): the dataset's runs have no {m.upper()} (an "
+                                   f"fMRI-only dataset); fix: use a variant or method that reads "
+                                   f"{', '.join(x for x in MODALITIES if x != m)} only")  # fmt: skip
         for t in targets:
             if t not in TARGETS:
                 raise ValueError(f"target '{t}' is not one of {TARGETS}")

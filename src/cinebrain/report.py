@@ -47,7 +47,8 @@ def _bold_traces(row, bids_root: Path, fmriprep_dir: Path, visual_roi):
     """(time, {label: % signal}) from the fMRIPrep dtseries when present, else the raw BOLD global mean."""
     from .fmri.fmriprep import derivative_paths
 
-    dts = derivative_paths(row["bold"], fmriprep_dir)["dtseries"]
+    own = row.get("dtseries") or ""  # the dataset's own grayordinate series (cc2017), else fMRIPrep's
+    dts = bids_root / own if own else derivative_paths(row["bold"], fmriprep_dir)["dtseries"]
     tr = float(row["TR"])
     if dts.exists():
         import nibabel as nib
@@ -91,6 +92,14 @@ def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker
             title=f"sub-{row['subject']} run {row['run']} ({row['episode']}): {source}")  # fmt: skip
     ax1.legend(fontsize=8, loc="upper right")
 
+    if not row.get("eeg"):  # an fMRI-only dataset (dataset.modalities: [fmri], the cc2017 adapter)
+        ax2.axis("off")
+        ax2.text(0.5, 0.5, f"no EEG: this dataset's runs have {row.get('modalities') or 'fmri'} only", ha="center",
+                 va="center", fontsize=11, transform=ax2.transAxes)  # fmt: skip
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return
     raw = mne.io.read_raw_brainvision(str(bids_root / row["eeg"]), preload=False, verbose="error")
     ann = raw.annotations
     marks = np.array([o for o, d in zip(ann.onset, ann.description, strict=True)
@@ -177,13 +186,22 @@ def plot_windows(datasets, out) -> None:
         man = pd.read_parquet(d / "manifest.parquet")
         info = json.loads((d / "dataset.json").read_text())
         fmri = np.load(d / "fmri.npy", mmap_mode="r")
-        eeg = np.load(d / "eeg.npy", mmap_mode="r")
+        eeg = np.load(d / "eeg.npy", mmap_mode="r") if (d / "eeg.npy").exists() else None  # none: fMRI only
         im = axes[0, k].imshow(fmri.mean(axis=2).T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
                                interpolation="nearest")  # fmt: skip
         axes[0, k].set_ylabel("volume in window")
+        rep = info.get("Repeats") or {}
+        rep_text = f", repeats {rep['Mode']}d ({rep['Views']} views)" if rep.get("Views", 0) > len(man) else ""
         axes[0, k].set_title(f"sub-{info['Subject']} {info['Split']}: {info['Clips']} clips, fMRI {info['fmri']['Shape']}, "
-                             f"EEG {info['eeg']['Shape']}", fontsize=9)  # fmt: skip
+                             f"EEG {info['eeg']['Shape'] if info.get('eeg') else 'none'}{rep_text}", fontsize=9)  # fmt: skip
         fig.colorbar(im, ax=axes[0, k], label="mean z")
+        if eeg is None:
+            axes[1, k].axis("off")
+            axes[1, k].text(0.5, 0.5, "no EEG (an fMRI-only dataset)", ha="center", va="center",
+                            transform=axes[1, k].transAxes)  # fmt: skip
+            for b in np.flatnonzero(np.diff(man["run"].to_numpy())):
+                axes[0, k].axvline(b + 0.5, color="w", lw=1)
+            continue
         gfp = eeg.std(axis=1) * 1e6
         im2 = axes[1, k].imshow(gfp.T, aspect="auto", cmap="viridis", interpolation="nearest",
                                 extent=(-0.5, len(man) - 0.5, info["ClipSeconds"], 0))  # fmt: skip

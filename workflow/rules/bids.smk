@@ -1,4 +1,5 @@
-# Stage 1: validate the BIDS dataset and write the run inventory (cinebrain.bids).
+# Stage 1: validate the raw dataset and write the run inventory (cinebrain.datasets: the adapter of
+# dataset.adapter, BIDS by cinebrain.bids, cc2017 by cinebrain.datasets.cc2017).
 
 
 checkpoint bids_inventory:
@@ -12,6 +13,9 @@ checkpoint bids_inventory:
         volume_marker=config["dataset"]["volume_marker"],
         test_episodes=config["split"]["test_episodes"],
         bids_root=BIDS_ROOT,
+        adapter=ADAPTER,
+        modalities=config["dataset"]["modalities"],
+        cc2017=config["dataset"]["cc2017"],
         allow_duplicates=config["dataset"]["allow_duplicates"],
         # precomputed derivatives are data like the raw runs: checked for byte-identical copies too
         derivatives=FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,

@@ -14,6 +14,8 @@ rule captions_generate:
         categories="results/captions/{episode}_categories.parquet",
     params:
         sources=CAPTIONS["sources"],
+        # the dataset's root (input bids: the root folder of the synthetic dataset, or every raw file of a real one)
+        bids_root=BIDS_ROOT,
         categories=CAPTIONS["categories"],
         prompt_dir=str(PROMPT_DIR),
         wordlist=WORDLIST,

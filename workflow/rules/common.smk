@@ -32,6 +32,7 @@ check_config(config, LAUNCH_DIR)
 
 SYNTH = config["synth"]
 BIDS_ROOT = config["dataset"]["bids_root"]
+ADAPTER = config["dataset"]["adapter"]  # the raw data's layout (cinebrain.datasets): bids or cc2017
 FMRIPREP_DIR = config["dataset"]["fmriprep_dir"]
 TASK = config["dataset"]["task"]
 FMRIPREP = config["fmriprep"]
@@ -127,9 +128,10 @@ def bids_input(wildcards=None):
     events.tsv) reruns the inventory; a folder's time stamp does not change when a file in it is edited."""
     if SYNTH["enabled"]:
         return BIDS_ROOT
-    from cinebrain.bids import dataset_files
+    from cinebrain.datasets import dataset_files
 
-    return dataset_files(BIDS_ROOT, FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None)
+    return dataset_files(ADAPTER, BIDS_ROOT, FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,
+                         config["dataset"]["cc2017"])
 
 
 def inventory():
@@ -203,11 +205,17 @@ def eeg_truth_name(wildcards):
     return os.path.join(f"sub-{sub}", f"sub-{sub}_task-{TASK}_run-{run}_eeg.npz")
 
 
-def eeg_outputs(wildcards=None):
-    """Every run's clean EEG and its QC figures."""
+def eeg_runs():
+    """(subject, run) of every run with EEG (none in an fMRI-only dataset: dataset.modalities, the adapter)."""
     inv = inventory()
+    has = inv["eeg"].fillna("").astype(str) != ""
+    return list(zip(inv.loc[has, "subject"], inv.loc[has, "run"].astype(int)))
+
+
+def eeg_outputs(wildcards=None):
+    """Every EEG run's clean EEG and its QC figures."""
     out = []
-    for sub, run in zip(inv["subject"], inv["run"]):
+    for sub, run in eeg_runs():
         out.append(f"results/eeg/sub-{sub}/sub-{sub}_task-{TASK}_run-{int(run)}_desc-clean_eeg.fif")
         out += [f"results/report/eeg/sub-{sub}_run-{int(run)}_{kind}.png" for kind in ("psd", "locked", "ica")]
     return out
@@ -278,9 +286,10 @@ def data_files(wildcards):
     categories and each kind of features."""
     runs = split_runs(wildcards.subject, wildcards.split)
     eps = sorted({e for _, e in runs})
+    with_eeg = set(eeg_runs())  # an fMRI-only dataset has none
     return {
         "fmri_runs": {r: roi_bold(wildcards.subject, r) for r, _ in runs},
-        "eeg_runs": {r: clean_eeg(wildcards.subject, r) for r, _ in runs},
+        "eeg_runs": {r: clean_eeg(wildcards.subject, r) for r, _ in runs if (wildcards.subject, r) in with_eeg},
         "captions": {e: f"results/captions/{e}.parquet" for e in eps},
         "categories": {e: f"results/captions/{e}_categories.parquet" for e in eps},
         "features": {kind: {e: f"results/features/{name}/{e}.safetensors" for e in eps}

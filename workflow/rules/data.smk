@@ -1,5 +1,6 @@
 # Stage 8: per subject and split, the clip dataset (cinebrain.data): manifest + memory-mapped fMRI
-# (N, 5, V) and EEG (N, 64, 4000) windows aligned with the clips and their targets.
+# (N, 5, V) and EEG (N, 64, 4000; none in an fMRI-only dataset) windows aligned with the clips and their
+# targets; repeats of an episode kept or averaged (data.repeats).
 
 
 rule data_build:
@@ -14,6 +15,7 @@ rule data_build:
             "tr": config["dataset"]["tr"],
             "eeg_lag": DATA["eeg_lag"],
             "incomplete": DATA["incomplete"],
+            "repeats": DATA["repeats"],
             "volume_marker": config["dataset"]["volume_marker"],
         },
     resources:

@@ -17,6 +17,8 @@ rule eeg_preprocess:
     params:
         eeg=config["eeg"],
         marker=config["dataset"]["volume_marker"],
+        # the dataset's root (input bids: the root folder of the synthetic dataset, or every raw file of a real one)
+        bids_root=BIDS_ROOT,
     threads: 2
     # the longest chain to the clip datasets: started first when jobs compete for the cores
     priority: 10
@@ -51,6 +53,7 @@ rule eeg_clean:
         # file names inside the declared folders above
         truth=eeg_truth_name,
         bids_eeg=raw_eeg_name,
+        bids_root=BIDS_ROOT,
     # the longest chain to the clip datasets: started first when jobs compete for the cores
     priority: 10
     resources:

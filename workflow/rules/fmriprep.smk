@@ -13,6 +13,8 @@ rule fmriprep_run:
     params:
         settings=FMRIPREP,
         fmriprep_dir=FMRIPREP_DIR,
+        # the dataset's root (input bids: the root folder of the synthetic dataset, or every raw file of a real one)
+        bids_root=BIDS_ROOT,
     threads: 1 if FMRIPREP["runner"] == "precomputed" else FMRIPREP["threads"]
     resources:
         mem_mb=1000 if FMRIPREP["runner"] == "precomputed" else FMRIPREP["mem_mb"],

@@ -28,6 +28,8 @@ rule report_overview:
             labels={"figure": "BOLD and EEG of one run"},
         ),
     params:
+        # the dataset's root (input bids: the root folder of the synthetic dataset, or every raw file of a real one)
+        bids_root=BIDS_ROOT,
         fmriprep_dir=FMRIPREP_DIR,
         volume_marker=config["dataset"]["volume_marker"],
     log:

@@ -10,6 +10,6 @@ from cinebrain.captions import caption_episode
 
 p = snakemake.params
 caption_episode(snakemake.input.table, snakemake.wildcards.episode, p.sources, p.categories,
-                prompt_dir=p.prompt_dir, wordlist=p.wordlist, sidecar_dir=os.path.join(snakemake.input.bids, "stimuli"),
+                prompt_dir=p.prompt_dir, wordlist=p.wordlist, sidecar_dir=os.path.join(p.bids_root, "stimuli"),
                 out=snakemake.output.captions, out_categories=snakemake.output.categories,
                 device=snakemake.params.device, progress=True)

@@ -18,5 +18,5 @@ clean_run(
     out_fif=snakemake.output.fif,
     qc_json=snakemake.output.qc,
     truth=os.path.join(i.truth, p.truth) if i.truth else None,
-    bids_eeg=os.path.join(i.bids, p.bids_eeg),
+    bids_eeg=os.path.join(p.bids_root, p.bids_eeg),
 )

@@ -8,7 +8,7 @@ from cinebrain.eeg.preprocess import preprocess_rule
 
 preprocess_rule(
     snakemake.input.inventory,
-    snakemake.input.bids,
+    snakemake.params.bids_root,
     snakemake.wildcards.subject,
     int(snakemake.wildcards.run),
     marker=snakemake.params.marker,

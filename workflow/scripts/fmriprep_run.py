@@ -9,7 +9,7 @@ from cinebrain.fmri.fmriprep import fmriprep_subject
 fmriprep_subject(
     snakemake.wildcards.subject,
     inventory=snakemake.input.inventory,
-    bids_dir=snakemake.input.bids,
+    bids_dir=snakemake.params.bids_root,
     fmriprep_dir=snakemake.params.fmriprep_dir,
     settings=snakemake.params.settings,
     threads=snakemake.threads,

@@ -8,7 +8,7 @@ from cinebrain.report import dataset_overview
 
 dataset_overview(
     snakemake.input.inventory,
-    snakemake.input.bids,
+    snakemake.params.bids_root,
     snakemake.params.fmriprep_dir,
     dict(snakemake.output.items()),
     volume_marker=snakemake.params.volume_marker,

@@ -34,6 +34,28 @@ def build_inventory(adapter: str, root, options, cc2017=None):
     raise ValueError(f"dataset.adapter '{adapter}' does not exist; fix: one of {', '.join(ADAPTERS)}")
 
 
+def dataset_problems(config: dict) -> list[str]:
+    """The configuration's errors against its adapter (checked at start-up, before any job)."""
+    ds = config["dataset"]
+    adapter, modalities = ds.get("adapter", "bids"), list(ds.get("modalities", ("fmri", "eeg")))
+    errors = []
+    if "fmri" not in modalities:
+        errors.append("dataset.modalities must include fmri (every stage starts from the fMRI); fix: [fmri] or "
+                      "[fmri, eeg]")  # fmt: skip
+    extra = [m for m in modalities if m not in ADAPTERS.get(adapter, ())]
+    if extra:
+        errors.append(f"dataset.modalities lists {', '.join(extra)}, which the {adapter} adapter's data do not have; "
+                      f"fix: dataset.modalities: [{', '.join(m for m in modalities if m not in extra)}]")  # fmt: skip
+    if adapter == "cc2017":
+        if config.get("fmriprep", {}).get("runner", "precomputed") != "precomputed":
+            errors.append("dataset.adapter cc2017 ships its CIFTIs preprocessed (no raw BOLD to run fMRIPrep on); fix: "
+                          "fmriprep.runner: precomputed")  # fmt: skip
+        if config.get("fmri", {}).get("confounds", {}).get("enabled"):
+            errors.append("fmri.confounds.enabled: the cc2017 release has no fMRIPrep confounds tables; fix: "
+                          "fmri.confounds.enabled: false")  # fmt: skip
+    return errors
+
+
 def dataset_files(adapter: str, root, derivatives=None, cc2017=None) -> list[str]:
     """Every raw file the inventory reads (the inputs of rule bids_inventory)."""
     if adapter == "cc2017":

@@ -152,10 +152,12 @@ def confounds_of(dtseries) -> Path:
     return dtseries.parent / (dtseries.name.split("_space-")[0] + "_desc-confounds_timeseries.tsv")
 
 
-def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict]:
+def check_derivatives(subject: str, runs: list[dict], fmriprep_dir, root=None) -> list[dict]:
     """Check every run's derivatives; return one record per run, or raise :class:`FmriprepError`.
 
-    ``runs``: dicts with ``run``, ``bold`` (relative to the BIDS root), ``TR`` and ``n_volumes``.
+    ``runs``: dicts with ``run``, ``bold`` (relative to the BIDS root), ``TR`` and ``n_volumes``, and
+    ``dtseries``: a grayordinate series the dataset itself ships (relative to ``root``: the cc2017 adapter's;
+    it has no confounds table), or empty (fMRIPrep's under ``fmriprep_dir``).
     """
     import pandas as pd
 
@@ -163,8 +165,11 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
 
     problems, records = [], []
     for r in runs:
-        paths = derivative_paths(r["bold"], fmriprep_dir)
-        dts, conf = paths["dtseries"], paths["confounds"]
+        if r.get("dtseries"):
+            dts, conf = Path(root or ".") / r["dtseries"], None
+        else:
+            paths = derivative_paths(r["bold"], fmriprep_dir)
+            dts, conf = paths["dtseries"], paths["confounds"]
         n_problems = len(problems)
         if not dts.exists():
             problems.append((str(dts), "missing", f"run fMRIPrep with --cifti-output 91k for sub-{subject}, or "
@@ -183,7 +188,9 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
             except (LayoutError, ValueError) as exc:
                 what, _, fix = str(exc).split(": ", 1)[-1].partition("; fix: ")
                 problems.append((str(dts), what, fix or "use fMRIPrep's --cifti-output 91k output for this run"))
-        if not conf.exists():
+        if conf is None:
+            pass  # the dataset's own series (cc2017): no confounds table
+        elif not conf.exists():
             problems.append((str(conf), "missing", f"re-run fMRIPrep for sub-{subject}; it writes the confounds "
                              "table of every run"))  # fmt: skip
         else:
@@ -196,7 +203,8 @@ def check_derivatives(subject: str, runs: list[dict], fmriprep_dir) -> list[dict
                 problems.append((str(conf), f"{n_rows} rows but the run has {int(r['n_volumes'])} volumes",
                                  "re-run fMRIPrep for this run"))  # fmt: skip
         if len(problems) == n_problems:
-            records.append({"run": int(r["run"]), "bold": r["bold"], "dtseries": str(dts), "confounds": str(conf),
+            records.append({"run": int(r["run"]), "bold": r["bold"], "dtseries": str(dts),
+                            "confounds": str(conf) if conf else None,
                             "TR": float(r["TR"]), "n_volumes": int(r["n_volumes"]),
                             "size": dts.stat().st_size, "mtime": dts.stat().st_mtime})  # fmt: skip
     if problems:
@@ -298,6 +306,6 @@ def fmriprep_subject(
                                 work_dir=work_dir, threads=threads, mem_mb=mem_mb)  # fmt: skip
         print(f"fMRIPrep ({settings.runner}) for sub-{subject}: {shlex.join(command)}", file=sys.stderr)
         run_fmriprep(command, log, subject)
-    records = check_derivatives(subject, runs, fmriprep_dir)
+    records = check_derivatives(subject, runs, fmriprep_dir, root=bids_dir)
     print(f"sub-{subject}: {len(records)} run(s) checked in {fmriprep_dir}", file=sys.stderr)
     write_manifest(manifest, subject, settings, records, command)

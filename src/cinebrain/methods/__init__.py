@@ -5,7 +5,8 @@ A method ``<name>`` is
 - this package's subpackage ``cinebrain.methods.<name>``, whose ``Settings`` class (a typed section, see
   :mod:`cinebrain.settings`) is the configuration section ``methods.<name>`` and says what the method
   produces: ``model_variants()`` (variants with a trained model), ``recon_variants()`` (variants with
-  reconstructions), ``launch_profiles()`` and ``check(config)`` (its cross-key checks), and may have a
+  reconstructions), ``launch_profiles()`` and ``check(config)`` (its cross-key checks), may say which brain
+  modalities its variants read (``modalities()``; without it: the fMRI only), and may have a
   ``subjects`` key (:func:`subjects_setting`: the subjects it runs for; absent or null: all);
 - the rule file ``workflow/rules/<name>.smk``, included by the Snakefile when the method is enabled;
 - its tests.
@@ -79,6 +80,22 @@ def roi_set_problems(name: str, roi_sets, config: dict) -> list[str]:
         return []
     return [f"methods.{name}.roi_sets names {', '.join(missing)}, which fmri.roi_sets ({', '.join(extracted)}) does "
             "not extract; fix: add it to fmri.roi_sets"]  # fmt: skip
+
+
+def modality_problems(name: str, settings, available) -> list[str]:
+    """The config-check errors of a method whose variants read a modality the dataset lacks (a method's
+    ``modalities()``: {variant: modalities}; a method without it reads the fMRI only)."""
+    needs = settings.modalities() if hasattr(settings, "modalities") else {name: ("fmri",)}
+    lacking = {v: [m for m in mods if m not in available] for v, mods in needs.items()}
+    lacking = {v: m for v, m in lacking.items() if m}
+    if not lacking:
+        return []
+    keep = [v for v in needs if v not in lacking]
+    what = "; ".join(f"{v} reads {', '.join(m)}" for v, m in lacking.items())
+    fix = (f"set methods.{name}.variants: [{', '.join(keep)}] (and its decoder's variants among them)" if keep
+           else f"set methods.{name}.enabled: false")  # fmt: skip
+    return [f"methods.{name}: {what}, which the dataset does not have (dataset.modalities: {', '.join(available)}); "
+            f"fix: {fix}"]
 
 
 def enabled(config: dict) -> dict:

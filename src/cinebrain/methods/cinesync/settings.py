@@ -205,6 +205,10 @@ class Settings:
         """Variants with reconstructions of the test clips."""
         return tuple(self.decoder.variants)
 
+    def modalities(self) -> dict:
+        """{variant: the brain modalities it reads} of the variants it trains (the dataset must have them)."""
+        return {v: VARIANTS[v] for v in self.variants}
+
     def launch_profiles(self) -> tuple:
         return (self.encoder.launch, self.decoder.launch)
 

@@ -131,6 +131,12 @@ class Settings:
         """Variants with a trained encoder (the contract's weights, config.json, metrics.json, metrics.csv)."""
         return tuple(self.variants)
 
+    def modalities(self) -> dict:
+        """{variant: the brain modalities it reads} of the variants it trains (the dataset must have them)."""
+        from ..cinesync.settings import VARIANTS as ENCODERS
+
+        return {v: ENCODERS[VARIANTS[v][0]] for v in self.variants}
+
     def recon_variants(self) -> tuple:
         """Variants with video reconstructions: none (this method reconstructs audio: :meth:`audio_variants`)."""
         return ()
