@@ -255,3 +255,57 @@ def test_film_stopped_early_leaves_its_unshown_clips_out(inputs, clips, tmp_path
     info = json.loads((tmp_path / "ds/dataset.json").read_text())
     assert len(info["Dropped"]) == 5 and "not shown: the film ran 20 s" in info["Dropped"][0]["reason"]
     assert "5 clip(s) left out" in capsys.readouterr().err
+
+
+def _with_repeat(inputs, tmp_path):
+    """sub-01's ep01 seen twice: run 1 and a second viewing, run 9, whose windows are 0.5 x run 1's + 1."""
+    import shutil
+
+    inv = inputs["inventory"].copy()
+    first = inv[(inv["subject"] == "01") & (inv["run"] == 1)].iloc[0]
+    second = first.copy()
+    second["run"] = 9
+    inv = pd.concat([inv, second.to_frame().T], ignore_index=True)
+    inv["run"] = inv["run"].astype(int)
+    inv["repeat"] = np.where(inv["run"] == 9, 2, 1)
+    src = Path(inputs["fmri"][("01", 1)])
+    dst = tmp_path / "sub-01_task-movie_run-9_desc-roi_bold.npy"
+    np.save(dst, np.load(src) * 0.5 + 1.0)
+    shutil.copyfile(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return inv, {**inputs["fmri"], ("01", 9): dst}
+
+
+@pytest.mark.parametrize("mode", ["keep", "average"])
+def test_repeats_kept_or_averaged(inputs, clips, tmp_path, mode):
+    inv, fmri = _with_repeat(inputs, tmp_path)
+    runs = [1, 9]
+    out = tmp_path / mode
+    man = build_split("01", "train", inventory=inv, clips=clips / "clips.parquet",
+                      fmri_runs={r: fmri[("01", r)] for r in runs}, eeg_runs={},
+                      settings=DataSettings(repeats={"train": mode}), out=out)  # fmt: skip
+    data = np.load(out / "fmri.npy")
+    one = np.load(fmri[("01", 1)])
+    first = one[7:12]  # clip 0's volumes in run 1 (First = 7)
+    info = json.loads((out / "dataset.json").read_text())
+    if mode == "keep":  # a sample per viewing: 2 x 10 clips, the repeat named
+        assert len(man) == 20 and sorted(man["repeat"].unique()) == [1, 2]
+        np.testing.assert_allclose(data[man.index[(man["run"] == 9) & (man["clip_index"] == 0)][0]], first * 0.5 + 1, atol=1e-6)
+        assert info["Repeats"] == {"Mode": "keep", "PerSample": [1], "Views": 20}
+    else:  # one sample per clip, the mean of the two viewings' windows
+        assert len(man) == 10 and (man["repeats"] == 2).all() and man["runs"].iloc[0] == "1,9"
+        np.testing.assert_allclose(data[0], (first + first * 0.5 + 1) / 2, atol=1e-6)
+        assert info["Repeats"] == {"Mode": "average", "PerSample": [2], "Views": 20}
+    # no EEG runs: an fMRI-only dataset, and asking it for EEG says so
+    assert not (out / "eeg.npy").exists() and info["eeg"] is None
+    assert ClipDataset(out).modalities == ("fmri",)
+    with pytest.raises(DatasetError, match="has no eeg .*fMRI-only dataset"):
+        ClipDataset(out, modalities=("fmri", "eeg"))
+
+
+def test_runs_with_and_without_eeg_in_one_split_are_refused(inputs, clips, tmp_path):
+    inv, fmri = _with_repeat(inputs, tmp_path)
+    with pytest.raises(DatasetError, match=r"runs \[9\] have no clean EEG but the others do"):
+        build_split("01", "train", inventory=inv, clips=clips / "clips.parquet",
+                    fmri_runs={r: fmri[("01", r)] for r in (1, 9)}, eeg_runs={1: inputs["eeg"][("01", 1)]},
+                    settings=DataSettings(), out=tmp_path / "ds")  # fmt: skip
+    assert not (tmp_path / "ds").exists()

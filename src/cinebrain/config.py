@@ -213,6 +213,12 @@ def check_config(config: dict, launch_dir) -> None:
             errors.append(f"synth.shape is {shape} but dataset.adapter is {config['dataset'].get('adapter', 'bids')}; "
                           f"fix: set dataset.adapter: {shape}")  # fmt: skip
     errors += dataset_problems(config)
+    act = config.get("fmri", {}).get("activation", {})
+    if act.get("enabled"):
+        missing = [r for r in act.get("within", ()) if r not in config["fmri"].get("roi_sets", ())]
+        if missing:
+            errors.append(f"fmri.activation.within names {', '.join(missing)}, which fmri.roi_sets does not extract; "
+                          "fix: add it to fmri.roi_sets")  # fmt: skip
     available = list(config["dataset"].get("modalities", ("fmri", "eeg")))
     for name, settings in enabled(config).items():
         for profile in dict.fromkeys(settings.launch_profiles()):

@@ -151,14 +151,16 @@ def volume_marker_sample(raw, marker: str) -> int:
 
 
 def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, eeg_runs: dict, settings: DataSettings,
-                captions=None, categories=None, features: dict | None = None, roi_columns=None, out,
+                captions=None, categories=None, features: dict | None = None, roi_columns=None, activation=None, out,
                 progress=False) -> pd.DataFrame:  # fmt: skip
     """Rule ``data_build``: the manifest and arrays of one subject's split (see the module docstring).
 
     ``fmri_runs`` / ``eeg_runs``: {run: normalised ``desc-roi_bold.npy``} / {run: ``desc-clean_eeg.fif``}.
     ``captions`` / ``categories``: {episode: parquet}; ``features``: {kind: {episode: safetensors}}.
     ``roi_columns``: the fMRI stage's ``roi_columns.json`` (what each fMRI column is), copied into the
-    dataset so that :class:`ClipDataset` selects ROI sets from the dataset alone.  File paths in the
+    dataset so that :class:`ClipDataset` selects ROI sets from the dataset alone; ``activation``: the
+    subject's stimulus-activated columns (rule fmri_activation), added to that table as the set
+    ``activated``.  File paths in the
     manifest (clips, features) are relative to the dataset's folder.
     Written to ``out.tmp`` and renamed, so a failure leaves no partial dataset.
     """
@@ -252,7 +254,13 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
         repeats = manifest["repeats"] if "repeats" in manifest else pd.Series(1, index=manifest.index)
         manifest.insert(0, "row", np.arange(n))
         manifest.to_parquet(tmp / "manifest.parquet")
-        if roi_columns is not None:
+        if roi_columns is not None and activation:  # the subject's stimulus-activated columns as a set
+            from .fmri.activation import add_activated_set
+
+            act = json.loads(Path(activation[0] if isinstance(activation, (list, tuple)) else activation).read_text())
+            doc = add_activated_set(json.loads(Path(roi_columns).read_text()), act)
+            (tmp / COLUMNS_FILE).write_text(json.dumps(doc))
+        elif roi_columns is not None:
             shutil.copyfile(roi_columns, tmp / COLUMNS_FILE)
         (tmp / "dataset.json").write_text(json.dumps({
             "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,

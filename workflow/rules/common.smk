@@ -171,7 +171,28 @@ def fmri_outputs(wildcards=None):
     for sub, run in zip(inv["subject"], inv["run"]):
         out.append(f"results/fmri/sub-{sub}/sub-{sub}_task-{TASK}_run-{int(run)}_desc-roi_bold.npy")
         out.append(f"results/report/fmri/sub-{sub}_run-{int(run)}_qc.png")
+    if FMRI["activation"]["enabled"]:
+        for sub in model_subjects():
+            out += [*activation_file(sub), f"results/report/fmri/sub-{sub}_activation.png"]
     return out
+
+
+def activation_runs(wildcards):
+    """{run: normalised ROI series} of the subject's training runs (the activation's repeats)."""
+    return {r: roi_bold(wildcards.subject, r) for r, _ in split_runs(wildcards.subject, "train")}
+
+
+def activation_inputs(wildcards):
+    """The training runs' normalised series and their sidecars (fmri_activation reads both)."""
+    files = activation_runs(wildcards).values()
+    return [*files, *(f.removesuffix(".npy") + ".json" for f in files)]
+
+
+def activation_file(subject):
+    """The subject's activated columns (fmri_activation), or nothing when fmri.activation is off."""
+    if not FMRI["activation"]["enabled"]:
+        return []
+    return [f"results/fmri/sub-{subject}/sub-{subject}_desc-activated_columns.json"]
 
 
 def normalise_inputs(wildcards):
@@ -315,6 +336,7 @@ def data_inputs(wildcards):
         "inventory": "results/bids/inventory.parquet",
         "clips": "results/stimuli/clips.parquet",
         "columns": "results/fmri/roi_columns.json",
+        "activation": activation_file(wildcards.subject),
         "fmri": list(files["fmri_runs"].values()),
         "eeg": list(files["eeg_runs"].values()),
         "captions": list(files["captions"].values()),

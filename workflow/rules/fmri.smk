@@ -1,5 +1,6 @@
 # Stage 3: ROI time series per run (cinebrain.fmri): the columns of the configured ROI sets, optional
-# confound regression, normalisation, the stimulus-to-volume alignment with the haemodynamic lag, and QC.
+# confound regression, normalisation, the stimulus-to-volume alignment with the haemodynamic lag, and QC;
+# with fmri.activation, each subject's stimulus-activated columns (the ROI set "activated").
 
 
 rule fmri_rois:
@@ -99,3 +100,28 @@ rule fmri_qc:
         "../../envs/core.yaml"
     script:
         "../scripts/fmri_qc.py"
+
+
+rule fmri_activation:
+    input:
+        inventory="results/bids/inventory.parquet",
+        columns="results/fmri/roi_columns.json",
+        runs=activation_inputs,
+    output:
+        selection="results/fmri/sub-{subject}/sub-{subject}_desc-activated_columns.json",
+        figure=report(
+            "results/report/fmri/sub-{subject}_activation.png",
+            caption="../report/fmri_activation.rst",
+            category="2. fMRI",
+            subcategory="sub-{subject}",
+            labels={"subject": "{subject}", "figure": "stimulus-activated columns"},
+        ),
+    params:
+        runs=activation_runs,
+        settings=FMRI["activation"],
+    log:
+        "logs/fmri/fmri_activation/sub-{subject}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_activation.py"

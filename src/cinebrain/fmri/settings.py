@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import section, setting
+from .activation import ActivationSettings
 
 CONFOUND_STRATEGIES = ("motion", "wm_csf", "global_signal", "compcor", "high_pass")
 MODELS = ("basic", "power2", "derivatives", "full")
@@ -50,3 +51,4 @@ class FmriSettings:
                              "or not", enum=NORMALISE)  # fmt: skip
     hrf_lag: float = setting(4.0, "haemodynamic lag in seconds between the film and the BOLD volumes (CineBrain 4 s)",
                              minimum=0)  # fmt: skip
+    activation: ActivationSettings = section(ActivationSettings)

@@ -75,6 +75,8 @@ def check_variants(name: str, variants, allowed) -> None:
 def roi_set_problems(name: str, roi_sets, config: dict) -> list[str]:
     """The config-check error when ``methods.<name>.roi_sets`` names sets that ``fmri.roi_sets`` does not extract."""
     extracted = list(config.get("fmri", {}).get("roi_sets", []))
+    if config.get("fmri", {}).get("activation", {}).get("enabled"):
+        extracted.append("activated")  # each subject's stimulus-activated columns (cinebrain.fmri.activation)
     missing = [r for r in roi_sets or () if r not in extracted]
     if not missing:
         return []
@@ -91,11 +93,12 @@ def modality_problems(name: str, settings, available) -> list[str]:
     if not lacking:
         return []
     keep = [v for v in needs if v not in lacking]
-    what = "; ".join(f"{v} reads {', '.join(m)}" for v, m in lacking.items())
+    what = "; ".join(f"{v} reads {', '.join(needs[v])}" for v in lacking)
+    missing = sorted({m for ms in lacking.values() for m in ms})
     fix = (f"set methods.{name}.variants: [{', '.join(keep)}] (and its decoder's variants among them)" if keep
            else f"set methods.{name}.enabled: false")  # fmt: skip
-    return [f"methods.{name}: {what}, which the dataset does not have (dataset.modalities: {', '.join(available)}); "
-            f"fix: {fix}"]
+    return [f"methods.{name}: {what}, but the dataset has no {', '.join(missing)} (dataset.modalities: "
+            f"{', '.join(available)}); fix: {fix}"]
 
 
 def enabled(config: dict) -> dict:

@@ -80,7 +80,7 @@ def train_encoder(*, variant: str, train_dir, test_dir, model: dict, train: dict
     info = train_ds.info
     frames = train_ds[0]["frames"]
     fmri_shape = (info["fmri"]["Shape"][1], len(columns) if columns is not None else info["fmri"]["Shape"][2])
-    cfg = CineSyncConfig(variant=variant, fmri_shape=fmri_shape, eeg_shape=tuple(info["eeg"]["Shape"][1:]),
+    cfg = CineSyncConfig(variant=variant, fmri_shape=fmri_shape, eeg_shape=tuple(info["eeg"]["Shape"][1:]) if info.get("eeg") else (),
                          embed_dim=int(frames.shape[-1]), targets=targets, **as_dict(build(EncoderModel, model)))  # fmt: skip
     settings = build(EncoderTrain, train)
     evaluation = build(Evaluation, evaluation)
