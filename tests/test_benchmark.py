@@ -473,8 +473,33 @@ def test_paper_rows_match_variants_by_name():
 
     pub = pd.read_csv(REPO / "resources/published_results.csv")
     for variant, method in [("cinesync", "CineSync"), ("cinesync_fmri", "CineSync-fMRI"), ("cinesync_eeg", "CineSync-EEG")]:
-        rows = _paper_rows(pub, variant)
+        rows = _paper_rows(pub, "cinesync", variant)
         assert len(rows) and set(rows["method"]) == {method}, variant
+
+
+def test_published_rows_beside_ours(tmp_path):
+    """The cc2017 comparison table: every published cc2017 row, ours beside the method's where we ran it."""
+    import pandas as pd
+
+    from cinebrain.benchmark.report import published_comparison, write_published_comparison
+
+    from .conftest import REPO
+
+    summary = pd.DataFrame([
+        {"method": "mindanimator", "variant": "mindanimator", "subject": s, "condition": c, "clips": "all",
+         "metric": "ssim_rgb", "mean": m, "ci_low": m - 0.1, "ci_high": m + 0.1}
+        for s, c, m in [("01", "reconstruction", 0.5), ("pooled", "reconstruction", 0.4), ("pooled", "no_brain", 0.1)]])
+    table = published_comparison(summary, REPO / "resources/published_results.csv", "cc2017")
+    pub = pd.read_csv(REPO / "resources/published_results.csv")
+    assert len(table) == (pub["dataset"] == "cc2017").sum()
+    mine = table[(table["method"] == "Mind-Animator") & (table["metric"] == "ssim_rgb")]
+    # both of the paper's Mind-Animator ssim rows (Tab. 2 of Mind-Animator, Tab. 1 of CineNeuron) get our pooled mean
+    assert len(mine) == 2 and (mine["ours"] == 0.4).all() and (mine["run"] == "mindanimator/mindanimator").all()
+    assert table.loc[table["method"] == "NeuroClips", "ours"].isna().all()
+    write_published_comparison(table, "cc2017", tmp_path / "p.csv", tmp_path / "p.md")
+    md = (tmp_path / "p.md").read_text()
+    assert "| Mind-Animator (seed 002), Table 2 | Mind-Animator | ssim_rgb | 0.321 | 0.400 [0.300, 0.500] |" in md
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(table)
 
 
 def test_published_results_table():
@@ -503,7 +528,10 @@ def test_published_results_table():
     assert b1[("CineSync", "mel_ssim")] == 0.814 and b1[("CineSync-fMRI", "mcd")] == 0.704
     from cinebrain.benchmark.report import _paper_rows
 
-    assert set(_paper_rows(pub[pub["metric"] == "wer"], "cinesync_star")["method"]) == {"CineSync*"}
+    assert set(_paper_rows(pub[pub["metric"] == "wer"], "cinesync_audio", "cinesync_star")["method"]) == {"CineSync*"}
+    # the sibling papers' names: Mind-Animator's ablation, on cc2017
+    abl = _paper_rows(pub[pub["dataset"] == "cc2017"], "mindanimator", "no_motion")
+    assert set(abl["method"]) == {"Mind-Animator-noMotion"} and len(abl) == 8
 
 
 def test_epe_shuffle_p_is_the_shuffle_test_of_epe():

@@ -195,3 +195,52 @@ def test_activated_set_joins_the_column_table(tmp_path):
     (tmp_path / "ds.json").write_text(json.dumps(doc))
     assert column_subset(tmp_path / "ds.json", ["activated"]).tolist() == [3, 5, 8400]
     assert len(column_subset(tmp_path / "ds.json", ["visual"])) == 8405
+
+
+def test_activation_on_a_replica_selects_the_driven_cortex(tmp_path):
+    """A cc2017 replica of 6 training segments of 40 s seen twice: the synthetic film drives the visual areas,
+    not the hippocampus; the selection within both finds visual columns and no hippocampal one."""
+    import json
+
+    from cinebrain.fmri.activation import activation_subject
+    from cinebrain.fmri.extract import RoiExtractor
+    from cinebrain.fmri.normalise import alignment, column_stats, write_roi_timeseries, zscore
+    from cinebrain.fmri.rois import select, write_columns
+    from cinebrain.synth import generate
+
+    cfg = SynthConfig(shape="cc2017", subjects=1, episodes=6, episode_seconds=40, test_segments=1, train_repeats=2,
+                      test_repeats=1, height=32, width=48, fps=8, seed=5)  # fmt: skip
+    generate(tmp_path / "synth", cfg, progress=False, roi_dir=ROI_DIR)
+    root = tmp_path / "synth/cc2017"
+    inv = build_inventory("cc2017", root, InventoryOptions(tr=2.0, test_episodes=["test1"]))
+    inv.to_parquet(tmp_path / "inventory.parquet")
+    sel = write_columns(["visual", "hippocampus"], tmp_path / "cols.json", ROI_DIR)
+    runs = {}
+    for r in inv[inv["split"] == "train"].itertuples():
+        data, _ = RoiExtractor(select(["visual", "hippocampus"], ROI_DIR)).transform(root / r.dtseries, tr=2.0,
+                                                                                   n_volumes=r.n_volumes)  # fmt: skip
+        z, _ = zscore(data, *column_stats([data]))
+        runs[r.run] = tmp_path / f"run-{r.run}_desc-roi_bold.npy"
+        write_roi_timeseries(runs[r.run], z, alignment(r.onset, 2.0, len(z), 4.0, r.stimulus_duration))
+    doc = activation_subject("01", inventory=tmp_path / "inventory.parquet", runs=runs, columns=tmp_path / "cols.json",
+                             settings={"enabled": True, "within": ["visual", "hippocampus"]}, out=tmp_path / "act.json",
+                             figure=tmp_path / "act.png")  # fmt: skip
+    sets = np.asarray(sel.table["roi_sets"])[doc["Columns"]]
+    assert doc["Tested"] == 8405 + 1559 and doc["Segments"] == [f"seg{i}" for i in range(1, 7)]
+    assert doc["Selected"] > 400 and set(sets) == {"visual"}  # measured: 529 at 6 segments of 20 volumes
+    assert json.loads((tmp_path / "act.json").read_text())["Selected"] == doc["Selected"]
+    assert (tmp_path / "act.png").stat().st_size > 0
+
+
+def test_an_empty_activated_set_is_named_when_a_method_asks_for_it(tmp_path):
+    import json
+
+    from cinebrain.fmri.activation import add_activated_set
+    from cinebrain.fmri.rois import RoiError, column_subset, write_columns
+
+    write_columns(["hippocampus"], tmp_path / "cols.json", ROI_DIR)
+    doc = add_activated_set(json.loads((tmp_path / "cols.json").read_text()),
+                            {"Columns": [], "Within": ["hippocampus"], "Subject": "01"})  # fmt: skip
+    (tmp_path / "ds.json").write_text(json.dumps(doc))
+    with pytest.raises(RoiError, match="activated hold no column .*fmri_activation"):
+        column_subset(tmp_path / "ds.json", ["activated"])

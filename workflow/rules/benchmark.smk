@@ -84,8 +84,17 @@ rule benchmark_summary:
             category="7. Benchmark",
             labels={"figure": "best, median and worst reconstructions"},
         ),
+        # the papers' published rows of this dataset beside ours (resources/published_results.csv)
+        published=report(
+            "results/benchmark/published.csv",
+            caption="../report/benchmark_published.rst",
+            category="7. Benchmark",
+            labels={"figure": "published results beside ours"},
+        ),
+        published_table="results/benchmark/published.md",
     params:
         settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device")},
+        dataset=PUBLISHED_DATASET,
     log:
         "logs/benchmark/benchmark_summary.log",
     conda:
@@ -131,6 +140,7 @@ rule benchmark_audio_score:
         scores=directory("results/audio_benchmark/{method}/{variant}/sub-{subject}"),
     params:
         settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device", "audio")},
+        dataset=PUBLISHED_DATASET,
         audio=BENCHMARK["audio"],
         device=BENCHMARK["device"],
     log:
@@ -163,6 +173,7 @@ rule benchmark_audio_summary:
         ),
     params:
         settings={k: v for k, v in BENCHMARK.items() if k not in ("networks", "device", "audio")},
+        dataset=PUBLISHED_DATASET,
     log:
         "logs/benchmark/benchmark_audio_summary.log",
     conda:

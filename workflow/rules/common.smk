@@ -39,6 +39,8 @@ FMRIPREP = config["fmriprep"]
 FMRI = config["fmri"]
 ROI_DIR = checkout_path("resources", "rois")
 PUBLISHED_RESULTS = checkout_path("resources", "published_results.csv")
+# the dataset whose published rows the benchmark shows beside ours (that table's "dataset" column)
+PUBLISHED_DATASET = "cc2017" if ADAPTER == "cc2017" else "CineBrain"
 PROMPT_DIR = Path(checkout_path("resources", "prompts"))
 WORDLIST = checkout_path("resources", "categories", "superclasses.yaml")
 STIMULI = config["stimuli"]
@@ -476,8 +478,8 @@ def benchmark_networks(wildcards=None):
 def benchmark_outputs(wildcards=None):
     """Every reconstruction's scores (results/benchmark/<method>/<variant>/sub-XX), the summary and figures."""
     out = score_dirs()
-    extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/report/benchmark/benchmark.png",
-             "results/report/benchmark/clips.png"]
+    extra = ["results/benchmark/summary.csv", "results/benchmark/summary.md", "results/benchmark/published.md",
+             "results/report/benchmark/benchmark.png", "results/report/benchmark/clips.png"]
     figures = [f"results/report/benchmark/{m}_{v}_sub-{s}_clips.png" for m, v, s in recon_runs() if m != "ceiling"]
     return out + extra + figures if out else out
 

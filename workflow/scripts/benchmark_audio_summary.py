@@ -10,4 +10,4 @@ from cinebrain.benchmark.report import plot_metric_panels
 
 i, o = snakemake.input, snakemake.output
 summary = summarise_audio(i.scores, dict(snakemake.params.settings), o.summary, o.table)
-plot_metric_panels(summary, i.scores, i.published, o.figure, title="Cine-Benchmark, audio")
+plot_metric_panels(summary, i.scores, i.published, o.figure, title="Cine-Benchmark, audio", dataset=snakemake.params.dataset)

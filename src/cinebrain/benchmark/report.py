@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +11,72 @@ import pandas as pd
 from ..plotting import plot_reconstructions, pyplot
 
 
-def _paper_rows(published: pd.DataFrame, variant: str) -> pd.DataFrame:
-    """The published CineBrain rows of a variant: a paper's method name, lower-cased with "-" as "_" and "*"
-    as "_star" ("CineSync-fMRI" -> cinesync_fmri, "CineSync*" -> cinesync_star), is the variant's name."""
-    key = published["method"].str.lower().str.replace("-", "_", regex=False).str.replace("*", "_star", regex=False)
-    return published[key == variant]
+def _name_key(name: str) -> str:
+    """A method's name as the papers' tables and our runs are matched: lower case, letters and digits only, "*"
+    as "star" ("CineSync-fMRI" and cinesync_fmri -> cinesyncfmri, "CineSync*" -> cinesyncstar)."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower().replace("*", "star"))
 
 
-def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out, clips_out) -> None:
+def run_keys(method: str, variant: str) -> tuple[str, str]:
+    """Our run's names in the papers' terms: its variant (cinesync_fmri, and cinesync_audio's cinesync_star as the
+    paper's "CineSync*"), and the method followed by the variant (mindanimator's no_motion ->
+    mindanimatornomotion, the paper's "Mind-Animator-noMotion")."""
+    return _name_key(variant), _name_key(method) + _name_key(variant)
+
+
+def _paper_rows(published: pd.DataFrame, method: str, variant: str) -> pd.DataFrame:
+    """The published rows of our run (method, variant), matched by :func:`run_keys`."""
+    return published[published["method"].map(_name_key).isin(run_keys(method, variant))]
+
+
+def published_comparison(summary: pd.DataFrame, published, dataset: str) -> pd.DataFrame:
+    """Every published row of ``dataset`` (``resources/published_results.csv``) beside our number for the same
+    method and metric where we have one: the reconstruction's mean over all test clips, pooled over subjects
+    when there are several, with its 95% bootstrap interval (``ours``, ``ci_low``, ``ci_high``, ``run``,
+    ``subject``); NaN where no run of ours matches."""
+    pub = pd.read_csv(published)
+    pub = pub[pub["dataset"] == dataset].reset_index(drop=True)
+    rec = summary[(summary["condition"] == "reconstruction") & (summary["clips"] == "all")]
+    ours = {}
+    for (meth, v), g in rec.groupby(["method", "variant"]):
+        subs = set(g["subject"].astype(str))
+        g = g[g["subject"].astype(str) == ("pooled" if "pooled" in subs else sorted(subs)[0])]
+        for r in g.itertuples():
+            for key in run_keys(meth, v):
+                ours.setdefault((key, r.metric), (r.mean, r.ci_low, r.ci_high, f"{meth}/{v}", str(r.subject)))
+    rows = []
+    for r in pub.itertuples():
+        mean, lo, hi, run, sub = ours.get((_name_key(r.method), r.metric), (np.nan, np.nan, np.nan, "", ""))
+        rows.append({"source": r.source, "method": r.method, "metric": r.metric, "published": r.value, "ours": mean,
+                     "ci_low": lo, "ci_high": hi, "run": run, "subject": sub, "note": r.note})  # fmt: skip
+    return pd.DataFrame(rows, columns=["source", "method", "metric", "published", "ours", "ci_low", "ci_high", "run",
+                                       "subject", "note"])  # fmt: skip
+
+
+def write_published_comparison(table: pd.DataFrame, dataset: str, out_csv, out_md) -> None:
+    """The comparison as CSV and as a Markdown table (one row per published number)."""
+    table.to_csv(out_csv, index=False)
+    lines = [f"Published results on {dataset} (resources/published_results.csv) beside ours: our mean over all "
+             "test clips [95% bootstrap interval], pooled over subjects; our numbers come from the tiny models of "
+             "this run and the metric definitions of cinebrain.benchmark (README, 'Benchmark').", "",
+             "| source | method | metric | published | ours | our run |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in table.itertuples():
+        mine = f"{r.ours:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ours) else ""
+        lines.append(f"| {r.source} | {r.method} | {r.metric} | {r.published:g} | {mine} | {r.run} |")
+    Path(out_md).write_text("\n".join(lines) + "\n")
+
+
+def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out, clips_out,
+                   dataset: str = "CineBrain") -> None:
     """Rule ``benchmark_summary``'s figures from the summary (:func:`cinebrain.benchmark.score.summarise`):
     one panel per metric — every clip's score (dots; orange: clips with a scene cut), the mean and 95%
-    interval per method, variant and subject, the chance level (grey) and the CineBrain paper's value for
-    the same variant (cross) — and each run's best, median and worst reconstruction by ``ssim_rgb``.
+    interval per method, variant and subject, the chance level (grey) and the published value on ``dataset``
+    for the same method and variant (cross) — and each run's best, median and worst reconstruction by ``ssim_rgb``.
     ``score_dirs`` (``results/benchmark/<method>/<variant>/sub-XX``) and ``recon_dirs`` (the
     reconstruction folders they scored) pair up in order."""
     from ..stimuli import read_video
 
-    per_clip = plot_metric_panels(summary, score_dirs, published, out)
+    per_clip = plot_metric_panels(summary, score_dirs, published, out, dataset=dataset)
     runs = list(per_clip)
     shown = []
     for run, recon in zip(runs, map(Path, recon_dirs), strict=True):
@@ -41,12 +91,13 @@ def plot_benchmark(summary: pd.DataFrame, score_dirs, recon_dirs, published, out
     plot_reconstructions(shown, clips_out, n_frames=4, title="best, median and worst reconstructions (ssim_rgb)")
 
 
-def plot_metric_panels(summary: pd.DataFrame, score_dirs, published, out, title: str = "Cine-Benchmark") -> dict:
+def plot_metric_panels(summary: pd.DataFrame, score_dirs, published, out, title: str = "Cine-Benchmark",
+                       dataset: str = "CineBrain") -> dict:
     """One panel per metric of the summary (see :func:`plot_benchmark`); returns each run's per-clip
     reconstruction scores by (method, variant, sub-XX). The audio benchmark's figure too."""
     plt = pyplot()
     pub = pd.read_csv(published)
-    pub = pub[pub["dataset"] == "CineBrain"]
+    pub = pub[pub["dataset"] == dataset]
     metrics = list(dict.fromkeys(summary["metric"]))
     runs = [(Path(d).parent.parent.name, Path(d).parent.name, Path(d).name) for d in score_dirs]
     scored = {r: pd.read_parquet(Path(d) / "metrics.parquet") for r, d in zip(runs, score_dirs, strict=True)}
@@ -74,7 +125,7 @@ def plot_metric_panels(summary: pd.DataFrame, score_dirs, published, out, title:
             ax.errorbar(x, s["mean"], yerr=yerr, fmt="o", color="k", ms=4, capsize=3)
             if np.isfinite(s["chance"]):
                 ax.plot([x - 0.35, x + 0.35], [s["chance"]] * 2, color="0.5", lw=2)
-            p = _paper_rows(pub, v)
+            p = _paper_rows(pub, meth, v)
             p = p[p["metric"] == m]
             if len(p):
                 ax.plot(x, p["value"].iloc[0], "rx", ms=7)
@@ -85,7 +136,7 @@ def plot_metric_panels(summary: pd.DataFrame, score_dirs, published, out, title:
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle(f"{title}: clips (dots; orange: with a scene cut), mean and 95% CI (black), controls' means "
-                 "(purple: v shuffled brain, ^ no brain), chance (grey), CineBrain paper (red x)", fontsize=9)  # fmt: skip
+                 f"(purple: v shuffled brain, ^ no brain), chance (grey), published on {dataset} (red x)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -127,6 +127,9 @@ def activation_subject(subject: str, *, inventory, runs: dict, columns, settings
         tmp.write_text(json.dumps(doc))
     print(f"sub-{subject}: {len(selected)} of {len(tested)} columns of {', '.join(st.within)} activated (one-sided t-test "
           f"over {len(repeated)} segments, Bonferroni p < {res['threshold']:.2e})", file=sys.stderr)  # fmt: skip
+    if not len(selected):
+        print(f"warning: sub-{subject} has no stimulus-activated column: a method given roi_sets [activated] stops; "
+              "more or longer repeated training segments give the test power (df = segments - 1)", file=sys.stderr)  # fmt: skip
     if figure:
         plot_activation(doc, figure)
     return doc

@@ -218,7 +218,12 @@ def column_subset(columns_json, roi_sets, roi_dir=None, n_columns: int | None = 
     if names and set(names) <= extracted:
         # every set was extracted: its columns are listed in the file (no atlas needed, which is slow to load)
         member = table["roi_sets"].str.split("+")
-        return np.flatnonzero([bool(set(m) & set(names)) for m in member])
+        found = np.flatnonzero([bool(set(m) & set(names)) for m in member])
+        if not len(found):
+            raise RoiError(f"{columns_json}: the ROI set(s) {', '.join(names)} hold no column (the set 'activated': no "
+                           "column passed the test, see rule fmri_activation's log and figure); fix: choose other "
+                           "sets, or loosen fmri.activation (alpha, within)")  # fmt: skip
+        return found
     chosen = select(roi_sets, roi_dir)
     have = table["grayordinate"].to_numpy()
     missing = np.setdiff1d(chosen.indices, have)

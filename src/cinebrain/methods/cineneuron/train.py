@@ -156,15 +156,18 @@ def build_memory(*, train_dir, test_dir, brain_dir, base: str, out, tokens: int 
     ds = ClipDataset(train_dir, modalities=(), targets=("frames", "text", "action"), text_index=0)
     brain = load_brain(brain_dir, device)
     rows = {"text": [], "image": [], "action": []}
+    # the memory holds each training clip once: a clip seen in several runs (kept repeats, data.repeats) is one
+    # stimulus, its entries the same
+    unique = np.flatnonzero(~ds.manifest["clip"].duplicated().to_numpy())
     with torch.no_grad():
-        for b in range(0, len(ds), batch_size):
-            batch = torch.utils.data.default_collate([ds[i] for i in range(b, min(b + batch_size, len(ds)))])
+        for b in range(0, len(unique), batch_size):
+            batch = torch.utils.data.default_collate([ds[int(i)] for i in unique[b : b + batch_size]])
             rows["image"].append(brain.image_embedding(batch["frames"].to(device)).float().cpu())
             rows["text"].append(batch["text"].float())
             rows["action"].append(batch["action"].float())
-    captions = ds.captions()
+    captions = [ds.captions()[i] for i in unique]
     models = {"embedder": _feature_model(ds, "embed"), "action": _feature_model(ds, "action"), "decoder_text": str(base)}
-    pool = MemoryPool(ds.manifest["clip"].astype(str).tolist(), models=models,
+    pool = MemoryPool(ds.manifest["clip"].astype(str).iloc[unique].tolist(), models=models,
                       condition=caption_conditions(base, captions, tokens, device=device),
                       **{k: torch.cat(v) for k, v in rows.items()})  # fmt: skip
     if extra:
