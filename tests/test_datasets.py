@@ -244,3 +244,15 @@ def test_an_empty_activated_set_is_named_when_a_method_asks_for_it(tmp_path):
     (tmp_path / "ds.json").write_text(json.dumps(doc))
     with pytest.raises(RoiError, match="activated hold no column .*fmri_activation"):
         column_subset(tmp_path / "ds.json", ["activated"])
+
+
+def test_silent_films_stop_whatever_needs_audio():
+    cfg = _cc2017_config()
+    cfg["stimuli"]["audio_rates"] = []
+    assert _problems(cfg) == ""  # the cc2017 workflow needs no audio
+    cfg["captions"] = {"sources": [{"name": "asr", "backend": "whisper", "model": "x"}]}
+    cfg["methods"]["cinesync_audio"] = {"enabled": True, "variants": ["cinesync_fmri"],
+                                        "decoder": {"variants": ["cinesync_fmri"]}}  # fmt: skip
+    msg = _problems(cfg)
+    assert "captions.sources asr transcribe the clips' audio, but stimuli.audio_rates is empty" in msg
+    assert "methods.cinesync_audio decodes the clips' audio" in msg

@@ -137,3 +137,6 @@ def test_film_without_audio_is_refused(tmp_path, bids_copy):
     film.write_bytes(silent.read_bytes())
     with pytest.raises(BIDSDatasetError, match=r"ep01.mp4: has no audio stream"):
         build_inventory(bids_copy, InventoryOptions())
+    # a silent film's dataset (cc2017's films) says so: stimuli.audio_rates empty, clips without audio
+    table = cut_episode(silent, "ep01", tmp_path / "clips", ClipSettings(**{**CLIPS, "audio_rates": ()}))
+    assert len(table) and not [c for c in table if c.startswith("audio")]

@@ -122,6 +122,9 @@ CC2017 = _merged(TINY, {
               "train_repeats": 2, "test_repeats": 3},
     "split": {"test_episodes": ["test1"]},
     "stimuli": {"clip_seconds": 2.0, "fps": 16, "frames": 33},
+    # the stimulus-activated columns of the repeated training segments, added to the datasets as a set (with 2
+    # segments of 5 volumes the test has 1 degree of freedom: the set may be empty, so no method reads it here)
+    "fmri": {"activation": {"enabled": True}},
     "methods": {
         "cinesync": {"variants": ["cinesync_fmri"], "decoder": {"variants": ["cinesync_fmri"]}},
         "cinesync_audio": {"enabled": False},

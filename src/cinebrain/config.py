@@ -213,6 +213,14 @@ def check_config(config: dict, launch_dir) -> None:
             errors.append(f"synth.shape is {shape} but dataset.adapter is {config['dataset'].get('adapter', 'bids')}; "
                           f"fix: set dataset.adapter: {shape}")  # fmt: skip
     errors += dataset_problems(config)
+    if not config.get("stimuli", {}).get("audio_rates", (16000,)):  # silent films: nothing may need the clips' audio
+        whisper = [s.get("name") for s in config.get("captions", {}).get("sources", ()) if s.get("backend") == "whisper"]
+        if whisper:
+            errors.append(f"captions.sources {', '.join(whisper)} transcribe the clips' audio, but stimuli.audio_rates is "
+                          "empty (silent films); fix: remove the whisper sources, or give audio_rates: [16000]")  # fmt: skip
+        if "cinesync_audio" in enabled(config):
+            errors.append("methods.cinesync_audio decodes the clips' audio, but stimuli.audio_rates is empty (silent "
+                          "films); fix: methods.cinesync_audio.enabled: false")  # fmt: skip
     act = config.get("fmri", {}).get("activation", {})
     if act.get("enabled"):
         missing = [r for r in act.get("within", ()) if r not in config["fmri"].get("roi_sets", ())]

@@ -44,8 +44,8 @@ class ClipSettings:
     frames: int = setting(33, "frames per clip (clip_seconds x fps + 1: both ends included)", minimum=1)
     height: int = setting(480, "clip frame height in pixels (resized and centre-cropped)", minimum=2)
     width: int = setting(720, "clip frame width in pixels", minimum=2)
-    audio_rates: tuple[int, ...] = setting((16000, 24000), "audio of each clip, mono, at these rates in Hz",
-                                           items={"type": "integer", "minimum": 1000}, minItems=1,
+    audio_rates: tuple[int, ...] = setting((16000, 24000), "audio of each clip, mono, at these rates in Hz (empty: "
+                                           "silent films, no clip audio)", items={"type": "integer", "minimum": 1000},
                                            uniqueItems=True)  # fmt: skip
     shot_threshold: float = setting(27.0, "PySceneDetect ContentDetector threshold (mean HSV change, 0-255)",
                                     exclusiveMinimum=0)  # fmt: skip
@@ -183,7 +183,7 @@ class EpisodeDecoder:
     def __init__(self, path, settings: ClipSettings, progress: bool = False):
         settings.check()
         self.path, self.settings, self.progress = Path(path), settings, progress
-        _open(path, audio=True).close()  # fail early, before the caller creates anything
+        _open(path, audio=bool(settings.audio_rates)).close()  # fail early, before the caller creates anything
         self.duration = media_duration(path)
         self.n_clips = int(math.floor(self.duration / settings.clip_seconds + 1e-6))
         if self.n_clips < 1:
