@@ -135,6 +135,31 @@ def tiny_workdir(tmp_path_factory, worker_id) -> Path:
     return wd
 
 
+@pytest.fixture(scope="session")
+def cc2017_workdir(tmp_path_factory, worker_id) -> Path:
+    """The whole workflow on the tiny cc2017-shaped replica (tests/tiny_workflow.py CC2017: fMRI only, repeats),
+    run once per test session like :func:`tiny_workdir`."""
+    import fcntl
+
+    import yaml
+
+    from .tiny_workflow import CC2017, NO_NETWORK, smk
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    wd = root / "cc2017_workflow"
+    with open(root / "cc2017_workflow.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (wd / ".complete").exists():
+            shutil.rmtree(wd, ignore_errors=True)
+            wd.mkdir()
+            (wd / "config.yaml").write_text(yaml.safe_dump(CC2017))
+            smk(wd, "--cores", "2", env=NO_NETWORK)
+            (wd / ".complete").touch()
+    return wd
+
+
 def copy_workdir(src: Path, dst: Path) -> Path:
     """A copy of a workflow folder that Snakemake sees as up to date (file times and its metadata kept)."""
     shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".complete", "*.lock"))
@@ -143,7 +168,7 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 
 #: Test files that take minutes, started first so that two pytest-xdist workers (`make test`, --dist
 #: loadfile) finish together: longest first.
-_LONG_FILES = ("test_slurm.py", "test_demo.py", "test_workflow.py", "test_fmriprep.py")
+_LONG_FILES = ("test_slurm.py", "test_demo.py", "test_workflow.py", "test_cc2017_workflow.py", "test_fmriprep.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -256,3 +256,14 @@ def test_silent_films_stop_whatever_needs_audio():
     msg = _problems(cfg)
     assert "captions.sources asr transcribe the clips' audio, but stimuli.audio_rates is empty" in msg
     assert "methods.cinesync_audio decodes the clips' audio" in msg
+
+
+def test_inventory_command_reads_cc2017(replica, tmp_path):
+    import pandas as pd
+
+    from cinebrain.cli import main
+
+    out = tmp_path / "inventory.parquet"
+    assert main(["inventory", str(replica), str(out), "--adapter", "cc2017", "--tr", "2", "--test-episodes",
+                 "test1,test2", "--modalities", "fmri"]) == 0  # fmt: skip
+    assert len(pd.read_parquet(out)) == 10

@@ -500,3 +500,4 @@ def test_snakemake_killed_during_training_resumes_to_the_uninterrupted_result(wo
     assert all(np.array_equal(a[k], b[k]) for k in a)
     steps = pd.read_csv(folder / "metrics.csv")["step"].tolist()
     assert steps == list(range(1, 3001))  # the whole curve, though Snakemake deleted it with the failed job
+

@@ -34,13 +34,15 @@ def cmd_synth(args) -> int:
 
 
 def cmd_inventory(args) -> int:
-    from .bids import BIDSDatasetError, InventoryOptions, build_inventory, write_inventory
+    from .bids import BIDSDatasetError, InventoryOptions, write_inventory
+    from .datasets import build_inventory
 
     test = int(args.test_episodes) if args.test_episodes.isdigit() else args.test_episodes.split(",")
     opts = InventoryOptions(tr=args.tr, task=args.task, volume_marker=args.marker, test_episodes=test,
-                            allow_duplicates=args.allow_duplicate, derivatives=args.derivatives)  # fmt: skip
+                            allow_duplicates=args.allow_duplicate, derivatives=args.derivatives,
+                            modalities=args.modalities)  # fmt: skip
     try:
-        df = build_inventory(args.bids, opts)
+        df = build_inventory(args.adapter, args.bids, opts)
     except BIDSDatasetError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("inventory", help="validate a BIDS dataset and write its run inventory (Parquet)")
+    p = sub.add_parser("inventory", help="validate a raw dataset (BIDS, or cc2017 with --adapter) and write its run inventory (Parquet)")
     p.add_argument("bids", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--tr", type=float, default=0.8)
@@ -155,6 +157,10 @@ def main(argv=None) -> int:
     p.add_argument("--allow-duplicate", action="append", default=[], metavar="FILE",
                    help="a file (relative to the BIDS root) accepted although byte-identical to another (repeat)")
     p.add_argument("--derivatives", default=None, help="precomputed fMRIPrep folder whose dtseries are checked too")
+    p.add_argument("--adapter", choices=("bids", "cc2017"), default="bids",
+                   help="the layout: bids, or cc2017 (Wen et al.'s release; the release's default file names)")
+    p.add_argument("--modalities", nargs="+", choices=("fmri", "eeg"), default=["fmri", "eeg"],
+                   help="what every run has (bids: --modalities fmri reads no EEG)")
     p.set_defaults(func=cmd_inventory)
 
     p = sub.add_parser("controls", help="print each decoder's reconstruction against its controls and ceilings "

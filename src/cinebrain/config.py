@@ -187,8 +187,8 @@ def check_config(config: dict, launch_dir) -> None:
 
     from .benchmark.motion import MotionSettings
     from .benchmark.score import metric_names
-    from .launch import load_profile
     from .datasets import dataset_problems
+    from .launch import load_profile
     from .methods import enabled, modality_problems
     from .stimuli import ClipSettings, check_timing
 

@@ -179,7 +179,7 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     n_vol = settings.n_volumes
     has_eeg = [int(r) in eeg_runs for r in runs["run"]]
     if any(has_eeg) and not all(has_eeg):
-        raise DatasetError(f"sub-{subject} {split}: runs {[int(r) for r, h in zip(runs['run'], has_eeg) if not h]} have "
+        raise DatasetError(f"sub-{subject} {split}: runs {[int(r) for r, h in zip(runs['run'], has_eeg, strict=True) if not h]} have "
                            "no clean EEG but the others do; fix: give every run its EEG, or set dataset.modalities: "
                            "[fmri]")  # fmt: skip
     plan, dropped = [], []
@@ -300,7 +300,7 @@ def _write_arrays(tmp: Path, plan: list, n_vol: int, label: str, progress: bool)
     first = np.load(plan[0][1][0][0], mmap_mode="r")
     fmri = np.lib.format.open_memmap(tmp / "fmri.npy", "w+", np.float32, (len(plan), n_vol, first.shape[1]))
     eeg, ch_names, loaded = None, None, {}
-    for i, (row, sources) in enumerate(tqdm(plan, desc=label, disable=not progress)):
+    for i, (_row, sources) in enumerate(tqdm(plan, desc=label, disable=not progress)):
         acc_f, acc_e = np.zeros(fmri.shape[1:], np.float64), None
         for fpath, f0, f1, epath, e0, e1 in sources:
             run_data = np.load(fpath, mmap_mode="r")
