@@ -309,3 +309,13 @@ def test_runs_with_and_without_eeg_in_one_split_are_refused(inputs, clips, tmp_p
                     fmri_runs={r: fmri[("01", r)] for r in (1, 9)}, eeg_runs={1: inputs["eeg"][("01", 1)]},
                     settings=DataSettings(), out=tmp_path / "ds")  # fmt: skip
     assert not (tmp_path / "ds").exists()
+
+
+def test_kept_repeats_in_the_test_split_are_refused(inputs, clips, tmp_path):
+    inv, fmri = _with_repeat(inputs, tmp_path)
+    inv = inv[(inv["subject"] == "01") & inv["run"].isin([1, 9])].assign(split="test")
+    with pytest.raises(DatasetError, match="seen in several runs and data.repeats.test is keep.*data.repeats.test: average"):
+        build_split("01", "test", inventory=inv, clips=clips / "clips.parquet",
+                    fmri_runs={r: fmri[("01", r)] for r in (1, 9)}, eeg_runs={},
+                    settings=DataSettings(repeats={"test": "keep"}), out=tmp_path / "ds")  # fmt: skip
+    assert not (tmp_path / "ds").exists()

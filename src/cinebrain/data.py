@@ -18,7 +18,8 @@
 
 A clip seen in several runs (the repeats of its episode: cc2017 shows training segments twice and test
 segments ten times) is one sample per repeat (``data.repeats``: keep; manifest column ``repeat``) or one
-sample, the mean of its repeats' windows (average; columns ``repeats`` and ``runs``), per split.  An
+sample, the mean of its repeats' windows (average; columns ``repeats`` and ``runs``, ``repeat`` 0), per split
+(the test split averages: a test clip is reconstructed and scored once).  An
 fMRI-only dataset (no EEG runs) has no ``eeg.npy`` and ``dataset.json`` ``eeg`` null.
 
 A clip whose window would run past the end of its run is an error (``data.incomplete: error``) or is
@@ -239,6 +240,12 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     mode = settings.repeat_mode(split)
     if mode == "average":
         plan = average_repeats(plan)
+    elif split == "test":
+        seen = pd.Series([p[0]["clip"] for p in plan])
+        if seen.duplicated().any():
+            raise DatasetError(f"sub-{subject} test: clip {seen[seen.duplicated()].iloc[0]} and {int(seen.duplicated().sum()) - 1} "
+                               "more are seen in several runs and data.repeats.test is keep, but a test clip is "
+                               "reconstructed and scored once, by its name; fix: data.repeats.test: average")  # fmt: skip
     manifest = pd.DataFrame([p[0] for p in plan])
     if manifest.empty:
         raise DatasetError(f"sub-{subject} {split}: every clip was dropped ({dropped[:3]}...); fix: see data.incomplete")
