@@ -267,3 +267,24 @@ def test_inventory_command_reads_cc2017(replica, tmp_path):
     assert main(["inventory", str(replica), str(out), "--adapter", "cc2017", "--tr", "2", "--test-episodes",
                  "test1,test2", "--modalities", "fmri"]) == 0  # fmt: skip
     assert len(pd.read_parquet(out)) == 10
+
+
+def test_bids_dataset_without_eeg(bids_copy):
+    """A BIDS film dataset without EEG: refused as EEG-fMRI (with the fix), read as fMRI-only."""
+    for d in bids_copy.glob("sub-*/eeg"):
+        shutil.rmtree(d)
+    with pytest.raises(BIDSDatasetError, match=r"(?s)missing: every BOLD run needs its simultaneous EEG.*dataset.modalities: \[fmri\]"):
+        build_inventory("bids", bids_copy, InventoryOptions())
+    inv = build_inventory("bids", bids_copy, InventoryOptions(modalities=["fmri"]))
+    assert (inv["modalities"] == "fmri").all() and (inv["eeg"] == "").all() and inv["eeg_sfreq"].isna().all()
+    assert (inv["repeat"] == 1).all() and (inv["dtseries"] == "").all()
+
+
+def test_bids_repeats_count_viewings_in_run_order():
+    import pandas as pd
+
+    from cinebrain.bids import repeats
+
+    df = pd.DataFrame({"subject": ["01", "01", "01", "02", "01"], "run": [3, 1, 2, 1, 4],
+                       "episode": ["ep1", "ep1", "ep2", "ep1", "ep1"]})  # fmt: skip
+    assert repeats(df).tolist() == [2, 1, 1, 1, 3]
