@@ -191,8 +191,9 @@ def activation_inputs(wildcards):
 
 
 def activation_file(subject):
-    """The subject's activated columns (fmri_activation), or nothing when fmri.activation is off."""
-    if not FMRI["activation"]["enabled"]:
+    """The subject's activated columns (fmri_activation), or nothing when fmri.activation is off or the subject
+    has no training run to select them from."""
+    if not FMRI["activation"]["enabled"] or not split_runs(subject, "train"):
         return []
     return [f"results/fmri/sub-{subject}/sub-{subject}_desc-activated_columns.json"]
 
