@@ -288,3 +288,84 @@ def test_bids_repeats_count_viewings_in_run_order():
     df = pd.DataFrame({"subject": ["01", "01", "01", "02", "01"], "run": [3, 1, 2, 1, 4],
                        "episode": ["ep1", "ep1", "ep2", "ep1", "ep1"]})  # fmt: skip
     assert repeats(df).tolist() == [2, 1, 1, 1, 3]
+
+
+# --- per-clip betas --------------------------------------------------------------------------------------
+
+BT = SynthConfig(shape="betas", subjects=2, episodes=4, episode_seconds=2, test_segments=2, train_repeats=2,
+                 test_repeats=3, height=32, width=48, fps=8, seed=4)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def betas(tmp_path_factory):
+    from cinebrain.synth import generate
+
+    out = tmp_path_factory.mktemp("betas") / "synth"
+    generate(out, BT, progress=False, roi_dir=ROI_DIR)
+    return out / "betas"
+
+
+@pytest.fixture
+def betas_copy(betas, tmp_path):
+    return shutil.copytree(betas, tmp_path / "betas")
+
+
+def test_betas_inventory(betas):
+    inv = build_inventory("betas", betas, InventoryOptions(tr=2.0))
+    assert len(inv) == 2 * (4 * 2 + 2 * 3) and set(inv["subject"]) == {"01", "02"}
+    sub = inv[inv["subject"] == "02"]
+    assert sub["beta_row"].tolist() == list(range(14)) and sub["run"].tolist() == list(range(1, 15))
+    assert sub.groupby("episode")["repeat"].max().to_dict() == {"v001": 2, "v002": 2, "v003": 2, "v004": 2, "v005": 3,
+                                                                 "v006": 3}  # fmt: skip
+    assert set(inv.loc[inv["split"] == "test", "episode"]) == {"v005", "v006"}
+    assert (inv["dtseries"] == inv["subject"].map(lambda s: f"sub-{s}/sub-{s}_betas.npy")).all()
+    assert (inv["n_volumes"] == 1).all() and (inv["stimulus_duration"] == 2.0).all()
+    files = dataset_files("betas", betas)
+    assert len(files) == 2 * 2 + 6
+
+
+def test_betas_carry_the_videos_signal(betas):
+    """The synthetic betas: the visual columns' repeats agree far better than chance (the encoding model's signal)."""
+    import pandas as pd
+
+    v = np.load(betas / "sub-01/sub-01_betas.npy")
+    table = pd.read_csv(betas / "sub-01/sub-01_betas.tsv", sep="\t")
+    first = v[(table["repeat"] == 1).to_numpy() & (table["split"] == "train").to_numpy()]
+    second = v[(table["repeat"] == 2).to_numpy() & (table["split"] == "train").to_numpy()]
+    from cinebrain.fmri.rois import select
+
+    vis = select(["visual"], ROI_DIR).indices
+    r = np.corrcoef(first[:, vis].ravel(), second[:, vis].ravel())[0, 1]
+    assert r > 0.3
+
+
+def test_a_beta_table_with_missing_clips(betas_copy):
+    v = np.load(betas_copy / "sub-01/sub-01_betas.npy")
+    np.save(betas_copy / "sub-01/sub-01_betas.npy", v[:10])  # 4 of the 14 clips have no betas
+    values = v.copy()
+    values[3] = np.nan
+    np.save(betas_copy / "sub-02/sub-02_betas.npy", values)
+    with pytest.raises(BIDSDatasetError) as err:
+        build_inventory("betas", betas_copy, InventoryOptions(tr=2.0))
+    msg = str(err.value)
+    assert "sub-01_betas.npy: 10 beta rows but sub-01_betas.tsv lists 14 clips: the clips from row 11 on" in msg
+    assert "sub-02_betas.npy: 1 clip(s) have no finite beta (all NaN): v002" in msg and "2 problem(s)" in msg
+
+
+def test_betas_bad_tables_and_videos(betas_copy):
+    import pandas as pd
+
+    (betas_copy / "stimuli/v003.mp4").unlink()
+    t = pd.read_csv(betas_copy / "sub-02/sub-02_betas.tsv", sep="\t")
+    t.loc[t["video"] == "v001", "split"] = "test"  # train for sub-01, test for sub-02
+    t.to_csv(betas_copy / "sub-02/sub-02_betas.tsv", sep="\t", index=False)
+    np.save(betas_copy / "sub-01/sub-01_betas.npy", np.zeros((14, 100), np.float32))
+    with pytest.raises(BIDSDatasetError) as err:
+        build_inventory("betas", betas_copy, InventoryOptions(tr=2.0))
+    msg = str(err.value)
+    assert "lists video v003, whose file" in msg and "v003.mp4 is missing" in msg
+    assert "video v001 is train for one subject and test for another" in msg
+    assert "shape (14, 100), not (rows, 91282) grayordinates" in msg
+    t.drop(columns="split").to_csv(betas_copy / "sub-02/sub-02_betas.tsv", sep="\t", index=False)
+    with pytest.raises(BIDSDatasetError, match="lacks the column"):
+        build_inventory("betas", betas_copy, InventoryOptions(tr=2.0))

@@ -139,6 +139,23 @@ CC2017 = _merged(TINY, {
 })  # fmt: skip
 
 
+#: The tiny per-clip betas replica (cinebrain synth --shape betas: a beta vector per 2-s video and repeat, the layout
+#: BOLD Moments / Human Actions convert to) through Brain Netflix, the method of those datasets: 4 training videos
+#: seen twice, 2 test videos seen 3 times (averaged), one subject; no CineNeuron features, no ceilings.
+BETAS = _merged(TINY, {
+    "dataset": {"bids_root": "results/synth/betas", "fmriprep_dir": "results/synth/betas", "tr": 2.0,
+                "adapter": "betas", "modalities": ["fmri"]},
+    "synth": {"shape": "betas", "subjects": 1, "episodes": 4, "episode_seconds": 2, "fps": 16, "test_segments": 2,
+              "train_repeats": 2, "test_repeats": 3},
+    "stimuli": {"clip_seconds": 2.0, "fps": 16, "frames": 33},
+    "features": {"action": {"model": None}, "wan_vae": {"model": None}},
+    "methods": {**{m: {"enabled": False} for m in ("cinesync", "cinesync_audio", "cineneuron", "mindanimator",
+                                                    "neurocine")},
+                "brainflix": {"variants": ["brainflix"]}},
+    "benchmark": {"as_released": ["hue_cosine", "ssim_gray"], "ceiling": {"enabled": False}},
+})  # fmt: skip
+
+
 #: Every way out to the network closed (proxies and the hub's endpoint on a port nothing listens on): the tiny
 #: workflow runs under it, so that a download attempted by any job fails the run.
 NO_NETWORK = {**{k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",

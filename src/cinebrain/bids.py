@@ -12,7 +12,8 @@ seconds after the first volume and ``played_duration`` how long the film was sho
 the length of the film file.  ``split`` is ``train`` or ``test``, by episode.  ``repeat`` counts a
 subject's viewings of an episode (1, 2, ... in run order), ``modalities`` is ``fmri+eeg`` or ``fmri``
 (``dataset.modalities: [fmri]`` reads no EEG: ``eeg`` is empty), and ``dtseries`` is empty here: the
-grayordinate series come from fMRIPrep.  Other layouts have adapters (:mod:`cinebrain.datasets`).
+grayordinate series come from fMRIPrep (``beta_row`` -1: a time series, not a beta vector).  Other
+layouts have adapters (:mod:`cinebrain.datasets`).
 
 Every problem found is collected and raised together as one :class:`BIDSDatasetError` whose message
 names each file, what is wrong with it, and how to fix it.  Nothing is written when there is a problem.
@@ -29,12 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .datasets.betas import BetasSettings
 from .datasets.cc2017 import Cc2017Settings
 from .settings import section, setting
 
 COLUMNS = [
     "subject", "session", "task", "run", "repeat", "bold", "dtseries", "eeg", "events", "stimulus", "episode", "TR",
-    "n_volumes", "onset", "stimulus_duration", "played_duration", "eeg_sfreq", "n_markers", "modalities", "split",
+    "n_volumes", "onset", "stimulus_duration", "played_duration", "eeg_sfreq", "n_markers", "modalities", "beta_row",
+    "split",
 ]  # fmt: skip
 
 
@@ -64,12 +67,14 @@ class DatasetSettings:
     allow_duplicates: tuple[str, ...] = setting(
         (), "data files (relative to bids_root) accepted although byte-identical to another run's: the "
         "inventory stops on duplicates otherwise", items={"type": "string"})  # fmt: skip
-    adapter: str = setting("bids", "the layout of the raw data (cinebrain.datasets): bids (BIDS, EEG optional) or "
-                           "cc2017 (Wen et al. 2018's release: CIFTI per segment and repeat)", enum=("bids", "cc2017"))  # fmt: skip
+    adapter: str = setting("bids", "the layout of the raw data (cinebrain.datasets): bids (BIDS, EEG optional), "
+                           "cc2017 (Wen et al. 2018's release: CIFTI per segment and repeat) or betas (a beta vector "
+                           "per video: BOLD Moments, Human Actions)", enum=("bids", "cc2017", "betas"))  # fmt: skip
     modalities: tuple[str, ...] = setting(("fmri", "eeg"), "what every run has and the workflow reads: fmri, eeg "
                                           "(the cc2017 adapter: fmri only)", minItems=1, uniqueItems=True,
                                           items={"enum": ["fmri", "eeg"]})  # fmt: skip
     cc2017: Cc2017Settings = section(Cc2017Settings)
+    betas: BetasSettings = section(BetasSettings)
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,7 @@ def build_inventory(bids_root, options: InventoryOptions | None = None) -> pd.Da
             "stimulus_duration": stim_dur, "played_duration": played, "eeg_sfreq": eeg_info[0] if eeg_info else np.nan,
             "n_markers": eeg_info[1] if eeg_info else -1, "modalities": "+".join(m for m in ("fmri", "eeg")
                                                                                  if m in opts.modalities),
+            "beta_row": -1,
         })  # fmt: skip
 
     participants = root / "participants.tsv"

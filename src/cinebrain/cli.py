@@ -23,6 +23,11 @@ def cmd_synth(args) -> int:
     t0 = time.perf_counter()
     manifest = generate(args.out, cfg, progress=not args.quiet, roi_dir=args.roi_dir)
     dt = time.perf_counter() - t0
+    if cfg.shape == "betas":
+        print(f"wrote {len(manifest['train_videos'])} training and {len(manifest['test_videos'])} test videos with "
+              f"{manifest['rows_per_subject']} beta rows for each of {cfg.subjects} subject(s) to {args.out}/betas "
+              f"({_size(Path(args.out)) / 1e6:.0f} MB) in {dt:.1f} s")  # fmt: skip
+        return 0
     if cfg.shape == "cc2017":
         print(f"wrote {len(manifest['runs'])} cc2017-layout runs for {cfg.subjects} subject(s), "
               f"{len(manifest['train_segments'])} training and {len(manifest['test_segments'])} test segment(s) to "
@@ -136,9 +141,10 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=d.width, help="video width in pixels")
     p.add_argument("--fps", type=float, default=d.fps, help="video frame rate")
     p.add_argument("--tail-seconds", type=float, default=d.tail_seconds, help="scanning after the film ends (s)")
-    p.add_argument("--shape", choices=("bids", "cc2017"), default=d.shape,
+    p.add_argument("--shape", choices=("bids", "cc2017", "betas"), default=d.shape,
                    help="bids: CineBrain-like EEG+fMRI in BIDS; cc2017: the cc2017 release's fMRI-only layout with "
-                   "repeats (TR 2 s; --episodes training segments)")
+                   "repeats (TR 2 s; --episodes training segments); betas: a beta vector per video (--episodes "
+                   "training videos of --episode-seconds)")
     p.add_argument("--test-segments", type=int, default=d.test_segments, help="cc2017 shape: test segments")
     p.add_argument("--train-repeats", type=int, default=d.train_repeats, help="cc2017 shape: viewings per training segment")
     p.add_argument("--test-repeats", type=int, default=d.test_repeats, help="cc2017 shape: viewings per test segment")
@@ -157,8 +163,9 @@ def main(argv=None) -> int:
     p.add_argument("--allow-duplicate", action="append", default=[], metavar="FILE",
                    help="a file (relative to the BIDS root) accepted although byte-identical to another (repeat)")
     p.add_argument("--derivatives", default=None, help="precomputed fMRIPrep folder whose dtseries are checked too")
-    p.add_argument("--adapter", choices=("bids", "cc2017"), default="bids",
-                   help="the layout: bids, or cc2017 (Wen et al.'s release; the release's default file names)")
+    p.add_argument("--adapter", choices=("bids", "cc2017", "betas"), default="bids",
+                   help="the layout: bids, cc2017 (Wen et al.'s release) or betas (a beta vector per video); the "
+                   "adapters' default file names")
     p.add_argument("--modalities", nargs="+", choices=("fmri", "eeg"), default=["fmri", "eeg"],
                    help="what every run has (bids: --modalities fmri reads no EEG)")
     p.set_defaults(func=cmd_inventory)

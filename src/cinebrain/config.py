@@ -200,12 +200,13 @@ def check_config(config: dict, launch_dir) -> None:
         except (ValueError, OSError) as e:
             errors.append(str(e).removeprefix("config: "))
 
-    attempt(check_timing, config["stimuli"]["clip_seconds"], config["dataset"]["tr"])
+    if config["dataset"].get("adapter", "bids") != "betas":  # per-clip betas have no volumes to align clips with
+        attempt(check_timing, config["stimuli"]["clip_seconds"], config["dataset"]["tr"])
     attempt(lambda: ClipSettings.from_config(config["stimuli"]).check())
     synth, bids_root = config.get("synth", {}), config["dataset"]["bids_root"]
     if synth.get("enabled"):
         shape = synth.get("shape", "bids")
-        expected = os.path.join(synth.get("out", "results/synth"), "cc2017" if shape == "cc2017" else "bids")
+        expected = os.path.join(synth.get("out", "results/synth"), shape)
         if os.path.normpath(bids_root) != os.path.normpath(expected):
             errors.append(f"synth.enabled is true, so dataset.bids_root must be '{expected}' (inside synth.out), "
                           f"not '{bids_root}'; fix one of the two keys")  # fmt: skip

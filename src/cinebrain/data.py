@@ -6,7 +6,8 @@
     one row per clip (row ``i`` of the arrays): subject, run, episode, clip, times, scene-cut flag, the
     fMRI volume range and EEG sample range it came from, the clip's video/audio files, its first caption,
     its superclasses, and where its target features are (file + row).
-``fmri.npy``  float32 ``(N, n_volumes, V)``
+``fmri.npy``  float32 ``(N, n_volumes, V)`` (per-clip betas, the betas adapter: ``(N, 1, V)``, the clip's
+    beta vector — row ``beta_row`` of the subject's matrix — in place of a window of volumes)
     the normalised ROI time series, volumes ``First + k * n ... First + (k + 1) * n - 1`` of the run for
     clip ``k``, with ``First = round((onset + lag) / TR)`` from the run's sidecar (the haemodynamic lag,
     4 s) and ``n = clip_seconds / TR`` (5 for CineBrain).
@@ -177,7 +178,8 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     runs = inv[(inv["subject"] == subject) & (inv["split"] == split)].sort_values("run")
     if runs.empty:
         raise DatasetError(f"sub-{subject} has no {split} run in the inventory; fix: check split.test_episodes")
-    n_vol = settings.n_volumes
+    betas = "beta_row" in runs and bool((runs["beta_row"] >= 0).all())  # per-clip betas: a row, not a window
+    n_vol = 1 if betas else settings.n_volumes
     has_eeg = [int(r) in eeg_runs for r in runs["run"]]
     if any(has_eeg) and not all(has_eeg):
         raise DatasetError(f"sub-{subject} {split}: runs {[int(r) for r, h in zip(runs['run'], has_eeg, strict=True) if not h]} have "
@@ -186,8 +188,16 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
     plan, dropped = [], []
     for _, r in runs.iterrows():
         run = int(r["run"])
-        side = json.loads(Path(fmri_runs[run]).with_suffix(".json").read_text())
         c = episode_clips(clips, r["episode"])
+        if betas:  # the clip's beta vector: row beta_row of the subject's matrix, the video its one clip
+            if len(c) != 1:
+                raise DatasetError(f"{r['stimulus']}: video {r['episode']} gives {len(c)} clips of {settings.clip_seconds:g} "
+                                   "s, but a beta vector belongs to the whole video; fix: set stimuli.clip_seconds to "
+                                   "the videos' length")  # fmt: skip
+            beta = int(r["beta_row"])
+            side = {"FirstStimulusVolume": beta, "NumberOfVolumes": beta + 1, "HaemodynamicLag": 0.0}
+        else:
+            side = json.loads(Path(fmri_runs[run]).with_suffix(".json").read_text())
         v0, v1 = fmri_windows(int(side["FirstStimulusVolume"]), len(c), n_vol)
         if run in eeg_runs:
             raw = mne.io.read_raw_fif(eeg_runs[run], preload=False, verbose="error")
@@ -271,8 +281,9 @@ def build_split(subject: str, split: str, *, inventory, clips, fmri_runs: dict, 
             shutil.copyfile(roi_columns, tmp / COLUMNS_FILE)
         (tmp / "dataset.json").write_text(json.dumps({
             "Subject": subject, "Split": split, "Clips": n, "Dropped": dropped,
-            "fmri": {"Shape": [n, n_vol, n_columns], "Units": "z-scored BOLD", "Volumes": n_vol,
-                     "RepetitionTime": settings.tr},
+            "fmri": {"Shape": [n, n_vol, n_columns], "Volumes": n_vol,
+                     **({"Units": "z-scored beta (one GLM estimate per clip)", "Kind": "betas"} if betas else
+                        {"Units": "z-scored BOLD", "Kind": "time series", "RepetitionTime": settings.tr})},
             "eeg": {"Shape": [n, len(ch_names), n_samp], "Units": "V", "Channels": ch_names, "Lag": settings.eeg_lag}
             if ch_names is not None else None,
             "Repeats": {"Mode": mode, "PerSample": sorted(int(k) for k in set(repeats)),

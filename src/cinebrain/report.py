@@ -50,6 +50,18 @@ def _bold_traces(row, bids_root: Path, fmriprep_dir: Path, visual_roi):
     own = row.get("dtseries") or ""  # the dataset's own grayordinate series (cc2017), else fMRIPrep's
     dts = bids_root / own if own else derivative_paths(row["bold"], fmriprep_dir)["dtseries"]
     tr = float(row["TR"])
+    if int(row.get("beta_row", -1)) >= 0:  # per-clip betas: the first 60 clips' mean beta, not a time series
+        values = np.load(dts, mmap_mode="r")[:60]
+        from .fmri.grayordinates import mmp_parcels
+        from .fmri.rois import select
+
+        parcels, _ = mmp_parcels()
+        vis = np.zeros(len(parcels), bool)
+        vis[select([visual_roi], None).indices] = True
+        cortex = (parcels > 0) & (parcels <= 360)
+        traces = {"visual ROI (HCP-MMP)": np.asarray(values[:, vis]).mean(1),
+                  "other cortex": np.asarray(values[:, cortex & ~vis]).mean(1)}  # fmt: skip
+        return np.arange(len(values), dtype=float), traces, f"{dts.name} (beta per clip; x: clip row)"
     if dts.exists():
         import nibabel as nib
 
@@ -86,9 +98,11 @@ def plot_run_traces(row, bids_root: Path, fmriprep_dir: Path, out, volume_marker
     t, traces, source = _bold_traces(row, bids_root, fmriprep_dir, visual_roi)
     for label, y in traces.items():
         ax1.plot(t, y, lw=1.2, label=label)
-    if pd.notna(row["onset"]) and pd.notna(row["stimulus_duration"]):
+    if pd.notna(row["onset"]) and pd.notna(row["stimulus_duration"]) and int(row.get("beta_row", -1)) < 0:
         ax1.axvspan(row["onset"], row["onset"] + row["stimulus_duration"], color="0.9", zorder=0, label="film")
-    ax1.set(xlabel="time from first volume (s)", ylabel="BOLD (% signal change)",
+    betas = int(row.get("beta_row", -1)) >= 0
+    ax1.set(xlabel="clip (row of the beta vectors)" if betas else "time from first volume (s)",
+            ylabel="beta" if betas else "BOLD (% signal change)",
             title=f"sub-{row['subject']} run {row['run']} ({row['episode']}): {source}")  # fmt: skip
     ax1.legend(fontsize=8, loc="upper right")
 

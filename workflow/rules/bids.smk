@@ -1,5 +1,5 @@
 # Stage 1: validate the raw dataset and write the run inventory (cinebrain.datasets: the adapter of
-# dataset.adapter, BIDS by cinebrain.bids, cc2017 by cinebrain.datasets.cc2017).
+# dataset.adapter: BIDS by cinebrain.bids, cc2017 and per-clip betas by cinebrain.datasets.*).
 
 
 checkpoint bids_inventory:
@@ -16,6 +16,7 @@ checkpoint bids_inventory:
         adapter=ADAPTER,
         modalities=config["dataset"]["modalities"],
         cc2017=config["dataset"]["cc2017"],
+        betas=config["dataset"]["betas"],
         allow_duplicates=config["dataset"]["allow_duplicates"],
         # precomputed derivatives are data like the raw runs: checked for byte-identical copies too
         derivatives=FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,

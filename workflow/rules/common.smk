@@ -133,7 +133,7 @@ def bids_input(wildcards=None):
     from cinebrain.datasets import dataset_files
 
     return dataset_files(ADAPTER, BIDS_ROOT, FMRIPREP_DIR if FMRIPREP["runner"] == "precomputed" else None,
-                         config["dataset"]["cc2017"])
+                         config["dataset"]["cc2017"], config["dataset"]["betas"])
 
 
 def inventory():
@@ -154,9 +154,21 @@ def subject_runs(subject):
 
 
 def first_fmriprep_manifest(wildcards=None):
-    """The fMRIPrep manifest of the inventory's first run's subject (the report's run traces read its derivatives)."""
+    """The fMRIPrep manifest of the inventory's first run's subject (the report's run traces read its derivatives);
+    with per-clip betas, that subject's beta vectors."""
     sub = inventory()["subject"].iloc[0]
+    if ADAPTER == "betas":
+        return betas_file(sub)
     return f"results/fmri/sub-{sub}/sub-{sub}_fmriprep.json"
+
+
+def betas_file(subject):
+    """A subject's beta vectors as the dataset ships them (dataset.betas.values; the betas adapter)."""
+    return os.path.join(BIDS_ROOT, config["dataset"]["betas"]["values"].format(subject=subject))
+
+
+def betas_values(wildcards):
+    return betas_file(wildcards.subject)
 
 
 def roi_files(wildcards=None):
@@ -170,6 +182,8 @@ def fmri_outputs(wildcards=None):
     """Every run's ROI time series and QC figure."""
     inv = inventory()
     out = ["results/report/fmri/roi_sets.png"]
+    if ADAPTER == "betas":  # a matrix of beta vectors per subject, no per-run series
+        return out + [roi_bold(sub, None) for sub in subjects()]
     for sub, run in zip(inv["subject"], inv["run"]):
         out.append(f"results/fmri/sub-{sub}/sub-{sub}_task-{TASK}_run-{int(run)}_desc-roi_bold.npy")
         out.append(f"results/report/fmri/sub-{sub}_run-{int(run)}_qc.png")
@@ -298,6 +312,9 @@ def split_runs(subject, split):
 
 
 def roi_bold(subject, run):
+    """A run's normalised ROI series; with per-clip betas, the subject's beta vectors (every run: a row of them)."""
+    if ADAPTER == "betas":
+        return f"results/fmri/sub-{subject}/sub-{subject}_desc-betas_bold.npy"
     return f"results/fmri/sub-{subject}/sub-{subject}_task-{TASK}_run-{run}_desc-roi_bold.npy"
 
 
@@ -558,7 +575,8 @@ def brainflix_runs(wildcards):
     """The MBM pool's runs: every run of the pool's subjects that is not a test run (the inventory's)."""
     inv = inventory()
     rows = inv[inv["subject"].isin(brainflix_pool_subjects(wildcards)) & (inv["split"] != "test")]
-    return [[str(s), roi_bold(s, int(r))] for s, r in zip(rows["subject"], rows["run"])]
+    runs = [[str(s), roi_bold(s, int(r))] for s, r in zip(rows["subject"], rows["run"])]
+    return list({tuple(r): r for r in runs}.values())  # per-clip betas: one matrix per subject
 
 
 def brainflix_train_dirs(wildcards):

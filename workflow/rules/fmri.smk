@@ -1,6 +1,7 @@
 # Stage 3: ROI time series per run (cinebrain.fmri): the columns of the configured ROI sets, optional
 # confound regression, normalisation, the stimulus-to-volume alignment with the haemodynamic lag, and QC;
-# with fmri.activation, each subject's stimulus-activated columns (the ROI set "activated").
+# with fmri.activation, each subject's stimulus-activated columns (the ROI set "activated"); with per-clip
+# betas (dataset.adapter betas), each subject's beta vectors instead of the per-run series (fmri_betas).
 
 
 rule fmri_rois:
@@ -125,3 +126,21 @@ rule fmri_activation:
         "../../envs/core.yaml"
     script:
         "../scripts/fmri_activation.py"
+
+
+rule fmri_betas:
+    input:
+        inventory="results/bids/inventory.parquet",
+        columns="results/fmri/roi_columns.json",
+        values=betas_values,
+    output:
+        data="results/fmri/sub-{subject}/sub-{subject}_desc-betas_bold.npy",
+        sidecar="results/fmri/sub-{subject}/sub-{subject}_desc-betas_bold.json",
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/fmri/fmri_betas/sub-{subject}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/fmri_betas.py"

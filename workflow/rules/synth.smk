@@ -1,5 +1,5 @@
-# Stage 0 (demo only): write the synthetic film dataset (cinebrain.synth): EEG-fMRI in BIDS, or (synth.shape
-# cc2017) the cc2017 release's fMRI-only layout with repeats.
+# Stage 0 (demo only): write the synthetic film dataset (cinebrain.synth): EEG-fMRI in BIDS, or (synth.shape)
+# the cc2017 release's fMRI-only layout with repeats, or a beta vector per video.
 
 if SYNTH["enabled"]:
 
@@ -8,7 +8,7 @@ if SYNTH["enabled"]:
             # the ROI sets whose areas carry the simulated visual and auditory signal
             rois=[os.path.join(ROI_DIR, f"{kind}.yaml") for kind in ("visual", "auditory")],
         output:
-            bids=directory(os.path.join(SYNTH["out"], "cc2017" if SYNTH["shape"] == "cc2017" else "bids")),
+            bids=directory(os.path.join(SYNTH["out"], SYNTH["shape"])),
             truth=directory(os.path.join(SYNTH["out"], "truth")),
         params:
             out=lambda wildcards, output: os.path.dirname(output.bids),

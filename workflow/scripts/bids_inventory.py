@@ -15,6 +15,7 @@ df = build_inventory(
                      allow_duplicates=list(p.allow_duplicates), derivatives=p.derivatives, hash_cache=p.hash_cache,
                      modalities=list(p.modalities)),
     cc2017=p.cc2017,
+    betas=p.betas,
 )
 write_inventory(df, snakemake.output.inventory)
 print(df.to_string(), file=sys.stderr)

@@ -156,6 +156,7 @@ def build_inventory(root, options, settings: Cc2017Settings | None = None) -> pd
             "bold": "", "dtseries": rel, "eeg": "", "events": "", "stimulus": film_rel, "episode": segment,
             "TR": float(tr), "n_volumes": n_volumes, "onset": onset, "stimulus_duration": duration,
             "played_duration": np.nan, "eeg_sfreq": np.nan, "n_markers": -1, "modalities": "fmri",
+            "beta_row": -1,
         })  # fmt: skip
     df = pd.DataFrame(rows)
     try:
@@ -165,7 +166,7 @@ def build_inventory(root, options, settings: Cc2017Settings | None = None) -> pd
     problems += duplicate_problems(root, df, options)
     if problems:
         raise BIDSDatasetError(root, problems)
-    for col in ("run", "repeat", "n_volumes", "n_markers"):
+    for col in ("run", "repeat", "n_volumes", "n_markers", "beta_row"):
         df[col] = df[col].astype("int64")
     return df[COLUMNS].reset_index(drop=True)
 

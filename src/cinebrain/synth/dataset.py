@@ -177,7 +177,8 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True, *, roi_
 
     ``out`` is written atomically: everything goes to ``out.tmp`` first and is renamed at the end.
     Returns the run table (also in ``truth/synth.json``).  ``cfg.shape`` cc2017 writes the cc2017 release's
-    layout instead (:func:`cinebrain.synth.cc2017.generate_cc2017`).
+    layout instead (:func:`cinebrain.synth.cc2017.generate_cc2017`), ``betas`` a per-clip betas dataset
+    (:func:`cinebrain.synth.betas.generate_betas`).
     """
     from ..fmri import grayordinates as go
 
@@ -186,6 +187,10 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True, *, roi_
         from .cc2017 import generate_cc2017
 
         return generate_cc2017(out, cfg, progress, roi_dir=roi_dir)
+    if cfg.shape == "betas":  # a beta vector per video (BOLD Moments, Human Actions)
+        from .betas import generate_betas
+
+        return generate_betas(out, cfg, progress, roi_dir=roi_dir)
     areas = fmri_model.brain_areas(roi_dir)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")

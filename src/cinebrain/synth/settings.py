@@ -14,7 +14,8 @@ class SynthConfig:
 
     subjects: int = setting(2, "subjects; every subject sees the shared episodes, some episodes are private", minimum=1)
     episodes: int = setting(4, "film episodes (ep01, ep02, ...); the last ones are shared by all subjects", minimum=2)
-    episode_seconds: float = setting(120.0, "length of each episode in seconds", minimum=8)
+    episode_seconds: float = setting(120.0, "length of each episode in seconds (at least 8; shape betas: of each video)",
+                                     minimum=1)  # fmt: skip
     eeg_sfreq: float = setting(1000.0, "EEG sampling rate in Hz", minimum=250)
     seed: int = setting(0, "random seed: the same seed writes the same dataset", minimum=0)
     # not configuration keys: fixed properties of the synthetic recordings
@@ -29,9 +30,10 @@ class SynthConfig:
     line_freq: float = 50.0
     # the layout written: bids (CineBrain-like EEG-fMRI) or cc2017 (Wen et al. 2018's release: fMRI only, TR 2 s,
     # `episodes` training segments seen train_repeats times, test_segments seen test_repeats times)
-    shape: str = setting("bids", "layout of the synthetic dataset: bids (EEG+fMRI, CineBrain-like, written to "
-                         "<out>/bids) or cc2017 (fMRI-only release layout with repeats, written to <out>/cc2017)",
-                         enum=("bids", "cc2017"))  # fmt: skip
+    shape: str = setting("bids", "layout of the synthetic dataset, written to <out>/<shape>: bids (EEG+fMRI, "
+                         "CineBrain-like), cc2017 (fMRI-only release layout with repeats) or betas (a beta vector per "
+                         "video: `episodes` training and test_segments test videos of episode_seconds)",
+                         enum=("bids", "cc2017", "betas"))  # fmt: skip
     test_segments: int = setting(1, "cc2017 shape: test segments (test1, ...; the release: 5), after `episodes` "
                                  "training segments (seg1, ...; the release: 18)", minimum=1)  # fmt: skip
     train_repeats: int = setting(2, "cc2017 shape: viewings of every training segment (the release: 2)", minimum=1)
@@ -41,7 +43,7 @@ class SynthConfig:
         for name in ("subjects", "episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.episode_seconds < 8:
+        if self.episode_seconds < 8 and self.shape != "betas":
             raise ValueError(f"episode_seconds must be >= 8 (two 4-s clips), got {self.episode_seconds}")
         if self.eeg_sfreq < 250:
             raise ValueError(f"eeg_sfreq must be >= 250 Hz to carry the scanner artifacts, got {self.eeg_sfreq}")
@@ -53,14 +55,14 @@ class SynthSettings(SynthConfig):
 
     enabled: bool = setting(False, "generate the synthetic dataset with the workflow (rule synth_generate)",
                             required=True)  # fmt: skip
-    out: str = setting("results/synth", "folder that receives bids/ (cc2017/ with shape cc2017) and truth/")
+    out: str = setting("results/synth", "folder that receives <shape>/ (bids/, cc2017/ or betas/) and truth/")
 
     @property
     def root(self) -> str:
-        """Where the raw dataset is written: ``<out>/bids``, or ``<out>/cc2017`` (shape cc2017)."""
+        """Where the raw dataset is written: ``<out>/<shape>`` (bids, cc2017 or betas)."""
         import os
 
-        return os.path.join(self.out, "cc2017" if self.shape == "cc2017" else "bids")
+        return os.path.join(self.out, self.shape)
 
     def dataset(self) -> SynthConfig:
         """The generator's parameters (without ``enabled`` and ``out``)."""
