@@ -135,29 +135,44 @@ def tiny_workdir(tmp_path_factory, worker_id) -> Path:
     return wd
 
 
-@pytest.fixture(scope="session")
-def cc2017_workdir(tmp_path_factory, worker_id) -> Path:
-    """The whole workflow on the tiny cc2017-shaped replica (tests/tiny_workflow.py CC2017: fMRI only, repeats),
-    run once per test session like :func:`tiny_workdir`."""
+def _workflow_once(tmp_path_factory, worker_id, name: str, config: dict) -> Path:
+    """The whole workflow on ``config`` in <session tmp>/<name>, run once per test session (file lock; see
+    :func:`tiny_workdir`), offline."""
     import fcntl
 
     import yaml
 
-    from .tiny_workflow import CC2017, NO_NETWORK, smk
+    from .tiny_workflow import NO_NETWORK, smk
 
     root = tmp_path_factory.getbasetemp()
     if worker_id != "master":
         root = root.parent
-    wd = root / "cc2017_workflow"
-    with open(root / "cc2017_workflow.lock", "w") as lock:
+    wd = root / name
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (wd / ".complete").exists():
             shutil.rmtree(wd, ignore_errors=True)
             wd.mkdir()
-            (wd / "config.yaml").write_text(yaml.safe_dump(CC2017))
+            (wd / "config.yaml").write_text(yaml.safe_dump(config))
             smk(wd, "--cores", "2", env=NO_NETWORK)
             (wd / ".complete").touch()
     return wd
+
+
+@pytest.fixture(scope="session")
+def cc2017_workdir(tmp_path_factory, worker_id) -> Path:
+    """The whole workflow on the tiny cc2017-shaped replica (tests/tiny_workflow.py CC2017: fMRI only, repeats)."""
+    from .tiny_workflow import CC2017
+
+    return _workflow_once(tmp_path_factory, worker_id, "cc2017_workflow", CC2017)
+
+
+@pytest.fixture(scope="session")
+def betas_workdir(tmp_path_factory, worker_id) -> Path:
+    """The whole workflow on the tiny per-clip betas replica (tests/tiny_workflow.py BETAS)."""
+    from .tiny_workflow import BETAS
+
+    return _workflow_once(tmp_path_factory, worker_id, "betas_workflow", BETAS)
 
 
 def copy_workdir(src: Path, dst: Path) -> Path:
@@ -168,7 +183,8 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 
 #: Test files that take minutes, started first so that two pytest-xdist workers (`make test`, --dist
 #: loadfile) finish together: longest first.
-_LONG_FILES = ("test_slurm.py", "test_demo.py", "test_workflow.py", "test_cc2017_workflow.py", "test_fmriprep.py")
+_LONG_FILES = ("test_slurm.py", "test_demo.py", "test_workflow.py", "test_cc2017_workflow.py", "test_betas_workflow.py",
+               "test_fmriprep.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):

@@ -28,16 +28,20 @@ class SynthConfig:
     tail_seconds: float = setting(4.0, "seconds of scanning after the film ends (covers the lag of the last clip)",
                                   minimum=0)  # fmt: skip
     line_freq: float = 50.0
-    # the layout written: bids (CineBrain-like EEG-fMRI) or cc2017 (Wen et al. 2018's release: fMRI only, TR 2 s,
-    # `episodes` training segments seen train_repeats times, test_segments seen test_repeats times)
+    # the layout written: bids (CineBrain-like EEG-fMRI), cc2017 (Wen et al. 2018's release: fMRI only, TR 2 s,
+    # `episodes` training segments seen train_repeats times, test_segments seen test_repeats times) or betas
+    # (a beta vector per video and repeat)
     shape: str = setting("bids", "layout of the synthetic dataset, written to <out>/<shape>: bids (EEG+fMRI, "
                          "CineBrain-like), cc2017 (fMRI-only release layout with repeats) or betas (a beta vector per "
                          "video: `episodes` training and test_segments test videos of episode_seconds)",
                          enum=("bids", "cc2017", "betas"))  # fmt: skip
     test_segments: int = setting(1, "cc2017 shape: test segments (test1, ...; the release: 5), after `episodes` "
-                                 "training segments (seg1, ...; the release: 18)", minimum=1)  # fmt: skip
-    train_repeats: int = setting(2, "cc2017 shape: viewings of every training segment (the release: 2)", minimum=1)
-    test_repeats: int = setting(3, "cc2017 shape: viewings of every test segment (the release: 10)", minimum=1)
+                                 "training segments (seg1, ...; the release: 18); betas shape: test videos",
+                                 minimum=1)  # fmt: skip
+    train_repeats: int = setting(2, "cc2017 and betas shapes: viewings of every training segment or video (cc2017: 2)",
+                                 minimum=1)  # fmt: skip
+    test_repeats: int = setting(3, "cc2017 and betas shapes: viewings of every test segment or video (cc2017: 10)",
+                                minimum=1)  # fmt: skip
 
     def __post_init__(self):
         for name in ("subjects", "episodes"):
