@@ -41,6 +41,20 @@ def build_inventory(adapter: str, root, options, cc2017=None, betas=None):
     raise ValueError(f"dataset.adapter '{adapter}' does not exist; fix: one of {', '.join(ADAPTERS)}")
 
 
+def matching_files(root, regex):
+    """(path relative to ``root`` with "/" separators, match) of every file under ``root`` (hidden folders aside)
+    whose relative path ``regex`` matches, in sorted order: how the adapters find their files."""
+    import os
+
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
+            m = regex.match(rel)
+            if m:
+                yield rel, m
+
+
 def dataset_problems(config: dict) -> list[str]:
     """The configuration's errors against its adapter (checked at start-up, before any job)."""
     ds = config["dataset"]

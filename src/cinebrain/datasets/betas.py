@@ -44,14 +44,9 @@ def _subjects(root: Path, st: BetasSettings) -> list[str]:
 
     head, _, tail = st.table.partition("{subject}")
     regex = re.compile(re.escape(head) + r"(?P<s>[A-Za-z0-9]+)" + re.escape(tail).replace(r"\{subject\}", "(?P=s)") + r"\Z")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in filenames:
-            m = regex.match(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
-            if m:
-                found.append(m["s"])
-    return sorted(found)
+    from . import matching_files
+
+    return sorted(m["s"] for _, m in matching_files(root, regex))
 
 
 def build_inventory(root, options, settings: BetasSettings | None = None) -> pd.DataFrame:

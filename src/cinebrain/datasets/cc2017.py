@@ -79,21 +79,15 @@ def build_inventory(root, options, settings: Cc2017Settings | None = None) -> pd
     from ..bids import COLUMNS, BIDSDatasetError, duplicate_problems, split_episodes
     from ..fmri.grayordinates import open_dtseries
     from ..stimuli import media_info
+    from . import matching_files
 
     st = settings or Cc2017Settings()
     root = Path(root)
     if not root.is_dir():
         raise BIDSDatasetError(root, [(str(root), "does not exist", "point dataset.bids_root at the cc2017 release "
                                        "folder (the one holding stimuli/ and subject1/)")])  # fmt: skip
-    regex = _pattern_regex(st.cifti)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
-            m = regex.match(rel)
-            if m:
-                found.append((m["subject"], m["segment"], int(m["repeat"]), rel))
+    found = [(m["subject"], m["segment"], int(m["repeat"]), rel)
+             for rel, m in matching_files(root, _pattern_regex(st.cifti))]  # fmt: skip
     if not found:
         raise BIDSDatasetError(root, [(str(root), f"no run matches dataset.cc2017.cifti '{st.cifti}'",
                                        "point dataset.bids_root at the release folder, or set dataset.cc2017.cifti "
@@ -174,16 +168,12 @@ def build_inventory(root, options, settings: Cc2017Settings | None = None) -> pd
 def dataset_files(root, settings: Cc2017Settings | None = None) -> list[str]:
     """Every file of the release the workflow reads: the runs' CIFTIs and their segments' films (the
     inventory's inputs, so that a file replaced in place reruns it)."""
+    from . import matching_files
+
     st = settings or Cc2017Settings()
-    regex = _pattern_regex(st.cifti)
     root = Path(root)
     runs, films = [], set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
-            m = regex.match(rel)
-            if m:
-                runs.append(os.path.join(dirpath, f))
-                films.add(str(root / st.film.format(segment=m["segment"], subject=m["subject"])))
+    for rel, m in matching_files(root, _pattern_regex(st.cifti)):
+        runs.append(str(root / rel))
+        films.add(str(root / st.film.format(segment=m["segment"], subject=m["subject"])))
     return runs + sorted(f for f in films if os.path.exists(f))

@@ -72,8 +72,8 @@ def generate_betas(out, cfg: SynthConfig, progress: bool = True, *, roi_dir) -> 
     for s in range(cfg.subjects):
         sub = f"{s + 1:02d}"
         rng = np.random.default_rng([cfg.seed, 22, s])
-        weights = fmri_model.region_weights(labels, rng, areas)
-        gains = rng.normal(1.0, 0.25, len(parcels)).clip(0.2, None).astype(np.float32)
+        model = fmri_model.subject_model(parcels, labels, areas, rng)
+        weights, gains = model["weights"], model["gains"]
         clean = (fmri_model.PERCENT_SIGNAL * gains[None, :] * (F @ weights.T)[:, parcels]).astype(np.float32)
         values = np.stack([clean[index[v]] + rng.normal(0, BETA_NOISE_PERCENT, clean.shape[1]).astype(np.float32)
                            for v, _, _ in views])  # fmt: skip

@@ -81,21 +81,16 @@ def generate_cc2017(out, cfg: SynthConfig, progress: bool = True, *, roi_dir) ->
         for s in range(cfg.subjects):
             sub = f"{s + 1:02d}"
             rng = np.random.default_rng([cfg.seed, 12, s])
-            weights = fmri_model.region_weights(labels, rng, areas)
-            gains = rng.normal(1.0, 0.25, len(parcels)).clip(0.2, None).astype(np.float32)
-            baseline = rng.uniform(6000, 12000, len(parcels)).astype(np.float32)
-            motion_coef = rng.normal(0, 0.3, (6, len(parcels))).astype(np.float32)
+            model = fmri_model.subject_model(parcels, labels, areas, rng)
             sub_truth = truth / f"sub-{sub}"
             sub_truth.mkdir(parents=True)
-            np.savez_compressed(sub_truth / f"sub-{sub}_fmri-model.npz", parcels=parcels, gains=gains,
-                                baseline=baseline, weights=weights, motion_coef=motion_coef,
-                                features=np.array(fmri_model.ALL_FEATURES))  # fmt: skip
+            fmri_model.save_subject_model(sub_truth / f"sub-{sub}_fmri-model.npz", parcels, model)
             for seg, rep in views:
                 lead = lead_volumes(seg)
                 n_vol = lead + film_volumes + TRAILING
                 run_rng = np.random.default_rng([cfg.seed, 13, s, *map(ord, seg), rep])
-                sim = fmri_model.simulate_run(features[seg], cfg.fps, lead * TR, n_vol, TR, parcels, weights, gains,
-                                              baseline, motion_coef, run_rng)  # fmt: skip
+                sim = fmri_model.simulate_run(features[seg], cfg.fps, lead * TR, n_vol, TR, parcels, model["weights"],
+                                              model["gains"], model["baseline"], model["motion_coef"], run_rng)  # fmt: skip
                 folder = root / f"subject{s + 1}" / "fmri" / seg / "cifti"
                 folder.mkdir(parents=True, exist_ok=True)
                 go.write_dtseries(folder / f"{seg}_{rep}_Atlas.dtseries.nii", sim["bold"], TR)

@@ -234,15 +234,11 @@ def generate(out, cfg: SynthConfig | None = None, progress: bool = True, *, roi_
     with tqdm(total=n_runs, desc="synth: runs", unit="run", disable=not progress) as bar:
         for s, (sub, eps) in enumerate(assignment.items()):
             rng = np.random.default_rng([cfg.seed, 2, s])
-            weights = fmri_model.region_weights(labels, rng, areas)
-            gains = rng.normal(1.0, 0.25, len(parcels)).clip(0.2, None).astype(np.float32)
-            baseline = rng.uniform(6000, 12000, len(parcels)).astype(np.float32)
-            motion_coef = rng.normal(0, 0.3, (6, len(parcels))).astype(np.float32)
+            model = fmri_model.subject_model(parcels, labels, areas, rng)
+            weights, gains, baseline, motion_coef = (model[k] for k in ("weights", "gains", "baseline", "motion_coef"))
             sub_truth = truth / f"sub-{sub}"
             sub_truth.mkdir(parents=True)
-            np.savez_compressed(sub_truth / f"sub-{sub}_fmri-model.npz", parcels=parcels, gains=gains,
-                                baseline=baseline, weights=weights, motion_coef=motion_coef,
-                                features=np.array(fmri_model.ALL_FEATURES))  # fmt: skip
+            fmri_model.save_subject_model(sub_truth / f"sub-{sub}_fmri-model.npz", parcels, model)
             (bids / f"sub-{sub}" / "anat").mkdir(parents=True)
             fmri_model.t1w_image(rng).to_filename(bids / f"sub-{sub}" / "anat" / f"sub-{sub}_T1w.nii.gz")
             for r, ep in enumerate(eps, start=1):

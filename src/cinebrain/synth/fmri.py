@@ -80,6 +80,21 @@ def region_weights(labels: dict[int, str], rng: np.random.Generator, areas: dict
     return W
 
 
+def subject_model(parcels: np.ndarray, labels: dict, areas: dict, rng: np.random.Generator) -> dict:
+    """A subject's encoding model, drawn from ``rng`` in a fixed order: region ``weights`` of the stimulus
+    features, per-grayordinate ``gains`` and ``baseline``, and the ``motion_coef`` of motion-related signal."""
+    weights = region_weights(labels, rng, areas)
+    gains = rng.normal(1.0, 0.25, len(parcels)).clip(0.2, None).astype(np.float32)
+    baseline = rng.uniform(6000, 12000, len(parcels)).astype(np.float32)
+    motion_coef = rng.normal(0, 0.3, (6, len(parcels))).astype(np.float32)
+    return {"weights": weights, "gains": gains, "baseline": baseline, "motion_coef": motion_coef}
+
+
+def save_subject_model(path, parcels: np.ndarray, model: dict) -> None:
+    """The subject's model as the synthetic dataset's truth (``sub-XX_fmri-model.npz``)."""
+    np.savez_compressed(path, parcels=parcels, **model, features=np.array(ALL_FEATURES))
+
+
 def design_matrix(features: pd.DataFrame, fps: float, onset: float, n_volumes: int, tr: float) -> np.ndarray:
     """HRF-convolved, z-scored stimulus features sampled at the start of each volume: (T, n_features).
 
