@@ -172,8 +172,10 @@ def test_demo_workflow_outputs(workdir):
             m = scores[scores["condition"] == cond]
             assert list(m["clip"]) == list(test["clip"]) and m["ssim_rgb"].between(-1, 1).all() and (m["epe"] >= 0).all()
         assert (workdir / f"results/methods/cinesync/cinesync/sub-{sub}/recon/no_brain.mp4").exists()
-        # the convention ledger (the default: all three metrics also as the papers' released code computes them)
-        assert {"hue_cosine_as_released", "ssim_gray_as_released", "epe_as_released"} <= set(scores.columns)
+        # the convention ledger: the configured metrics also as the papers' released code computes them (the tiny
+        # workflow leaves out the 512 x 512 EPE, which tests/test_benchmark.py checks)
+        assert {"hue_cosine_as_released", "ssim_gray_as_released"} <= set(scores.columns)
+        assert "epe_as_released" not in scores
         # the ceilings: the generator given each caption, and the ground truth itself (every metric at its best)
         for variant in ("caption", "ground_truth"):
             c = pd.read_parquet(workdir / f"results/benchmark/ceiling/{variant}/sub-{sub}/metrics.parquet")
