@@ -14,7 +14,9 @@
   when it returns.  A new ``Trainer`` on the same ``out_dir`` resumes from the checkpoint and, on the CPU,
   ends with exactly the weights of an uninterrupted run.  Under torch.distributed every rank stops at the
   same step (the ranks agree on it after every step), whichever rank the signal reached;
-- per-step metrics appended to ``metrics.csv``; the checkpoint carries the rows up to its step, so that a
+- per-step metrics appended to ``metrics.csv``: a step's loss and logs stay on the device and the rows of
+  ``log_every`` steps are copied to the host together (one synchronisation, not one per value and step);
+  the checkpoint carries the rows up to its step, so that a
   resumed run rewrites the file from them (Snakemake deletes a failed job's declared outputs, the curve
   among them) and the curve is whole; every resume is printed and listed in :attr:`Trainer.summary`; and,
   when the ``tensorboard`` package is installed (extra ``cinebrain[tensorboard]``), written as TensorBoard
@@ -22,8 +24,15 @@
 - under torch.distributed (see :mod:`cinebrain.train.distributed`) the model is wrapped in DDP, each
   rank takes its share of every batch, and only rank 0 writes.
 
-``loss_fn(model, batch) -> (loss, {name: float})`` is the only model-specific piece; it gets the model itself
-(never a DDP wrapper) and may call its forward or any of its methods: the Trainer runs it inside DDP's forward.
+``loss_fn(model, batch) -> (loss, {name: value})`` is the only model-specific piece (a value: a float or a
+detached 0-d tensor, which is better: a float forces a host synchronisation per step on a GPU); it gets the
+model itself (never a DDP wrapper) and may call its forward or any of its methods: the Trainer runs it inside
+DDP's forward.
+
+Speed (issue 26's levers, each a setting, none changing what is computed beyond float rounding): the AdamW
+implementation (``optimizer``: fused kernels on a GPU by default), ``torch.compile`` of the model's repeated
+blocks or of the whole step (``compile``, ``compile_mode``; ``reduce-overhead`` adds CUDA graphs), and the
+host synchronisations (``log_every``).
 """
 
 from __future__ import annotations
@@ -44,6 +53,16 @@ from ..settings import setting
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+#: AdamW's implementations in torch: ``auto`` is fused on a GPU and torch's own default elsewhere (on the CPU
+#: the single-tensor loop, which the demo's numbers were made with).
+OPTIMIZERS = ("auto", "fused", "foreach", "forloop")
+#: ``blocks``: each block of the model's stacks of identical blocks (a transformer's layers) compiled on its
+#: own — torch's "regional compilation", one compiled graph reused by every layer, compiled in seconds instead
+#: of the whole model's minutes; ``model``: the whole training step's forward.
+COMPILES = ("off", "blocks", "model")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: ``log_every: 0`` (auto): rows written every step on the CPU (nothing to synchronise), every this many on a GPU.
+AUTO_LOG_EVERY_GPU = 25
 #: Signals that stop training with a checkpoint: SLURM's default termination signal, and the signals
 #: schedulers are asked to send before a time limit or at pre-emption (submitit asks for SIGUSR2).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
@@ -105,12 +124,24 @@ class TrainSettings:
     seed: int = setting(0, "initialisation, data order and every random draw of training", minimum=0)
     checkpoint_every: int = setting(100, "steps between checkpoints", minimum=1)
     drop_last: bool = setting(True, "drop the last incomplete batch of an epoch")
+    optimizer: str = setting("auto", "AdamW implementation: auto (fused on a GPU, torch's default on the CPU), fused, "
+                             "foreach or forloop", enum=OPTIMIZERS)  # fmt: skip
+    compile: str = setting("off", "torch.compile: off, blocks (each repeated block, e.g. transformer layers) or model",
+                           enum=COMPILES)  # fmt: skip
+    compile_mode: str = setting("default", "torch.compile mode (reduce-overhead: CUDA graphs)", enum=COMPILE_MODES)
+    log_every: int = setting(0, "steps whose metrics rows are copied from the device together (one synchronisation); "
+                             f"0: auto (1 on the CPU, {AUTO_LOG_EVERY_GPU} on a GPU)", minimum=0)  # fmt: skip
 
     def check(self, n_samples: int | None = None, world_size: int = 1) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule '{self.schedule}' is not one of {SCHEDULES}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision '{self.precision}' is not one of {PRECISIONS}")
+        for key, allowed in (("optimizer", OPTIMIZERS), ("compile", COMPILES), ("compile_mode", COMPILE_MODES)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} '{getattr(self, key)}' is not one of {allowed}")
+        if self.log_every < 0:
+            raise ValueError(f"log_every {self.log_every} is negative; fix: 0 (auto) or a number of steps")
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("steps, batch_size and grad_accum must be at least 1")
         if self.schedule == "onecycle" and self.steps < max(self.warmup_steps, 2) + 2:
@@ -146,6 +177,36 @@ def lr_lambda(settings: TrainSettings):
     return f
 
 
+def optimizer_kwargs(kind: str, device) -> dict:
+    """AdamW's implementation keywords for ``kind`` (:data:`OPTIMIZERS`) on ``device``."""
+    import torch
+
+    if kind == "auto":
+        kind = "fused" if torch.device(device).type == "cuda" else "default"
+    return {"fused": {"fused": True}, "foreach": {"foreach": True}, "forloop": {"foreach": False, "fused": False}}.get(kind, {})
+
+
+def compile_blocks(model, mode: str = "default") -> list[str]:
+    """Compile, in place, each block of every stack of two or more blocks of one class in ``model`` (an
+    ``nn.ModuleList``, such as ``nn.TransformerEncoder.layers`` or a diffusers transformer's
+    ``transformer_blocks``): torch's regional compilation, one graph that all the stack's blocks reuse. The
+    parameters' names do not change (``Module.compile``), so checkpoints and saved weights are as without it.
+    Returns the names of the compiled blocks (none: the model has no such stack)."""
+    from torch import nn
+
+    done: list[str] = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.ModuleList) or any(name.startswith(d + ".") for d in done):
+            continue
+        blocks = list(module)
+        if len(blocks) < 2 or len({type(b) for b in blocks}) != 1 or not any(True for _ in blocks[0].parameters()):
+            continue
+        for i, block in enumerate(blocks):
+            block.compile(mode=mode)
+            done.append(f"{name}.{i}" if name else str(i))
+    return done
+
+
 def _loss_step(model, loss_fn):
     """The model and its loss function as one module whose forward is ``loss_fn(model, batch)``: wrapped in
     DistributedDataParallel, DDP's forward — which prepares the gradients' all-reduce — then runs whatever the
@@ -163,6 +224,14 @@ def _loss_step(model, loss_fn):
             return loss_fn(self.model, batch)
 
     return LossStep()
+
+
+#: Settings that change how fast a run goes, not what it computes: a checkpoint written with others resumes.
+SPEED_KEYS = ("optimizer", "compile", "compile_mode", "log_every")
+
+
+def _what_trains(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in SPEED_KEYS}
 
 
 class Trainer:
@@ -191,17 +260,22 @@ class Trainer:
         np.random.seed((settings.seed * 1000 + self.dist.rank) % 2**32)
         random.seed(settings.seed * 1000 + self.dist.rank)
         self.model = model.to(self.device)
+        self.compiled = compile_blocks(self.model, settings.compile_mode) if settings.compile == "blocks" else []
         self.ddp = _loss_step(self.model, loss_fn)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # unused parameters are normal here: a head only some variants or phases train (NeuroCine's
             # phase 1 leaves its condition head out); without the flag DDP stops at the first such step
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.ddp, device_ids=ids, find_unused_parameters=True)
+        if settings.compile == "model":  # the whole step's forward: model and loss function (in DDP, if any)
+            self.ddp = torch.compile(self.ddp, mode=settings.compile_mode)
+            self.compiled = ["model"]
+        self.log_every = settings.log_every or (AUTO_LOG_EVERY_GPU if self.device.type == "cuda" else 1)
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=settings.lr, betas=tuple(settings.betas),
+            lr=settings.lr, betas=tuple(settings.betas), **optimizer_kwargs(settings.optimizer, self.device),
         )  # fmt: skip
         if settings.schedule == "onecycle":
             # torch's OneCycleLR divides by (pct_start * total_steps - 1): its warm-up needs at least 2 steps
@@ -257,7 +331,8 @@ class Trainer:
             return False
         st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         shapes = {k: tuple(v.shape) for k, v in self._model_state().items()}
-        same = (st.get("settings") == asdict(self.settings) and st.get("fingerprint") == self.fingerprint
+        same = (_what_trains(st.get("settings") or {}) == _what_trains(asdict(self.settings))
+                and st.get("fingerprint") == self.fingerprint
                 and {k: tuple(v.shape) for k, v in st["model"].items()} == shapes)  # fmt: skip
         if not same:
             # a checkpoint of other settings, data or model: not this run's; keep it aside, start afresh
@@ -342,6 +417,28 @@ class Trainer:
             for k, v in row.items():
                 if k != "step":
                     self._tensorboard.add_scalar(f"train/{k}", v, row["step"])
+
+    def _write_pending(self, pending: list[dict], window: float, bar) -> float:
+        """Write the rows of ``pending`` (then empty it): their values on the device copied to the host in one
+        transfer, ``samples_per_s`` the window's samples over its wall time. Returns the next window's start."""
+        import torch
+
+        cells = [(values, k) for row in pending for values in (row, row["parts"]) for k, v in values.items()
+                 if torch.is_tensor(v)]  # fmt: skip
+        if cells:
+            copied = torch.stack([values[k].float().reshape(()) for values, k in cells]).cpu().tolist()  # the sync
+            for (values, k), v in zip(cells, copied, strict=True):
+                values[k] = v
+        now = time.perf_counter()
+        rate = sum(row["samples"] for row in pending) / max(now - window, 1e-9)
+        for row in pending:
+            self._log({"step": row["step"], "epoch": row["epoch"], "loss": float(row["loss"]), "lr": row["lr"],
+                       "grad_norm": float(row["grad_norm"]), "samples_per_s": rate,
+                       **{k: float(v) for k, v in row["parts"].items()}})  # fmt: skip
+        bar.update(len(pending))
+        bar.set_postfix(loss=f"{float(pending[-1]['loss']):.4f}")
+        pending.clear()
+        return now
 
     def _open_tensorboard(self):
         """A SummaryWriter on ``out_dir/tensorboard`` if TensorBoard is installed (rank 0 only), else None."""
@@ -428,9 +525,10 @@ class Trainer:
         bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (self.progress and self.dist.is_main))
         batches = self._batches()
         self.ddp.train()
+        pending: list[dict] = []  # the steps since the last write: rows with their values still on the device
+        window = time.perf_counter()
         try:
             while self.step < s.steps:
-                t0 = time.perf_counter()
                 parts: dict = {}
                 total = 0.0
                 n = 0
@@ -441,27 +539,32 @@ class Trainer:
                     with ctx, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                         loss, logs = self.ddp(batch)  # loss_fn(model, batch), through DDP's forward
                         (loss / s.grad_accum).backward()
-                    total += float(loss.detach()) / s.grad_accum
+                    total = total + loss.detach() / s.grad_accum
                     for k, v in logs.items():
-                        parts[k] = parts.get(k, 0.0) + float(v) / s.grad_accum
+                        parts[k] = parts.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v) / s.grad_accum
                     n += len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
                 norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad) if s.clip_grad
-                        else torch.tensor(float("nan")))  # fmt: skip
+                        else float("nan"))  # fmt: skip
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 lr = self.scheduler.get_last_lr()[0]
                 self.scheduler.step()
                 self.step += 1
-                self._log({"step": self.step, "epoch": self.epoch, "loss": total, "lr": lr,
-                           "grad_norm": float(norm), "samples_per_s": n * self.dist.world_size / (time.perf_counter() - t0),
-                           **parts})  # fmt: skip
-                bar.update(1)
-                bar.set_postfix(loss=f"{total:.4f}")
+                pending.append({"step": self.step, "epoch": self.epoch, "loss": total, "lr": lr, "grad_norm": norm,
+                                "samples": n * self.dist.world_size, "parts": parts})  # fmt: skip
                 if self.on_step is not None:
                     self.on_step(self)
-                stop = self._stop_requested()
-                if stop or self.step % s.checkpoint_every == 0 or self.step == s.steps:
+                # every rank writes at the same steps (there the ranks agree on stopping, a collective call);
+                # one process stops at the step the signal arrived
+                stop = self._signal is not None and self.dist.world_size == 1
+                due = self.step % s.checkpoint_every == 0 or self.step == s.steps
+                if stop or due or len(pending) >= self.log_every:
+                    window = self._write_pending(pending, window, bar)
+                    stop = self._stop_requested()  # under torch.distributed: agreed at writes only (a sync)
+                if stop or due:
                     self.save_checkpoint()
+                if not pending:  # a window's rate counts its steps only, not the callback's or a checkpoint's time
+                    window = time.perf_counter()
                 if stop:
                     name = signal.Signals(self._signal).name if self._signal else "on another rank"
                     print(f"training: signal {name} after step {self.step} of {s.steps}: checkpoint saved to "

@@ -107,7 +107,7 @@ class ResidualMLP(nn.Module):
 
     def loss(self, batch):
         mse = ((self.standardised(batch["x"]) - (batch["y"] - self.y_mean) / self.y_std) ** 2).mean()
-        return mse, {"mse": float(mse.detach())}
+        return mse, {"mse": mse.detach()}
 
 
 class Pairs(torch.utils.data.Dataset):

@@ -114,7 +114,7 @@ class Mbm(nn.Module):
 
     def loss(self, batch):
         loss = self.model.mbm_loss(batch["fmri"].float(), batch["subject"])
-        return loss, {"mbm": float(loss.detach())}
+        return loss, {"mbm": loss.detach()}
 
 
 class Align(nn.Module):
@@ -126,7 +126,7 @@ class Align(nn.Module):
         fmri, subject = batch["fmri"].float(), batch["subject"]
         con = self.model.contrastive(fmri, batch["text"], subject)
         mbm = self.model.mbm_loss(fmri, subject) if self.mbm_weight else torch.zeros((), device=fmri.device)
-        return con + self.mbm_weight * mbm, {"contrastive": float(con.detach()), "mbm": float(mbm.detach())}
+        return con + self.mbm_weight * mbm, {"contrastive": con.detach(), "mbm": mbm.detach()}
 
 
 def _settings(settings: dict):

@@ -85,7 +85,7 @@ class NeuronDecoder(nn.Module):
         b = x0.shape[0]
         sigma = shifted_sigmas(torch.rand(b, device=x0.device), self.flow_shift)
         loss = flow_matching_loss(self.transformer, x0, out["condition"], torch.randn_like(x0), sigma)
-        logs = {"diffusion": float(loss.detach()), "sigma": float(sigma.mean())}
+        logs = {"diffusion": loss.detach(), "sigma": sigma.detach().mean()}
         if self.stage1_weight > 0:
             stage1, terms = self.brain.objectives(out, batch)
             loss = loss + self.stage1_weight * stage1

@@ -211,12 +211,12 @@ class NeuroLatentDecoder(nn.Module):
         noise = dependent_noise(x0.shape, self.noise_beta, device=x0.device, dtype=x0.dtype)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=x0.device)
         loss = v_prediction_loss(self.transformer, self.scheduler, x0, cond, self.rope(f, h, w, x0.device), noise, t)
-        logs = {"timestep": float(t.float().mean())}
+        logs = {"timestep": t.float().mean()}
         if self.caption_targets is not None and self.caption_weight > 0:
             target = self.caption_targets[batch["index"].cpu()].to(cond.device, torch.float32)
             caption_mse = ((cond.float() - target) ** 2).mean()
             loss = loss + self.caption_weight * caption_mse
-            logs["caption_mse"] = float(caption_mse.detach())
+            logs["caption_mse"] = caption_mse.detach()
         return loss, logs
 
 

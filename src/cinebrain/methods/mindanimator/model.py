@@ -101,7 +101,7 @@ def semantic_loss(f, cond, video, text, text_cond, *, logit_scale, lambda1: floa
     close = (1 - F.cosine_similarity(f, text, dim=-1)).mean()
     proj = F.mse_loss(cond, text_cond)
     loss = tri + alpha * close + lambda2 * proj
-    return loss, {"tri_modal": tri.item(), "fmri_text": close.item(), "projection": proj.item()}
+    return loss, {"tri_modal": tri.detach(), "fmri_text": close.detach(), "projection": proj.detach()}
 
 
 #: How the random part of the sparse causal mask reads ``mask_ratio`` (see :func:`sparse_causal_mask`).

@@ -90,13 +90,13 @@ def phase1_loss(encoder, fmri, text, image, *, augment, generator=None):
     e = encoder.embed(fmri)
     logs = {}
     loss = info_nce(e, text, tau) + info_nce(e, image, tau)
-    logs["embedding"] = loss.item()
+    logs["embedding"] = loss.detach()
     if augment.mu_spa:
         l_spa = info_nce(e, encoder.embed(spatial_mask(fmri, augment.spatial_mask, generator)), tau)
         loss = loss + augment.mu_spa * l_spa
-        logs["spatial"] = l_spa.item()
+        logs["spatial"] = l_spa.detach()
     if augment.mu_tem:
         l_tem = info_nce(e, encoder.embed(temporal_interpolation(fmri, augment.temporal_interpolation, generator)), tau)
         loss = loss + augment.mu_tem * l_tem
-        logs["temporal"] = l_tem.item()
+        logs["temporal"] = l_tem.detach()
     return loss, logs
