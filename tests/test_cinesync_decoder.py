@@ -134,6 +134,47 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch(setup):
     assert losses[1] < losses[0] and losses[-1] < 0.75 * losses[0], losses
 
 
+def test_checkpointing_only_the_last_blocks_gives_the_same_gradients(setup):
+    """checkpoint_blocks: the last N DiT blocks recompute their activations, the others keep them; the gradients
+    are those without checkpointing (recomputation repeats the same arithmetic). null on the CPU: every block."""
+    from cinebrain.data import ClipDataset
+
+    ds = ClipDataset(setup["train"], targets=("latents",))
+    batch = torch.utils.data.default_collate([ds[i] for i in range(2)])
+    grads = {}
+    for n, recomputed in [(0, []), (1, [1]), (2, [0, 1]), (None, [0, 1])]:
+        torch.manual_seed(0)
+        net, _ = dec.build_decoder(dec.DecoderConfig(base=setup["base"], **{**MODEL, "checkpoint_blocks": n}),
+                                   setup["encoder"], fmri_columns=300)  # fmt: skip
+        net.train()
+        torch.manual_seed(123)
+        net(batch)[0].backward()
+        assert net.checkpointing.checkpointed == recomputed and net.checkpointing.state()["checkpointed"] == len(recomputed)
+        grads[n] = {k: p.grad for k, p in net.named_parameters() if p.requires_grad}
+    for n in (1, 2, None):
+        for k, g in grads[0].items():
+            torch.testing.assert_close(grads[n][k], g, rtol=1e-5, atol=1e-7)
+    off, _ = dec.build_decoder(dec.DecoderConfig(base=setup["base"], **{**MODEL, "gradient_checkpointing": False}),
+                               setup["encoder"], fmri_columns=300)  # fmt: skip
+    assert off.checkpointing is None
+    with pytest.raises(dec.DecoderError, match=r"methods.cinesync.decoder.model.checkpoint_blocks 3: the transformer has "
+                                               r"2 blocks; fix: a number from 0 to 2, or null"):  # fmt: skip
+        dec.build_decoder(dec.DecoderConfig(base=setup["base"], **{**MODEL, "checkpoint_blocks": 3}), setup["encoder"])
+
+
+def test_the_checkpointing_plan_keeps_what_the_memory_holds():
+    """The automatic plan's arithmetic, at CogVideoX-5B's size on an H200 (batch 2 x 33 x 480 x 720: about 2.6 GiB
+    of activations per block kept, 42 blocks, 110 GiB free after the weights, 30 GiB held back for the
+    trainable parameters' gradients and AdamW moments, a recomputed block and a margin)."""
+    from cinebrain.models.checkpointing import blocks_to_checkpoint
+
+    gib = 2**30
+    assert blocks_to_checkpoint(42, int(2.6 * gib), 110 * gib, 30 * gib) == 42 - 30  # 80 GiB hold 30 blocks
+    assert blocks_to_checkpoint(42, gib, 200 * gib, 10 * gib) == 0  # all fit: nothing recomputed
+    assert blocks_to_checkpoint(42, gib, 20 * gib, 30 * gib) == 42  # none fits: every block, as diffusers does
+    assert blocks_to_checkpoint(42, 0, gib) == 0 and blocks_to_checkpoint(0, gib, gib) == 0
+
+
 def test_train_parts_choose_what_trains(setup):
     for parts, prefixes in [(("lora",), ("transformer.",)), (("encoder",), ("brain.encoder.",))]:
         net, info = dec.build_decoder(dec.DecoderConfig(base=setup["base"], train_parts=parts, **MODEL), setup["encoder"])
@@ -181,6 +222,7 @@ def test_training_writes_only_what_was_trained(setup, trained):
     assert any(k.startswith("encoder.backbones.") for k in brain) and not any(".heads." in k for k in brain)
     assert meta["train_clips"] == 8 and len(pd.read_csv(out / "metrics.csv")) == 4
     assert json.loads((out / dec.CONFIG_FILE).read_text())["decoder"]["lora_rank"] == 4
+    assert meta["gradient_checkpointing"] == {"blocks": 2, "checkpointed": 2}  # the CPU's plan: every block
     # the LoRA configuration in the file lists its targets sorted (peft's set order varies between processes)
     from safetensors import safe_open
 

@@ -20,7 +20,9 @@ One training step, as diffusers' CogVideoX LoRA example trains (and the paper de
   equals the plain MSE of the predicted velocity;
 - 3-D rotary position embeddings are computed for each batch's latent size, exactly as the pipeline
   computes them at sampling time;
-- gradient checkpointing in the transformer, bf16 autocast on a GPU (:class:`cinebrain.train.Trainer`).
+- gradient checkpointing in the transformer — of every block, or (``checkpoint_blocks``) of only as many as
+  the device's memory needs (:mod:`cinebrain.models.checkpointing`) —, bf16 autocast on a GPU
+  (:class:`cinebrain.train.Trainer`).
 
 Only what was trained is saved: the LoRA layers in diffusers' format (``pytorch_lora_weights.safetensors``,
 loadable with ``CogVideoXPipeline.load_lora_weights``) and the brain path (encoder backbones + fusion +
@@ -189,6 +191,7 @@ class NeuroLatentDecoder(nn.Module):
         self.scaling_factor, self.noise_beta = float(scaling_factor), float(noise_beta)
         self._rope: dict = {}
         self.caption_targets, self.caption_weight = None, 0.0
+        self.checkpointing = None  # the transformer's gradient checkpointing plan (SelectiveCheckpointing), if on
 
     def align_to_captions(self, targets, weight: float) -> None:
         """Add ``weight`` x the mean squared error between the brain path's output and ``targets[index]``
@@ -302,11 +305,11 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
         encoder.requires_grad_(False)
     brain = Brain(encoder, adapter)
     transformer = add_lora(base["transformer"], cfg)
-    if cfg.gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
     scaling = vae_scaling_factor(cfg.base)
     model = NeuroLatentDecoder(brain, transformer, base["scheduler"], scaling, cfg.noise_beta).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if cfg.gradient_checkpointing:
+        model.checkpointing = checkpointing(transformer, cfg.checkpoint_blocks, trainable)
     # the signature of the configuration file (as load_decoder checks it), not of the loaded model's config,
     # which may hold defaults the file of an older diffusers does not
     info = {"encoder": enc_cfg.to_dict(), "base_signature": base_signature(vars(transformer_config(cfg.base))),
@@ -314,6 +317,20 @@ def build_decoder(cfg: DecoderConfig, encoder_dir, *, device="cpu", fmri_columns
             "trainable_parameters": int(trainable),
             "adapter": type(adapter).__name__}  # fmt: skip
     return model, info
+
+
+def checkpointing(transformer, n: int | None, trainable: int):
+    """Gradient checkpointing of the last ``n`` DiT blocks of ``transformer`` (None: planned from the memory, see
+    :mod:`cinebrain.models.checkpointing`; the reserve: the fp32 gradient and two AdamW moments of each of the
+    ``trainable`` parameters); returns the plan."""
+    from ...models.checkpointing import SelectiveCheckpointing
+
+    try:
+        plan = SelectiveCheckpointing(transformer.transformer_blocks, n, reserve_bytes=12 * trainable)
+    except ValueError as e:
+        raise DecoderError(f"methods.cinesync.decoder.model.{e}") from None
+    transformer.enable_gradient_checkpointing(plan)
+    return plan
 
 
 def encoder_config(path, key: str = "model"):

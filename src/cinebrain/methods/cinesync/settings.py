@@ -112,6 +112,9 @@ class DecoderConfig:
                                            minItems=1)  # fmt: skip
     adapter: str = setting("auto", "fused feature -> text embeddings: auto, linear or none", enum=ADAPTERS)
     gradient_checkpointing: bool = setting(True, "recompute the DiT blocks' activations in the backward pass")
+    checkpoint_blocks: int | None = setting(None, "with gradient_checkpointing: how many DiT blocks (the last ones) "
+                                            "recompute their activations; null: on a GPU as many as its memory needs "
+                                            "(measured at the first step), on the CPU all", minimum=0)  # fmt: skip
     base_dtype: str = setting("auto", "frozen weights: bfloat16 on a GPU, float32 on the CPU (auto)", enum=DTYPES)
     noise_beta: float = setting(0.0, "NeuroCine's dependent training noise: shared-component ratio", minimum=0,
                                 exclusiveMaximum=1)  # fmt: skip

@@ -181,7 +181,8 @@ def train_decoder(*, variant: str, train_dir, encoder_dir, model: dict, train: d
             "train": as_dict(settings), "train_clips": len(ds), "modalities": list(enc_cfg.modalities),
             "fmri_columns": None if columns is None else [int(c) for c in columns],
             "roi_sets": list(roi_sets) if roi_sets else None, "final_loss": float(curve["loss"].iloc[-1]),
-            "training": trainer.summary, **info}  # fmt: skip
+            "training": trainer.summary, **info,
+            "gradient_checkpointing": net.checkpointing.state() if net.checkpointing is not None else None}  # fmt: skip
     (out_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=list))
     trainer.checkpoint_path.unlink(missing_ok=True)
     return meta
