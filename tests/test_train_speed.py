@@ -116,7 +116,7 @@ def test_compile_blocks_finds_the_repeated_layers_and_keeps_their_names():
     assert compile_blocks(torch.nn.Sequential(torch.nn.Linear(2, 2))) == []  # no stack of blocks: nothing
 
 
-@pytest.mark.parametrize("how", ["blocks", "model"])
+@pytest.mark.parametrize("how", ["blocks", pytest.param("model", marks=pytest.mark.slow)])
 def test_compiled_training_gives_the_eager_weights(tmp_path, how):
     """torch.compile (inductor, on this CPU) of the three layers or of the whole step: the same losses to float
     rounding, and the same weights after 4 steps — up to AdamW's sign-like first steps, which turn a rounding

@@ -21,6 +21,9 @@ PARTS = ("lora", "encoder", "adapter")
 ADAPTERS = ("auto", "linear", "none")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 SCHEDULERS = ("CogVideoXDPMScheduler", "CogVideoXDDIMScheduler")
+#: diffusers' caching hooks for CogVideoX's transformer (reuse of block or attention outputs across denoising
+#: steps): First-Block Cache, Pyramid Attention Broadcast, FasterCache.
+CACHES = ("off", "first_block", "pyramid_attention", "faster_cache")
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,27 @@ class ReconstructSettings:
     batch_size: int = setting(1, "clips per pipeline call", minimum=1)
     fps: float = setting(8.0, "frame rate of the written mp4", exclusiveMinimum=0)
     figure_frames: int = setting(4, "frames of each clip in the report's grid", minimum=1)
+    cache: str = setting("off", "diffusers' caching hook on the transformer: off, first_block (First-Block Cache), "
+                         "pyramid_attention (Pyramid Attention Broadcast) or faster_cache (FasterCache)", enum=CACHES)  # fmt: skip
+    cache_threshold: float = setting(0.05, "first_block: the first block's relative residual change below which a "
+                                     "step reuses the other blocks' cached residual", minimum=0)  # fmt: skip
+    cache_skip_range: int = setting(2, "pyramid_attention, faster_cache: the spatial attention is computed every this "
+                                    "many steps and reused between", minimum=1)  # fmt: skip
+    cache_timesteps: tuple[int, ...] | None = setting(None, "pyramid_attention, faster_cache: the range of timesteps "
+                                                      "(of 1,000) where attention is reused; null: the method's own "
+                                                      "(100-800, -1-681)", minItems=2, maxItems=2)  # fmt: skip
+    compile: bool = setting(False, "torch.compile each DiT block (one graph all blocks reuse)")
 
     def __post_init__(self):
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"methods.cinesync.decoder.reconstruct.scheduler '{self.scheduler}' is not one of {SCHEDULERS}")
+        if self.cache not in CACHES:
+            raise ValueError(f"methods.cinesync.decoder.reconstruct.cache '{self.cache}' is not one of {CACHES}")
+        if self.cache_timesteps is not None:
+            object.__setattr__(self, "cache_timesteps", tuple(int(t) for t in self.cache_timesteps))
+            if len(self.cache_timesteps) != 2 or self.cache_timesteps[0] >= self.cache_timesteps[1]:
+                raise ValueError(f"methods.cinesync.decoder.reconstruct.cache_timesteps {list(self.cache_timesteps)}: "
+                                 "two timesteps, the first below the second; fix: e.g. [100, 800], or null")  # fmt: skip
         if not 0.0 <= self.noise_beta < 1.0:
             raise ValueError(f"methods.cinesync.decoder.reconstruct.noise_beta {self.noise_beta} is not in [0, 1)")
 
