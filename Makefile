@@ -102,6 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_encoder.py
 	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_reconstruct.py
 	$(BIN)/python benchmarks/bench_cineneuron.py
 	$(BIN)/python benchmarks/bench_mindanimator.py
 	$(BIN)/python benchmarks/bench_neurocine.py
@@ -112,6 +113,8 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_encoder.py --paper
 	$(BIN)/python benchmarks/bench_decoder.py --paper
+	$(BIN)/python benchmarks/bench_decoder.py --paper --compile
+	$(BIN)/python benchmarks/bench_reconstruct.py --paper
 	$(BIN)/python benchmarks/bench_cineneuron.py --paper
 	$(BIN)/python benchmarks/bench_mindanimator.py --paper
 	$(BIN)/python benchmarks/bench_neurocine.py --paper

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_decoder.py           # the demo's tiny CogVideoX on this CPU
     python benchmarks/bench_decoder.py --paper   # CogVideoX-5B's architecture, 33 frames at 480 x 720 (GPU)
+    python benchmarks/bench_decoder.py --paper --compile   # our rows with each DiT block torch.compile'd
 
 Both steps use the same transformer (random weights; --paper: CogVideoX-5B's published configuration,
 42 layers of 48 x 64 heads, bf16 frozen weights, gradient checkpointing), the same batch of random
@@ -13,7 +14,10 @@ latents (33 frames at 480 x 720 -> 9 x 60 x 90 x 16) and conditioning (226 x 409
   projections and the feed-forward layers (the CineBrain recipe);
 - ``reference``: the step as diffusers' examples/cogvideo/train_cogvideox_lora.py configures it — LoRA on
   the attention projections only (to_q, to_k, to_v, to_out.0), trainable parameters in fp32, the same
-  loss — written out here with the transformer called directly.
+  loss — written out here with the transformer called directly;
+- ``ours-attn``: our step with the reference's LoRA targets (attention only): the two at equal settings;
+- ``ours-auto``: our step with ``checkpoint_blocks: null`` — on a GPU only as many blocks recomputed as the
+  measured memory needs (cinebrain.models.checkpointing), on the CPU all of them.
 
 The brain encoder is not part of either (its cost is the encoder benchmark's, bench_encoder.py); the
 conditioning is given. Prints seconds per step (median of --steps after one warm-up step), peak memory
@@ -73,12 +77,20 @@ def _scheduler():
                                  snr_shift_scale=1.0, timestep_spacing="trailing")  # fmt: skip
 
 
-def _ours(tr, rank, alpha):
-    from cinebrain.methods.cinesync.decoder import DecoderConfig, NeuroLatentDecoder, add_lora
+def _ours(tr, rank, alpha, *, targets=None, blocks: int | None = -1, compile_=False):
+    """Our step: LoRA on ``targets`` (None: the settings' default, attention and feed-forward), the last
+    ``blocks`` DiT blocks checkpointed (-1: all; None: the automatic plan), optionally each block compiled."""
+    from cinebrain.methods.cinesync.decoder import DecoderConfig, NeuroLatentDecoder, add_lora, checkpointing
+    from cinebrain.train.loop import compile_blocks
 
-    tr = add_lora(tr, DecoderConfig(lora_rank=rank, lora_alpha=alpha, train_parts=("lora",)))
-    tr.enable_gradient_checkpointing()
+    kw = {"lora_targets": targets} if targets else {}
+    tr = add_lora(tr, DecoderConfig(lora_rank=rank, lora_alpha=alpha, train_parts=("lora",), **kw))
+    trainable = sum(p.numel() for p in tr.parameters() if p.requires_grad)
+    plan = checkpointing(tr, len(tr.transformer_blocks) if blocks == -1 else blocks, trainable)
+    if compile_:
+        compile_blocks(tr)
     net = NeuroLatentDecoder(Given(), tr, _scheduler(), scaling_factor=0.7)
+    net.plan = plan
     return net, lambda batch: net(batch)[0]
 
 
@@ -118,7 +130,11 @@ def measure(kind: str, args, device, dtype) -> dict:
     lat = (args.batch, c.in_channels, (args.frames - 1) // 4 + 1, args.height // 8, args.width // 8)
     batch = {"latents_mean": torch.randn(lat, device=device), "latents_std": torch.full(lat, 0.05, device=device),
              "cond": torch.randn(args.batch, c.max_text_seq_length, c.text_embed_dim, device=device)}  # fmt: skip
-    module, step = (_ours if kind == "ours" else _reference)(tr, args.rank, args.alpha)
+    if kind == "reference":
+        module, step = _reference(tr, args.rank, args.alpha)
+    else:
+        module, step = _ours(tr, args.rank, args.alpha, targets=ATTENTION if kind == "ours-attn" else None,
+                             blocks=None if kind == "ours-auto" else -1, compile_=args.compile)  # fmt: skip
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     if device == "cuda":
@@ -140,7 +156,8 @@ def measure(kind: str, args, device, dtype) -> dict:
     peak = (torch.cuda.max_memory_allocated() / 2**30 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)  # fmt: skip
     out = {"kind": kind, "s_per_step": statistics.median(times), "peak_gib": peak,
-           "trainable": sum(p.numel() for p in params), "loss": float(loss.detach())}  # fmt: skip
+           "trainable": sum(p.numel() for p in params), "loss": float(loss.detach()),
+           "checkpointed": len(module.plan.checkpointed) if hasattr(module, "plan") else len(tr.transformer_blocks)}
     del module, opt, tr, batch
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -151,6 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paper", action="store_true", help="CogVideoX-5B's architecture at 480 x 720 (needs a GPU)")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="torch.compile each DiT block in our rows")
     args = ap.parse_args()
     cuda = torch.cuda.is_available()
     if args.paper and not cuda:
@@ -166,12 +184,15 @@ def main() -> None:
     print(f"one LoRA training step, batch {args.batch}, {args.frames} frames at {args.height} x {args.width}, rank "
           f"{args.rank} (alpha {args.alpha}), {'CogVideoX-5B architecture, bf16' if args.paper else 'tiny CogVideoX, fp32'}"
           f", gradient checkpointing, on {torch.cuda.get_device_name() if args.paper else 'the CPU'}")  # fmt: skip
-    rows = [measure(k, args, device, dtype) for k in ("ours", "reference")]
-    for r in rows:
+    rows = {k: measure(k, args, device, dtype) for k in ("ours", "ours-attn", "ours-auto", "reference")}
+    for r in rows.values():
         print(f"  {r['kind']:9s}  {r['s_per_step']:.3f} s/step  peak {r['peak_gib']:.2f} GiB  "
-              f"trainable {r['trainable']:,} parameters  loss {r['loss']:.3f}")  # fmt: skip
-    print(f"  ratio ours / reference: time {rows[0]['s_per_step'] / rows[1]['s_per_step']:.2f}, "
-          f"peak memory {rows[0]['peak_gib'] / rows[1]['peak_gib']:.2f}"
+              f"trainable {r['trainable']:,} parameters  blocks recomputed {r['checkpointed']}  loss {r['loss']:.3f}"
+              + ("  (blocks compiled)" if args.compile and r["kind"] != "reference" else ""))  # fmt: skip
+    ours, attn, ref = rows["ours"], rows["ours-attn"], rows["reference"]
+    print(f"  ratio ours-attn / reference (equal settings): time {attn['s_per_step'] / ref['s_per_step']:.2f}, "
+          f"peak memory {attn['peak_gib'] / ref['peak_gib']:.2f}; ours / reference: time "
+          f"{ours['s_per_step'] / ref['s_per_step']:.2f}, peak memory {ours['peak_gib'] / ref['peak_gib']:.2f}"
           + ("" if args.paper else " (CPU peak: the process's maximum resident set, cumulative)"))  # fmt: skip
 
 

@@ -9,4 +9,4 @@ from cinebrain.features import encode_latents
 vae = snakemake.params.vae
 encode_latents(snakemake.input.table, snakemake.wildcards.episode, model=vae["model"],
                subfolder=vae["subfolder"], out=snakemake.output.features, device=snakemake.params.device,
-               batch_size=vae["batch_size"], dtype=vae["dtype"], progress=True)
+               batch_size=vae["batch_size"], dtype=vae["dtype"], precision=vae["precision"], progress=True)
