@@ -37,9 +37,8 @@ def _sync(device):
 
 
 def _pipeline(paper: bool, device, dtype):
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
-
     from bench_decoder import COGVIDEOX_5B, _scheduler
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
 
     if paper:  # random weights of CogVideoX-5B's architecture, initialised on the device in bf16
         torch.set_default_dtype(dtype)
@@ -120,6 +119,7 @@ def main() -> None:
     dtype = torch.bfloat16 if args.paper else torch.float32
     frames, height, width = (33, 480, 720) if args.paper else (33, 64, 96)
     pipe = _pipeline(args.paper, device, dtype)
+    pipe.set_progress_bar_config(disable=True)
     tc = pipe.transformer.config
     cond = torch.randn(1, tc.max_text_seq_length, tc.text_embed_dim, generator=torch.Generator().manual_seed(1))
     cond = cond.to(device, dtype)

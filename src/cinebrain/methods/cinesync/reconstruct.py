@@ -72,7 +72,10 @@ def speed_up(pipe, rs) -> list[str]:
     from ...train.loop import compile_blocks
 
     applied = []
-    step = (lambda: pipe.current_timestep)  # fmt: skip
+
+    def step():  # the timestep the pipeline is at, which the attention caches consult
+        return pipe.current_timestep
+
     if rs.cache == "first_block":
         config = diffusers.FirstBlockCacheConfig(threshold=rs.cache_threshold)
     elif rs.cache == "pyramid_attention":
