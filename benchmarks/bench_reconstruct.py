@@ -31,6 +31,8 @@ import time
 import torch
 
 
+# Its own timer, not _timing.timed_call: that one runs under bf16 autocast on a GPU, which would turn the VAE's
+# float32 row into bf16 and add autocast to the sampler the rule runs without it.
 def _sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
